@@ -1,0 +1,106 @@
+"""The ``diffnas`` command line: ``search``, ``evaluate``, ``sweep run|resume|confirm|status``, ``report``.
+
+Only the standard library is imported at module level so ``diffnas --help`` answers instantly;
+each subcommand imports its package (torch, Ray, pandas ...) inside its handler.
+Exit codes: 0 success, 2 bad input (one line naming what is wrong), 1 failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_BAD_INPUT = 2
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _add_search(sub: argparse._SubParsersAction) -> None:
+    from diffnas.search_cli import add_arguments, run
+
+    p = sub.add_parser("search", help="run one differentiable architecture search", description=run.__doc__)
+    add_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    from diffnas.evaluate_cli import add_arguments, run
+
+    p = sub.add_parser("evaluate", help="retrain a genotype from scratch and report test accuracy")
+    add_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    from sweeps.cli import add_arguments
+
+    p = sub.add_parser("sweep", help="run, resume, confirm or inspect a Ray Tune sweep")
+    add_arguments(p)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    from analysis.cli import add_arguments, run
+
+    p = sub.add_parser("report", help="convergence comparisons, plots and tables from results folders")
+    add_arguments(p)
+    p.set_defaults(handler=run)
+
+
+# Registry of subcommands: name -> function that adds its parser (argument modules are stdlib-only).
+SUBCOMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "search": _add_search,
+    "evaluate": _add_evaluate,
+    "sweep": _add_sweep,
+    "report": _add_report,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from diffnas import __version__
+
+    parser = _Parser(
+        prog="diffnas",
+        description="Measure how differentiable NAS samplers converge; fan searches out over Ray Tune.",
+    )
+    parser.add_argument("--version", action="version", version=f"diffnas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in SUBCOMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (the console script passes it to ``sys.exit``)."""
+    from diffnas.errors import InputError
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv) if argv is not None else None)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return int(exc.code or 0)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(handler(args) or 0)
+    except InputError as err:
+        print(f"diffnas {args.command}: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("diffnas: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

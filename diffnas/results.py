@@ -1,0 +1,189 @@
+"""Writing results folders: immutable Parquet part files, written atomically.
+
+``write_part(rows, root, kind)`` turns a list of row dicts into one Parquet file
+``root/<kind>/<name>.parquet`` carrying ``schema_version`` in its metadata. On local disk the
+file is written to a temporary name in the same folder and renamed (``os.replace`` is atomic),
+so a reader never sees half a file. For a bucket URI (``s3://``, ``gs://`` ...) the whole object
+is uploaded in one ``open_output_stream`` through pyarrow's filesystems, which object stores
+make visible only when complete.
+
+Pure pyarrow: no torch, no Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from diffnas.schema import (
+    CONFIG_PREFIX,
+    EPOCH_COLUMNS,
+    EPOCHS_DIR,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    TRIAL_COLUMNS,
+    TRIALS_DIR,
+)
+
+_ARROW_TYPES = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "str": pa.string(),
+    "list<float>": pa.list_(pa.float64()),
+    "list<str>": pa.list_(pa.string()),
+}
+_IDENTITY_TYPES = {
+    "sweep": pa.string(),
+    "trial_id": pa.string(),
+    "config_id": pa.string(),
+    "seed": pa.int64(),
+    "phase": pa.string(),
+}
+
+
+def _is_local(root: str) -> bool:
+    return "://" not in root or root.startswith("file://")
+
+
+def _local_path(root: str) -> str:
+    return root[len("file://"):] if root.startswith("file://") else root
+
+
+def _infer_type(values: list[Any]) -> pa.DataType | None:
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            return pa.bool_()
+        if isinstance(v, int):
+            return pa.int64()
+        if isinstance(v, float):
+            return pa.float64()
+        if isinstance(v, str):
+            return pa.string()
+        if isinstance(v, (list, tuple)):
+            inner = _infer_type([x for x in v])
+            return pa.list_(inner or pa.float64())
+        return None
+    return None
+
+
+def _column_type(name: str, values: list[Any]) -> pa.DataType | None:
+    if name in _IDENTITY_TYPES:
+        return _IDENTITY_TYPES[name]
+    logical = EPOCH_COLUMNS.get(name) or TRIAL_COLUMNS.get(name)
+    if logical is not None:
+        return _ARROW_TYPES[logical]
+    if name.startswith(CONFIG_PREFIX):
+        inferred = _infer_type(values)
+        # mixed int/float in one config column: widen to float
+        if inferred == pa.int64() and any(isinstance(v, float) for v in values):
+            return pa.float64()
+        return inferred
+    return _infer_type(values)
+
+
+def _clean(value: Any) -> Any:
+    """NaN stays NaN for floats; numpy scalars become Python scalars."""
+    if hasattr(value, "item") and not isinstance(value, (list, tuple)):
+        try:
+            return value.item()
+        except (ValueError, AttributeError):
+            return value
+    return value
+
+
+def rows_to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
+    """Build an Arrow table from row dicts with the schema's types and ``schema_version``."""
+    names: list[str] = []
+    for row in rows:
+        for k in row:
+            if k not in names:
+                names.append(k)
+    arrays = []
+    fields = []
+    for name in names:
+        values = [_clean(row.get(name)) for row in rows]
+        typ = _column_type(name, values)
+        if typ == pa.float64():
+            values = [None if v is None else float(v) for v in values]
+        arr = pa.array(values, type=typ)
+        arrays.append(arr)
+        fields.append(pa.field(name, arr.type))
+    schema = pa.schema(fields, metadata={SCHEMA_VERSION_KEY: SCHEMA_VERSION})
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def write_table(table: pa.Table, root: str, kind: str, name: str | None = None) -> str:
+    """Write ``table`` as one immutable part ``root/kind/name.parquet``; return its path."""
+    if kind not in (EPOCHS_DIR, TRIALS_DIR):
+        raise ValueError(f"kind must be '{EPOCHS_DIR}' or '{TRIALS_DIR}', got {kind!r}")
+    meta = dict(table.schema.metadata or {})
+    meta[SCHEMA_VERSION_KEY.encode()] = SCHEMA_VERSION.encode()
+    table = table.replace_schema_metadata(meta)
+    fname = f"{name or uuid.uuid4().hex}.parquet"
+    if _is_local(root):
+        folder = os.path.join(_local_path(root), kind)
+        os.makedirs(folder, exist_ok=True)
+        final = os.path.join(folder, fname)
+        tmp = os.path.join(folder, f".{fname}.{uuid.uuid4().hex}.tmp")
+        try:
+            pq.write_table(table, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return final
+    from pyarrow import fs as pafs
+
+    filesystem, base = pafs.FileSystem.from_uri(root)
+    path = f"{base.rstrip('/')}/{kind}/{fname}"
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    with filesystem.open_output_stream(path) as out:
+        out.write(sink.getvalue())
+    return f"{root.rstrip('/')}/{kind}/{fname}"
+
+
+def write_part(rows: Iterable[Mapping[str, Any]], root: str, kind: str, name: str | None = None) -> str | None:
+    """Write row dicts as one part file; returns its path, or None when there are no rows."""
+    rows = list(rows)
+    if not rows:
+        return None
+    return write_table(rows_to_table(rows), root, kind, name)
+
+
+def read_keys(root: str, kind: str, columns: tuple[str, ...]) -> pa.Table | None:
+    """Read ``columns`` of every part under ``root/kind`` (None when there is none).
+
+    Used by writers to rebuild what they already wrote (idempotent resume)."""
+    import pyarrow.dataset as ds
+
+    if _is_local(root):
+        folder = os.path.join(_local_path(root), kind)
+        if not os.path.isdir(folder):
+            return None
+        files = sorted(
+            os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet")
+        )
+        if not files:
+            return None
+        dataset = ds.dataset(files, format="parquet")
+    else:
+        from pyarrow import fs as pafs
+
+        filesystem, base = pafs.FileSystem.from_uri(root)
+        selector = pafs.FileSelector(f"{base.rstrip('/')}/{kind}", allow_not_found=True)
+        files = [f.path for f in filesystem.get_file_info(selector) if f.path.endswith(".parquet")]
+        if not files:
+            return None
+        dataset = ds.dataset(files, format="parquet", filesystem=filesystem)
+    present = [c for c in columns if c in dataset.schema.names]
+    return dataset.to_table(columns=present)

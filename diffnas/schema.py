@@ -1,0 +1,76 @@
+"""The results schema: the contract between ``diffnas``, ``sweeps`` and ``analysis``.
+
+A results folder holds ``epochs/*.parquet`` (one row per run per epoch) and
+``trials/*.parquet`` (one row per run). Every file carries ``schema_version`` in its
+Parquet key-value metadata. Config leaves are columns named ``config/<dotted.key>``.
+Missing values are null/NaN, never sentinel numbers. Columns may be added, never renamed.
+
+This module is pure Python (no torch, no Ray, no pyarrow) so every package may import it.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = "1"
+SCHEMA_VERSION_KEY = "schema_version"
+CONFIG_PREFIX = "config/"
+
+EPOCHS_DIR = "epochs"
+TRIALS_DIR = "trials"
+
+PHASES = ("single", "explore", "confirm")
+STATUSES = ("completed", "early_stopped", "asha_stopped", "diverged", "error")
+
+IDENTITY_COLUMNS = ("sweep", "trial_id", "config_id", "seed", "phase")
+
+# name -> logical type; "float", "int", "str", "list<float>", "list<str>"
+EPOCH_COLUMNS: dict[str, str] = {
+    "epoch": "int",
+    "temperature": "float",
+    "train_loss": "float",
+    "train_acc": "float",
+    "val_loss": "float",
+    "val_acc": "float",
+    "discrete_val_acc": "float",
+    "gap": "float",
+    "entropy": "float",
+    "entropy_norm": "float",
+    "entropy_eff": "float",
+    "alpha_grad_norm": "float",
+    "weight_grad_norm": "float",
+    "clip_fraction": "float",
+    "stability": "float",
+    "skip_fraction": "float",
+    "none_fraction": "float",
+    "genotype": "str",
+    "op_probs": "list<float>",
+    "hessian_eig": "float",
+    "truth_acc": "float",
+    "params": "int",
+    "wall_s": "float",
+    # additions (allowed by the contract): context that analysis and plots use
+    "expected_cost": "float",
+    "weight_lr": "float",
+}
+
+TRIAL_COLUMNS: dict[str, str] = {
+    "status": "str",
+    "stop_reason": "str",
+    "epochs_run": "int",
+    "final_genotype": "str",
+    "final_val_acc": "float",
+    "best_val_acc": "float",
+    "final_discrete_val_acc": "float",
+    "final_truth_acc": "float",
+    "final_entropy_norm": "float",
+    "params": "int",
+    "wall_s": "float",
+    # additions: labels for op_probs (row-major edges x ops)
+    "space": "str",
+    "ops": "list<str>",
+    "edges": "list<str>",
+}
+
+
+def config_column(dotted_key: str) -> str:
+    """``temperature.schedule`` -> ``config/temperature.schedule``."""
+    return CONFIG_PREFIX + dotted_key
