@@ -1,0 +1,351 @@
+"""The search-run configuration: one validated, flat mapping of dotted keys to values.
+
+A config comes from a YAML file (nested mappings) plus ``--set key=value`` overrides with dotted
+keys (``--set temperature.schedule=cosine``). Every leaf is declared once in :data:`FIELDS` with
+its type, default, allowed values or range and help text; validation walks that table, so an
+unknown key or a bad value raises :class:`~diffnas.errors.InputError` naming the key and what is
+allowed. Cross-field rules (``t_min <= t0``, an op subset of the space's ops, ...) follow.
+
+``config_id`` is a stable hash of the config without its seed (sha1 of canonical JSON of the
+flat mapping minus ``seed`` and the non-semantic keys in :data:`NON_IDENTITY_KEYS`), so the same
+configuration run under different seeds groups together.
+
+Pure Python + PyYAML: no torch, so sweeps can validate specs before Ray or torch start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from diffnas.errors import InputError
+
+SPACE_OPS: dict[str, tuple[str, ...]] = {
+    "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
+    "darts": (
+        "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
+        "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
+    ),
+}
+SAMPLER_NAMES = ("softmax", "gumbel", "gumbel_hard", "enhanced")
+SCHEDULE_NAMES = ("constant", "linear", "exponential", "cosine", "step")
+CLIP_MODES = ("none", "fixed", "adaptive")
+DATASET_NAMES = ("digits", "fashion_mnist", "mnist5k")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One config leaf: its type, default, constraint and help line."""
+
+    kind: str  # "int", "float", "str", "bool", "list[str]", "list[float]"
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_min: bool = False
+    exclusive_max: bool = False
+    nullable: bool = False
+    choices_from: Callable[[], Iterable[str]] | None = field(default=None, compare=False)
+
+    def allowed(self) -> str:
+        """A short description of what is allowed, for error messages."""
+        if self.choices is not None:
+            text = "one of " + ", ".join(str(c) for c in self.choices)
+        elif self.kind in ("int", "float"):
+            lo = "" if self.minimum is None else f"{'>' if self.exclusive_min else '>='} {self.minimum}"
+            hi = "" if self.maximum is None else f"{'<' if self.exclusive_max else '<='} {self.maximum}"
+            bounds = " and ".join(b for b in (lo, hi) if b)
+            text = f"{'an integer' if self.kind == 'int' else 'a number'}{' ' + bounds if bounds else ''}"
+        elif self.kind.startswith("list"):
+            text = f"a list of {self.kind[5:-1]}"
+        elif self.kind == "bool":
+            text = "true or false"
+        else:
+            text = "a string"
+        return text + (" or null" if self.nullable else "")
+
+
+def _f(kind: str, default: Any, help: str, **kw: Any) -> Field:
+    return Field(kind=kind, default=default, help=help, **kw)
+
+
+FIELDS: dict[str, Field] = {
+    "space": _f("str", "nb201", "search space", choices=tuple(SPACE_OPS)),
+    "ops": _f("list[str]", None, "restrict the space to these ops (null = all)", nullable=True),
+    "dataset": _f("str", "digits", "real offline dataset", choices=DATASET_NAMES),
+    "data.dir": _f("str", None, "folder with the dataset files (fashion_mnist)", nullable=True),
+    "data.subset": _f("int", None, "use this many training examples", minimum=20, nullable=True),
+    "data.resolution": _f("int", None, "resize images to this side length", minimum=4, maximum=64, nullable=True),
+    "data.test_fraction": _f("float", 0.2, "held-out test share where no official split exists",
+                             minimum=0.05, maximum=0.5),
+    "data.batch_size": _f("int", 64, "mini-batch size", minimum=2),
+    "sampler": _f("str", "softmax", "maps alpha and T to op weights", choices=SAMPLER_NAMES),
+    "sampler_options.noise_std": _f("float", 0.1, "enhanced: std of Gaussian noise on alpha", minimum=0.0),
+    "sampler_options.dropout": _f("float", 0.1, "enhanced: op dropout probability p in [0, 1)",
+                                  minimum=0.0, maximum=1.0, exclusive_max=True),
+    "temperature.schedule": _f("str", "constant", "temperature schedule", choices=SCHEDULE_NAMES),
+    "temperature.t0": _f("float", 1.0, "temperature at the start", minimum=0.0, exclusive_min=True),
+    "temperature.t_min": _f("float", 1.0, "temperature at the last epoch/step", minimum=0.0, exclusive_min=True),
+    "temperature.per": _f("str", "epoch", "update the temperature per epoch or per step", choices=("epoch", "step")),
+    "temperature.n_steps": _f("int", 4, "step schedule: number of temperature levels", minimum=2),
+    "entropy_weight": _f("float", 0.0, "weight of the op-distribution entropy in alpha's loss: > 0 sharpens "
+                         "(penalises entropy), < 0 rewards exploration"),
+    "l2_weight": _f("float", 0.0, "weight of ||alpha||^2 in alpha's loss", minimum=0.0),
+    "resource_weight": _f("float", 0.0, "weight of the expected (normalised) cost in alpha's loss", minimum=0.0),
+    "resource": _f("str", "params", "cost used by the resource term", choices=("params", "flops")),
+    "clip.mode": _f("str", "none", "clipping of alpha's gradient", choices=CLIP_MODES),
+    "clip.value": _f("float", 5.0, "fixed: max norm c; adaptive: multiplier k", minimum=0.0, exclusive_min=True),
+    "clip.window": _f("int", 20, "adaptive: number of recent gradient norms in the history", minimum=1),
+    "order": _f("str", "first", "bilevel approximation order", choices=("first", "second")),
+    "epochs": _f("int", 10, "search epochs", minimum=1, maximum=100000),
+    "warmup_epochs": _f("int", 0, "epochs with alpha frozen at the start", minimum=0),
+    "seed": _f("int", 0, "random seed", minimum=0),
+    "device": _f("str", "auto", "auto picks cuda when available", choices=("auto", "cpu", "cuda")),
+    "threads": _f("int", 1, "torch intra-op threads", minimum=1, maximum=256),
+    "model.channels": _f("int", 8, "channels of the first stage", minimum=1),
+    "model.cells_per_stage": _f("int", 1, "normal cells per stage", minimum=1),
+    "model.stages": _f("int", 2, "stages (a reduction between consecutive stages)", minimum=1, maximum=5),
+    "optim.w_lr": _f("float", 0.05, "weights: SGD learning rate (cosine annealed)", minimum=0.0, exclusive_min=True),
+    "optim.w_lr_min": _f("float", 0.001, "weights: final learning rate", minimum=0.0),
+    "optim.w_momentum": _f("float", 0.9, "weights: SGD momentum", minimum=0.0, maximum=1.0, exclusive_max=True),
+    "optim.w_weight_decay": _f("float", 3e-4, "weights: weight decay", minimum=0.0),
+    "optim.w_grad_clip": _f("float", 5.0, "weights: gradient norm clip (null = off)", minimum=0.0,
+                            exclusive_min=True, nullable=True),
+    "optim.a_lr": _f("float", 3e-3, "alpha: Adam learning rate", minimum=0.0, exclusive_min=True),
+    "optim.a_beta1": _f("float", 0.5, "alpha: Adam beta1", minimum=0.0, maximum=1.0, exclusive_max=True),
+    "optim.a_beta2": _f("float", 0.999, "alpha: Adam beta2", minimum=0.0, maximum=1.0, exclusive_max=True),
+    "optim.a_weight_decay": _f("float", 0.0, "alpha: Adam weight decay", minimum=0.0),
+    "optim.alpha_init_std": _f("float", 1e-3, "alpha: std of the initial values", minimum=0.0),
+    "metrics.hessian_every": _f("int", 0, "dominant Hessian eigenvalue every k epochs (0 = off)", minimum=0),
+    "metrics.hessian_iters": _f("int", 8, "power iterations for the eigenvalue", minimum=1),
+    "metrics.eval_batches": _f("int", 0, "limit evaluation to this many batches (0 = whole split)", minimum=0),
+    "early_stop.patience": _f("int", 0, "stop after this many epochs without val_acc improvement (0 = off)",
+                              minimum=0),
+    "early_stop.stability_window": _f("int", 0, "stop when argmax unchanged for W epochs and entropy_norm "
+                                      "under the threshold (0 = off)", minimum=0),
+    "early_stop.entropy_threshold": _f("float", 0.3, "entropy_norm threshold for the stability stop",
+                                       minimum=0.0, maximum=1.0),
+    "early_stop.max_skip": _f("int", None, "collapse guard: stop when the genotype has more skip "
+                              "connections than this", minimum=0, nullable=True),
+    "early_stop.hessian_growth": _f("float", None, "collapse guard: stop when the Hessian eigenvalue grows "
+                                    "by more than this ratio over the window", minimum=1.0, nullable=True),
+    "early_stop.hessian_window": _f("int", 3, "window (in eigenvalue measurements) for the growth ratio",
+                                    minimum=1),
+    "truth.table": _f("str", None, "CSV(.gz) with arch_str and accuracy columns (NAS-Bench-201 truth)",
+                      nullable=True),
+    "truth.column": _f("str", "cifar10_test", "accuracy column of the truth table"),
+    "fault.nan_at_epoch": _f("int", None, "test hook: inject a NaN loss at this epoch", minimum=1, nullable=True),
+    "fault.raise_at_epoch": _f("int", None, "test hook: raise once at this epoch", minimum=1, nullable=True),
+    "fault.marker": _f("str", None, "test hook: file that records that the fault already fired",
+                       nullable=True),
+}
+
+# Keys that do not change what is searched: excluded from config_id.
+NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column"}
+                              | {k for k in FIELDS if k.startswith("fault.")})
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`flatten`."""
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = nested
+        parts = dotted.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"temperature.t0=2"`` -> ``("temperature.t0", 2)``; the value is parsed as YAML."""
+    import yaml
+
+    if "=" not in text:
+        raise InputError("--set", f"expected key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _coerce(key: str, spec: Field, value: Any) -> Any:
+    if value is None:
+        if spec.nullable:
+            return None
+        raise InputError(key, f"must be {spec.allowed()}, got null")
+    kind = spec.kind
+    bad = InputError(key, f"must be {spec.allowed()}, got {value!r}")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise bad
+            value = int(value)
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        value = float(value)
+        if not math.isfinite(value):
+            raise bad
+    elif kind == "str":
+        if not isinstance(value, str):
+            raise bad
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise bad
+    elif kind.startswith("list"):
+        if not isinstance(value, (list, tuple)) or not value:
+            raise InputError(key, f"must be a non-empty {spec.allowed()}, got {value!r}")
+        inner = kind[5:-1]
+        if inner == "str" and not all(isinstance(v, str) for v in value):
+            raise bad
+        value = list(value)
+    if spec.choices is not None and value not in spec.choices:
+        raise InputError(key, f"unknown {value!r}; allowed: {', '.join(map(str, spec.choices))}")
+    if kind in ("int", "float"):
+        lo, hi = spec.minimum, spec.maximum
+        if lo is not None and (value < lo or (spec.exclusive_min and value == lo)):
+            raise bad
+        if hi is not None and (value > hi or (spec.exclusive_max and value == hi)):
+            raise bad
+    return value
+
+
+def _suggest(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(FIELDS), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class SearchConfig:
+    """A validated search configuration (immutable flat mapping of dotted keys)."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = dict(values)
+
+    @classmethod
+    def from_dict(cls, nested_or_flat: Mapping[str, Any], overrides: Iterable[str] = ()) -> SearchConfig:
+        """Validate a nested (YAML-shaped) or flat mapping plus ``key=value`` override strings."""
+        if not isinstance(nested_or_flat, Mapping):
+            raise InputError("config", "must be a mapping of keys to values")
+        flat = flatten(nested_or_flat)
+        for text in overrides:
+            key, value = parse_override(text)
+            flat[key] = value
+        return cls.validate(flat)
+
+    @classmethod
+    def validate(cls, flat: Mapping[str, Any]) -> SearchConfig:
+        """Check every key and value; fill defaults; apply cross-field rules."""
+        values = {k: spec.default for k, spec in FIELDS.items()}
+        for key, value in flat.items():
+            spec = FIELDS.get(key)
+            if spec is None:
+                raise InputError(key, f"unknown key{_suggest(key)}")
+            values[key] = _coerce(key, spec, value)
+        cfg = cls(values)
+        cfg._check_cross_fields()
+        return cfg
+
+    def _check_cross_fields(self) -> None:
+        v = self._values
+        if v["temperature.t_min"] > v["temperature.t0"]:
+            raise InputError("temperature.t_min", f"must be <= temperature.t0 ({v['temperature.t0']}), "
+                             f"got {v['temperature.t_min']}")
+        space_ops = SPACE_OPS[v["space"]]
+        if v["ops"] is not None:
+            unknown = [op for op in v["ops"] if op not in space_ops]
+            if unknown:
+                raise InputError("ops", f"unknown op {unknown[0]!r} for space {v['space']}; "
+                                 f"allowed: {', '.join(space_ops)}")
+            if len(set(v["ops"])) != len(v["ops"]):
+                raise InputError("ops", "must not repeat an op")
+            if len([op for op in v["ops"] if op != "none"]) < 1:
+                raise InputError("ops", "needs at least one op other than none")
+            if v["space"] == "darts" and len([op for op in v["ops"] if op != "none"]) < 1:
+                raise InputError("ops", "darts needs at least one op other than none")
+        if v["warmup_epochs"] >= v["epochs"]:
+            raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
+        if v["optim.w_lr_min"] > v["optim.w_lr"]:
+            raise InputError("optim.w_lr_min", f"must be <= optim.w_lr ({v['optim.w_lr']})")
+
+    # -- access -----------------------------------------------------------------------------
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._values.get(key, default)
+
+    def to_flat(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def to_nested(self) -> dict[str, Any]:
+        return unflatten(self._values)
+
+    @property
+    def ops(self) -> tuple[str, ...]:
+        """The op set actually searched (the space's ops, or the configured subset in space order)."""
+        space_ops = SPACE_OPS[self["space"]]
+        chosen = self["ops"]
+        return space_ops if chosen is None else tuple(op for op in space_ops if op in chosen)
+
+    def replace(self, **dotted: Any) -> SearchConfig:
+        """A new validated config with some keys changed (``replace(**{"seed": 3})``)."""
+        flat = self.to_flat()
+        flat.update(dotted)
+        return SearchConfig.validate(flat)
+
+    def config_id(self) -> str:
+        """Stable 12-hex-digit hash of the config without seed and non-semantic keys."""
+        ident = {k: v for k, v in sorted(self._values.items()) if k not in NON_IDENTITY_KEYS}
+        blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SearchConfig) and other._values == self._values
+
+    def __repr__(self) -> str:
+        return f"SearchConfig({self._values!r})"
+
+
+def load_config(path: str | None, overrides: Iterable[str] = ()) -> SearchConfig:
+    """Read a YAML config file (or none: all defaults) and apply ``key=value`` overrides."""
+    import yaml
+
+    data: Any = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = yaml.safe_load(fh)
+        except FileNotFoundError:
+            raise InputError("--config", f"file not found: {path}") from None
+        except yaml.YAMLError as err:
+            raise InputError("--config", f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
+        if data is None:
+            data = {}
+    return SearchConfig.from_dict(data, overrides)

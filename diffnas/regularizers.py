@@ -1,0 +1,48 @@
+"""Regularisers of α's loss. All operate on the temperature-free distribution π = softmax(α).
+
+* entropy term:   R_H = w_H · (1/E) Σ_e H(π_e),  H(π) = −Σ_o π_o log π_o.
+  ``entropy_weight`` w_H > 0 penalises entropy and so *sharpens* the distribution (pushes it
+  towards a single op); w_H < 0 rewards entropy and so *encourages exploration*.
+* L2 term:        R_2 = w_2 · ||α||²₂
+* resource term:  R_C = w_C · Σ_e Σ_o π_eo c_eo / Σ_e max_o c_eo — the expected cost of the
+  sampled architecture (parameters or FLOPs per op and edge), normalised to [0, 1], for
+  multi-objective search.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def edge_entropy(probs: torch.Tensor) -> torch.Tensor:
+    """H per edge in nats: −Σ_o p log p (0·log 0 := 0)."""
+    return -(probs * torch.log(probs.clamp_min(1e-30))).sum(dim=-1)
+
+
+def entropy_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
+    """w_H · mean_e H(softmax(α_e)). Positive weight sharpens; negative weight explores."""
+    return weight * edge_entropy(F.softmax(alpha, dim=-1)).mean()
+
+
+def l2_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
+    """w_2 · ||α||²."""
+    if weight < 0:
+        raise ValueError(f"l2_weight: must be >= 0, got {weight}")
+    return weight * (alpha**2).sum()
+
+
+def expected_cost(alpha: torch.Tensor, costs: torch.Tensor) -> torch.Tensor:
+    """Σ_e Σ_o softmax(α)_eo c_eo / Σ_e max_o c_eo ∈ [0, 1]; ``costs`` is (ops,) or (edges, ops)."""
+    if (costs < 0).any():
+        raise ValueError("costs: must be >= 0")
+    costs = costs.to(alpha.dtype).expand_as(alpha)
+    norm = costs.max(dim=-1).values.sum().clamp_min(1e-12)
+    return (F.softmax(alpha, dim=-1) * costs).sum() / norm
+
+
+def resource_term(alpha: torch.Tensor, costs: torch.Tensor, weight: float) -> torch.Tensor:
+    """w_C · expected normalised cost."""
+    if weight < 0:
+        raise ValueError(f"resource_weight: must be >= 0, got {weight}")
+    return weight * expected_cost(alpha, costs)

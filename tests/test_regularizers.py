@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from diffnas.metrics import mean_entropy, op_probs
+from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
+
+
+def _alpha():
+    return torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+
+
+@pytest.mark.parametrize("weight,direction", [(1.0, -1), (-1.0, 1)])
+def test_entropy_step_direction(weight, direction):
+    a = _alpha()
+    before = mean_entropy(op_probs(a))
+    entropy_term(a, weight).backward()
+    with torch.no_grad():
+        a -= 0.1 * a.grad
+    after = mean_entropy(op_probs(a))
+    assert (after - before) * direction > 0
+
+
+def test_l2_term_value_and_gradient():
+    a = _alpha()
+    l2_term(a, 0.5).backward()
+    assert torch.allclose(a.grad, a.detach())
+
+
+def test_expected_cost_bounds_and_resource_step():
+    costs = torch.tensor([0.0, 0.0, 1.0, 9.0, 0.0])
+    a = torch.zeros(6, 5, requires_grad=True)
+    assert float(expected_cost(a.detach(), costs)) == pytest.approx(2.0 / 9.0)
+    resource_term(a, costs, 1.0).backward()
+    with torch.no_grad():
+        a -= 1.0 * a.grad
+    assert float(expected_cost(a.detach(), costs)) < 2.0 / 9.0
+    one_hot = torch.full((6, 5), -50.0)
+    one_hot[:, 3] = 50.0
+    assert float(expected_cost(one_hot, costs)) == pytest.approx(1.0)
+
+
+def test_negative_weights_rejected():
+    with pytest.raises(ValueError, match="l2_weight"):
+        l2_term(_alpha(), -1.0)
+    with pytest.raises(ValueError, match="resource_weight"):
+        resource_term(_alpha(), torch.ones(5), -1.0)
