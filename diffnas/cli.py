@@ -74,9 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"diffnas {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for add in SUBCOMMANDS.values():
-        add(sub)
+    for name, add in SUBCOMMANDS.items():
+        try:
+            add(sub)
+        except ImportError as err:  # a package of this install is missing: say so when used
+            _add_unavailable(sub, name, err)
     return parser
+
+
+def _add_unavailable(sub: argparse._SubParsersAction, name: str, err: ImportError) -> None:
+    def handler(args: argparse.Namespace) -> int:
+        print(f"diffnas {name}: unavailable in this install ({err}); "
+              f"install the extras: pip install 'diffnas[all]'", file=sys.stderr)
+        return EXIT_FAILURE
+
+    p = sub.add_parser(name, help=f"(unavailable: {err})", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(handler=handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

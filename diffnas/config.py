@@ -116,7 +116,7 @@ FIELDS: dict[str, Field] = {
     "optim.w_weight_decay": _f("float", 3e-4, "weights: weight decay", minimum=0.0),
     "optim.w_grad_clip": _f("float", 5.0, "weights: gradient norm clip (null = off)", minimum=0.0,
                             exclusive_min=True, nullable=True),
-    "optim.a_lr": _f("float", 3e-3, "alpha: Adam learning rate", minimum=0.0, exclusive_min=True),
+    "optim.a_lr": _f("float", 1e-2, "alpha: Adam learning rate", minimum=0.0, exclusive_min=True),
     "optim.a_beta1": _f("float", 0.5, "alpha: Adam beta1", minimum=0.0, maximum=1.0, exclusive_max=True),
     "optim.a_beta2": _f("float", 0.999, "alpha: Adam beta2", minimum=0.0, maximum=1.0, exclusive_max=True),
     "optim.a_weight_decay": _f("float", 0.0, "alpha: Adam weight decay", minimum=0.0),

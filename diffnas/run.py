@@ -1,0 +1,447 @@
+"""One search run: a plain object that advances one epoch at a time.
+
+``SearchRun(config)`` loads the data, builds the space, supernet, sampler, optimisers, schedules
+and every random stream from ``config["seed"]``. ``step()`` trains one epoch and returns that
+epoch's record (the schema's epoch columns). ``state_dict()`` / ``load_state_dict()`` cover the
+model, α, both optimisers, the learning-rate schedule, the temperature position (the epoch
+counter), the clipper's history, the early-stopping state and every RNG (torch, numpy, python,
+the sampler's generator, the batch-order generator; CUDA where used), so on CPU a run stopped
+after epoch k, saved, loaded in a fresh process and continued gives the same rows as an
+uninterrupted run (every column but ``wall_s``, same thread count).
+
+One epoch, per step (weight batch, α batch), alternating as in DARTS:
+1. α step (after the warm-up epochs): loss_α = CE(α split) + entropy term + L2 term +
+   ``resource_weight``·expected normalised cost; first order or the unrolled second-order
+   hypergradient (:mod:`diffnas.bilevel`); α's gradient clipped (:mod:`diffnas.clipping`); Adam.
+2. weight step: CE(weight split) with freshly sampled op weights; SGD + momentum, cosine lr.
+Then evaluation on the α split: ``val_acc`` with the sampler's eval weights, ``discrete_val_acc``
+with the discretised architecture and the same shared weights (batch-statistics BatchNorm, see
+:mod:`diffnas.ops`, so ``gap`` ≈ 0 at one-hot α).
+
+A non-finite loss or α ends the run with status ``diverged`` (its record is still returned, with
+NaN for what could not be measured).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import random
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from diffnas.bilevel import momentum_buffers, unrolled_alpha_grad
+from diffnas.clipping import build_clipper
+from diffnas.config import SearchConfig
+from diffnas.data import DataSplits, load_dataset
+from diffnas.early_stopping import EarlyStopper
+from diffnas.errors import InputError
+from diffnas.hessian import dominant_eigenvalue
+from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
+from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
+from diffnas.samplers import build_sampler
+from diffnas.schedules import TemperatureSchedule
+from diffnas.spaces import build_space
+from diffnas.supernet import Supernet
+
+STATE_VERSION = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → cuda when available (the device Ray or CUDA_VISIBLE_DEVICES exposes), else cpu."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
+        return torch.device("cuda")
+    if name == "cpu":
+        return torch.device("cpu")
+    raise InputError("device", f"unknown {name!r}; allowed: auto, cpu, cuda")
+
+
+def _finite(x: float) -> bool:
+    return math.isfinite(x)
+
+
+class SearchRun:
+    """A DARTS-style search with one sampler setup, advanced with :meth:`step`."""
+
+    def __init__(self, config: SearchConfig, device: str | None = None, threads: int | None = None,
+                 data: DataSplits | None = None) -> None:
+        self.config = config
+        self.threads = int(threads or config["threads"])
+        torch.set_num_threads(self.threads)
+        self.device = resolve_device(device or config["device"])
+        seed = int(config["seed"])
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        torch.manual_seed(seed)
+
+        self.data = data or load_dataset(
+            config["dataset"], subset=config["data.subset"], resolution=config["data.resolution"],
+            data_dir=config["data.dir"], seed=seed, test_fraction=config["data.test_fraction"],
+        )
+        self._move_data()
+        self.space = build_space(config["space"], config["ops"])
+        init_gen = torch.Generator().manual_seed(seed)
+        self.model = Supernet(self.space, self.data.in_channels, self.data.num_classes,
+                              config["model.channels"], config["model.cells_per_stage"],
+                              config["model.stages"]).to(self.device)
+        alpha0 = config["optim.alpha_init_std"] * torch.randn(self.space.n_edges, self.space.n_ops,
+                                                              generator=init_gen)
+        self.alpha = torch.nn.Parameter(alpha0.to(self.device))
+        self.sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
+                                     dropout=config["sampler_options.dropout"])
+        self.sampler_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
+        self.batch_gen = torch.Generator().manual_seed(seed + 2)
+
+        self.w_params = list(self.model.parameters())
+        self.w_opt = torch.optim.SGD(self.w_params, lr=config["optim.w_lr"], momentum=config["optim.w_momentum"],
+                                     weight_decay=config["optim.w_weight_decay"])
+        self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config["epochs"],
+                                                                  eta_min=config["optim.w_lr_min"])
+        self.a_opt = torch.optim.Adam([self.alpha], lr=config["optim.a_lr"],
+                                      betas=(config["optim.a_beta1"], config["optim.a_beta2"]),
+                                      weight_decay=config["optim.a_weight_decay"])
+        self.clipper = build_clipper(config["clip.mode"], config["clip.value"], config["clip.window"])
+        self.batch_size = config["data.batch_size"]
+        self.steps_per_epoch = max(1, math.ceil(len(self.data.y_weights) / self.batch_size))
+        per_step = config["temperature.per"] == "step"
+        self.schedule = TemperatureSchedule(
+            config["temperature.schedule"], config["temperature.t0"], config["temperature.t_min"],
+            total=config["epochs"] * (self.steps_per_epoch if per_step else 1),
+            n_steps=config["temperature.n_steps"],
+        )
+        self.param_costs = self.model.param_costs()
+        input_shape = tuple(self.data.x_weights.shape[1:])
+        costs = self.param_costs if config["resource"] == "params" else self.model.flop_costs(input_shape)
+        self.costs = costs.to(self.device, torch.float32)
+        self.truth = None
+        if config["truth.table"]:
+            from diffnas.truth import TruthTable
+
+            self.truth = TruthTable(config["truth.table"], config["truth.column"])
+
+        self.stopper = EarlyStopper(config)
+        self.epoch = 0
+        self.status: str | None = None
+        self.stop_reason: str | None = None
+        self.prev_choice: torch.Tensor | None = None
+        self.records: list[dict[str, Any]] = []
+        self.wall_s = 0.0
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _move_data(self) -> None:
+        d = self.data
+        for name in ("x_weights", "y_weights", "x_alpha", "y_alpha", "x_test", "y_test"):
+            setattr(d, name, getattr(d, name).to(self.device))
+
+    @property
+    def done(self) -> bool:
+        return self.status is not None
+
+    def temperature(self, step: int) -> float:
+        if self.config["temperature.per"] == "step":
+            return self.schedule.value(self.epoch * self.steps_per_epoch + step)
+        return self.schedule.value(self.epoch)
+
+    def _batches(self, n: int) -> torch.Tensor:
+        return torch.randperm(n, generator=self.batch_gen)
+
+    def _alpha_loss_terms(self) -> torch.Tensor:
+        c = self.config
+        reg = entropy_term(self.alpha, c["entropy_weight"]) + l2_term(self.alpha, c["l2_weight"])
+        if c["resource_weight"] > 0:
+            reg = reg + resource_term(self.alpha, self.costs, c["resource_weight"])
+        return reg
+
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, weights, chosen=None) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x, weights, chosen)
+        return F.cross_entropy(logits, y), logits
+
+    # -- one epoch ----------------------------------------------------------------------------
+    def _alpha_step(self, xa, ya, xw, yw, temperature: float) -> tuple[float, bool]:
+        self.a_opt.zero_grad(set_to_none=True)
+        sample = self.sampler.sample(self.alpha, temperature, self.sampler_gen)
+        if self.config["order"] == "second":
+            train_sample = self.sampler.sample(self.alpha, temperature, self.sampler_gen)
+            hyper, _ = unrolled_alpha_grad(
+                self.w_params, self.alpha,
+                train_loss=lambda: self._forward_loss(xw, yw, train_sample.weights, train_sample.chosen)[0],
+                val_loss=lambda: self._forward_loss(xa, ya, sample.weights, sample.chosen)[0],
+                xi=self.w_opt.param_groups[0]["lr"], momentum=self.config["optim.w_momentum"],
+                weight_decay=self.config["optim.w_weight_decay"],
+                momentum_buffers=momentum_buffers(self.w_opt, self.w_params),
+            )
+            reg = self._alpha_loss_terms()
+            reg.backward()
+            self.alpha.grad = hyper + (self.alpha.grad if self.alpha.grad is not None else 0.0)
+        else:
+            loss, _ = self._forward_loss(xa, ya, sample.weights, sample.chosen)
+            (loss + self._alpha_loss_terms()).backward()
+        for p in self.w_params:  # α's loss must not leave gradients on the weights
+            p.grad = None
+        result = self.clipper.clip_([self.alpha])
+        self.a_opt.step()
+        return result.norm, result.clipped
+
+    def _weight_step(self, xw, yw, temperature: float, inject_nan: bool) -> tuple[float, float, float]:
+        self.w_opt.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            sample = self.sampler.sample(self.alpha.detach(), temperature, self.sampler_gen)
+        loss, logits = self._forward_loss(xw, yw, sample.weights, sample.chosen)
+        if inject_nan:
+            loss = loss * float("nan")
+        loss.backward()
+        max_norm = self.config["optim.w_grad_clip"]
+        if max_norm is not None:
+            norm = float(torch.nn.utils.clip_grad_norm_(self.w_params, max_norm))
+        else:
+            norm = float(torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in self.w_params if p.grad is not None)))
+        if math.isfinite(float(loss.detach())):
+            self.w_opt.step()
+        correct = float((logits.argmax(-1) == yw).sum())
+        return float(loss.detach()), correct, norm
+
+    @torch.no_grad()
+    def _accuracy(self, weights: torch.Tensor, chosen: torch.Tensor | None) -> tuple[float, float]:
+        x, y = self.data.x_alpha, self.data.y_alpha
+        limit = self.config["metrics.eval_batches"]
+        n = len(y)
+        if limit:
+            n = min(n, limit * self.batch_size)
+        total_loss, correct = 0.0, 0.0
+        for start in range(0, n, self.batch_size):
+            xb, yb = x[start:start + self.batch_size], y[start:min(start + self.batch_size, n)]
+            xb = xb[: len(yb)]
+            logits = self.model(xb, weights, chosen)
+            total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
+            correct += float((logits.argmax(-1) == yb).sum())
+        return total_loss / n, correct / n
+
+    def _hessian(self, temperature: float) -> float:
+        x, y = self.data.x_alpha[: self.batch_size], self.data.y_alpha[: self.batch_size]
+
+        def loss_fn(a: torch.Tensor) -> torch.Tensor:
+            return F.cross_entropy(self.model(x, F.softmax(a / temperature, dim=-1)), y)
+
+        return dominant_eigenvalue(loss_fn, self.alpha, self.config["metrics.hessian_iters"],
+                                   seed=int(self.config["seed"]) * 100003 + self.epoch)
+
+    def step(self) -> dict[str, Any]:
+        """Train one epoch and return its record."""
+        if self.done:
+            raise RuntimeError(f"the run has ended ({self.status})")
+        c = self.config
+        t_start = time.perf_counter()
+        epoch_no = self.epoch + 1
+        self.model.train()
+        n_w, n_a = len(self.data.y_weights), len(self.data.y_alpha)
+        order_w, order_a = self._batches(n_w), self._batches(n_a)
+        train_alpha = epoch_no > c["warmup_epochs"]
+        loss_sum = correct = 0.0
+        a_norms: list[float] = []
+        w_norms: list[float] = []
+        clipped = 0
+        diverged_reason = None
+        temperature = self.temperature(0)
+        inject = c["fault.nan_at_epoch"] == epoch_no
+        for step in range(self.steps_per_epoch):
+            temperature = self.temperature(step)
+            iw = order_w[step * self.batch_size:(step + 1) * self.batch_size]
+            start_a = (step * self.batch_size) % n_a
+            ia = order_a[start_a:start_a + self.batch_size]
+            xw, yw = self.data.x_weights[iw], self.data.y_weights[iw]
+            xa, ya = self.data.x_alpha[ia], self.data.y_alpha[ia]
+            if train_alpha:
+                norm, was_clipped = self._alpha_step(xa, ya, xw, yw, temperature)
+                a_norms.append(norm)
+                clipped += int(was_clipped)
+            loss, corr, w_norm = self._weight_step(xw, yw, temperature, inject and step == 0)
+            loss_sum += loss * len(yw)
+            correct += corr
+            w_norms.append(w_norm)
+            if not _finite(loss):
+                diverged_reason = "non_finite_loss"
+                break
+            if not bool(torch.isfinite(self.alpha).all()):
+                diverged_reason = "non_finite_alpha"
+                break
+        self.w_sched.step()
+        self.epoch = epoch_no
+        seen = min(n_w, (step + 1) * self.batch_size)
+        record = self._measure(temperature, loss_sum / seen, correct / seen, a_norms, w_norms,
+                               clipped, diverged_reason is not None)
+        if diverged_reason is not None:
+            self.status, self.stop_reason = "diverged", diverged_reason
+        else:
+            skip_count = int((self.prev_choice == self.space.ops.index("skip_connect")).sum()) \
+                if "skip_connect" in self.space.ops else 0
+            reason = self.stopper.update(record, skip_count)
+            if reason is not None:
+                self.status, self.stop_reason = "early_stopped", reason
+            elif self.epoch >= c["epochs"]:
+                self.status, self.stop_reason = "completed", None
+        self.wall_s += time.perf_counter() - t_start
+        record["wall_s"] = time.perf_counter() - t_start
+        self.records.append(record)
+        return dict(record)
+
+    def _measure(self, temperature, train_loss, train_acc, a_norms, w_norms, clipped, diverged) -> dict[str, Any]:
+        c = self.config
+        nan = float("nan")
+        probs = op_probs(self.alpha)
+        choice = self.space.discrete_choice(self.alpha.detach().cpu())
+        eff = self.sampler.effective_probs(self.alpha, temperature)
+        record: dict[str, Any] = {
+            "epoch": self.epoch,
+            "temperature": float(temperature),
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "alpha_grad_norm": float(np.mean(a_norms)) if a_norms else nan,
+            "weight_grad_norm": float(np.mean(w_norms)) if w_norms else nan,
+            "clip_fraction": clipped / len(a_norms) if a_norms else nan,
+            "entropy": mean_entropy(probs),
+            "entropy_norm": normalised_entropy(probs),
+            "entropy_eff": normalised_entropy(eff) * math.log(self.space.n_ops) if self.space.n_ops > 1 else 0.0,
+            "stability": stability(self.prev_choice, choice),
+            "skip_fraction": op_share(choice, self.space.ops, "skip_connect"),
+            "none_fraction": op_share(choice, self.space.ops, "none"),
+            "genotype": self.space.genotype(self.alpha.detach().cpu()),
+            "op_probs": probs.flatten().tolist(),
+            "params": self.model.genotype_params(choice, self.param_costs),
+            "expected_cost": float(expected_cost(self.alpha.detach(), self.costs)),
+            "weight_lr": float(self.w_opt.param_groups[0]["lr"]),
+            "hessian_eig": nan,
+            "truth_acc": nan,
+        }
+        if diverged or not bool(torch.isfinite(self.alpha).all()):
+            record.update(val_loss=nan, val_acc=nan, discrete_val_acc=nan, gap=nan)
+            self.prev_choice = choice
+            return record
+        self.model.eval()
+        eval_w = self.sampler.eval_weights(self.alpha.detach(), temperature)
+        val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
+        disc_w, disc_choice = self.space.discrete_weights(self.alpha.detach().cpu())
+        _, disc_acc = self._accuracy(disc_w.to(self.device, self.alpha.dtype), disc_choice)
+        every = c["metrics.hessian_every"]
+        if every and self.epoch % every == 0:
+            record["hessian_eig"] = self._hessian(temperature)
+        if self.truth is not None and self.space.name == "nb201":
+            record["truth_acc"] = self.truth.lookup(record["genotype"])
+        self.model.train()
+        record.update(val_loss=val_loss, val_acc=val_acc, discrete_val_acc=disc_acc, gap=val_acc - disc_acc)
+        self.prev_choice = choice
+        return record
+
+    # -- summary ------------------------------------------------------------------------------
+    def trial_record(self) -> dict[str, Any]:
+        """The trials-table row (without identity columns)."""
+        nan = float("nan")
+        last = self.records[-1] if self.records else {}
+        vals = [r["val_acc"] for r in self.records if _finite(r.get("val_acc", nan))]
+        return {
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "epochs_run": self.epoch,
+            "final_genotype": last.get("genotype"),
+            "final_val_acc": last.get("val_acc", nan),
+            "best_val_acc": max(vals) if vals else nan,
+            "final_discrete_val_acc": last.get("discrete_val_acc", nan),
+            "final_truth_acc": last.get("truth_acc", nan),
+            "final_entropy_norm": last.get("entropy_norm", nan),
+            "params": last.get("params"),
+            "wall_s": self.wall_s,
+            "space": self.space.name,
+            "ops": list(self.space.ops),
+            "edges": [e.label for e in self.space.edges],
+        }
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "version": STATE_VERSION,
+            "config_id": self.config.config_id(),
+            "seed": self.config["seed"],
+            "model": self.model.state_dict(),
+            "alpha": self.alpha.detach().clone(),
+            "w_opt": self.w_opt.state_dict(),
+            "w_sched": self.w_sched.state_dict(),
+            "a_opt": self.a_opt.state_dict(),
+            "clipper": self.clipper.state_dict(),
+            "stopper": self.stopper.state_dict(),
+            "epoch": self.epoch,
+            "status": self.status,
+            "stop_reason": self.stop_reason,
+            "prev_choice": self.prev_choice,
+            "records": [dict(r) for r in self.records],
+            "wall_s": self.wall_s,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+                "sampler": self.sampler_gen.get_state(),
+                "batches": self.batch_gen.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+            },
+        }
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"checkpoint version {state.get('version')!r} is not {STATE_VERSION}")
+        if state["config_id"] != self.config.config_id() or state["seed"] != self.config["seed"]:
+            raise ValueError("checkpoint belongs to another config or seed")
+        self.model.load_state_dict(state["model"])
+        with torch.no_grad():
+            self.alpha.copy_(state["alpha"].to(self.device))
+        self.w_opt.load_state_dict(state["w_opt"])
+        self.w_sched.load_state_dict(state["w_sched"])
+        self.a_opt.load_state_dict(state["a_opt"])
+        self.clipper.load_state_dict(state["clipper"])
+        self.stopper.load_state_dict(state["stopper"])
+        self.epoch = state["epoch"]
+        self.status = state["status"]
+        self.stop_reason = state["stop_reason"]
+        self.prev_choice = state["prev_choice"]
+        self.records = [dict(r) for r in state["records"]]
+        self.wall_s = state["wall_s"]
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        self.sampler_gen.set_state(rng["sampler"])
+        self.batch_gen.set_state(rng["batches"])
+        if rng.get("cuda") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(rng["cuda"])
+
+    def save(self, path: str) -> None:
+        """Atomically write the state (temporary file in the same folder, then rename)."""
+        folder = os.path.dirname(os.path.abspath(path))
+        os.makedirs(folder, exist_ok=True)
+        buf = io.BytesIO()
+        torch.save(self.state_dict(), buf)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    @classmethod
+    def load(cls, config: SearchConfig, path: str, device: str | None = None, threads: int | None = None) -> SearchRun:
+        run = cls(config, device=device, threads=threads)
+        state = torch.load(path, map_location=run.device, weights_only=False)
+        run.load_state_dict(state)
+        return run

@@ -1,0 +1,111 @@
+"""``diffnas search``: one search run to a results folder (module level: stdlib only).
+
+Writes ``OUT/epochs/<trial>-e<epoch>.parquet`` after every epoch, ``OUT/trials/<trial>.parquet``
+at the end, ``OUT/genotype.json`` and ``OUT/config.yaml``; a checkpoint ``OUT/checkpoint.pt``
+after every epoch lets the same command continue a killed run where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML search config (default: built-in defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, dotted (e.g. --set temperature.schedule=cosine, "
+                        "--set entropy_weight=0.1: > 0 sharpens the op distribution, < 0 rewards exploration)")
+    p.add_argument("--out", metavar="DIR", default="runs/search", help="results folder (default: runs/search)")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (same as --set data.dir=DIR)")
+    p.add_argument("--name", default="search", help="value of the 'sweep' column (default: search)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+
+
+def prepare(args: argparse.Namespace):
+    """Validate everything that can be checked before anything is written."""
+    from diffnas.config import load_config
+    from diffnas.data import check_dataset
+    from diffnas.errors import InputError
+
+    overrides = list(args.overrides)
+    if args.data_dir:
+        overrides.append(f"data.dir={args.data_dir}")
+    config = load_config(args.config, overrides)
+    check_dataset(config["dataset"], config["data.dir"])
+    if config["device"] == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
+    if config["truth.table"] and not os.path.isfile(config["truth.table"]):
+        raise InputError("truth.table", f"file not found: {config['truth.table']}")
+    out = args.out
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise InputError("--out", f"{out} exists and is not a folder")
+    ckpt = os.path.join(out, CHECKPOINT)
+    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(ckpt):
+        raise InputError("--out", f"{out} is not empty and holds no resumable run; choose a new folder")
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one differentiable architecture search and write its results folder."""
+    config = prepare(args)
+    import json
+
+    import torch
+    import yaml
+
+    from diffnas.errors import InputError
+    from diffnas.progress import Progress
+    from diffnas.records import identity_columns, with_identity
+    from diffnas.results import write_part
+    from diffnas.run import SearchRun
+
+    out = args.out
+    ckpt = os.path.join(out, CHECKPOINT)
+    trial_id = f"{config.config_id()}-s{config['seed']}"
+    identity = identity_columns(config, trial_id=trial_id, sweep=args.name, phase="single")
+    if os.path.isfile(ckpt):
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        if state.get("config_id") != config.config_id() or state.get("seed") != config["seed"]:
+            raise InputError("--out", f"{out} holds a run of another config; choose a new folder")
+        search = SearchRun(config)
+        search.load_state_dict(state)
+        print(f"resuming {trial_id} after epoch {search.epoch}", file=sys.stderr)
+    else:
+        search = SearchRun(config)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as fh:
+            yaml.safe_dump(config.to_nested(), fh, sort_keys=True)
+
+    bar = Progress(config["epochs"], label=f"{config['sampler']} ", enabled=not args.quiet)
+    while not search.done:
+        record = search.step()
+        write_part([with_identity(identity, record)], out, "epochs", name=f"{trial_id}-e{record['epoch']:05d}")
+        search.save(ckpt)
+        bar.update(search.epoch, val_acc=record["val_acc"], entropy_norm=record["entropy_norm"])
+    bar.close()
+    trial = search.trial_record()
+    write_part([with_identity(identity, trial)], out, "trials", name=trial_id)
+    genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],
+                "params": trial["params"], "dataset": config["dataset"],
+                "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")}}
+    tmp = os.path.join(out, ".genotype.json.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(genotype, fh, indent=2)
+    os.replace(tmp, os.path.join(out, "genotype.json"))
+    if trial["status"] == "diverged":
+        print(f"warning: run diverged at epoch {trial['epochs_run']} ({trial['stop_reason']}); "
+              f"rows up to it are kept", file=sys.stderr)
+    elif trial["status"] == "early_stopped":
+        print(f"stopped early at epoch {trial['epochs_run']} ({trial['stop_reason']})", file=sys.stderr)
+    print(f"status {trial['status']}  epochs {trial['epochs_run']}  final val_acc {trial['final_val_acc']:.4f}  "
+          f"params {trial['params']}")
+    print(f"genotype {trial['final_genotype']}")
+    print(f"results in {out}")
+    return 0

@@ -1,0 +1,177 @@
+"""Search spaces: the cell topology, its candidate ops, and how α (edges × ops) becomes a genotype.
+
+* ``nb201`` — NAS-Bench-201 cell: nodes 0..3, node i = Σ_{j<i} op_{j→i}(x_j), 6 edges in the order
+  (0→1), (0→2), (1→2), (0→3), (1→3), (2→3); 5 ops. The genotype is the canonical ``arch_str``
+  ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` with the argmax op of every edge (``none`` included).
+* ``darts`` — DARTS cell: inputs 0, 1 (the two previous cells), intermediate nodes 2..5, node i
+  takes every earlier node (2 + 3 + 4 + 5 = 14 edges), output = concat(nodes 2..5); a normal and a
+  reduction cell, so α has 28 rows (normal 0..13, reduce 14..27). The genotype keeps, per node,
+  the top-2 incoming edges ranked by their strongest non-``none`` op probability, each with that
+  op (DARTS' derivation), written as JSON ``{"normal": [[op, j], ...], "reduce": [...]}``.
+
+A config may restrict a space to a subset of its ops (kept in the space's canonical order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from diffnas.config import SPACE_OPS
+from diffnas.registry import Registry
+
+
+@dataclass(frozen=True)
+class Edge:
+    cell: str  # "cell" (nb201), "normal" / "reduce" (darts)
+    src: int
+    dst: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.cell}:{self.src}->{self.dst}"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A cell space with its ops; α has one row per edge in ``edges`` and one column per op."""
+
+    name: str
+    ops: tuple[str, ...]
+    edges: tuple[Edge, ...]
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.edges)
+
+    @property
+    def n_ops(self) -> int:
+        return len(self.ops)
+
+    def edge_rows(self, cell: str) -> list[int]:
+        return [i for i, e in enumerate(self.edges) if e.cell == cell]
+
+    def discrete_choice(self, alpha: torch.Tensor) -> torch.Tensor:
+        """Chosen op index per edge for the discretised architecture; −1 = edge dropped."""
+        return DISCRETISERS.get(self.name)(self, alpha.detach())
+
+    def genotype(self, alpha: torch.Tensor) -> str:
+        """The genotype string of the discretised architecture."""
+        return GENOTYPE_WRITERS.get(self.name)(self, self.discrete_choice(alpha))
+
+    def discrete_weights(self, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One-hot weights (zero rows for dropped edges) and the chosen indices."""
+        chosen = self.discrete_choice(alpha)
+        weights = torch.zeros_like(alpha, dtype=alpha.dtype)
+        keep = chosen >= 0
+        weights[keep, chosen[keep]] = 1.0
+        return weights, chosen
+
+
+def _nb201_edges() -> tuple[Edge, ...]:
+    return tuple(Edge("cell", j, i) for i in range(1, 4) for j in range(i))
+
+
+def _darts_edges() -> tuple[Edge, ...]:
+    return tuple(Edge(cell, j, i) for cell in ("normal", "reduce") for i in range(2, 6) for j in range(i))
+
+
+_EDGES = {"nb201": _nb201_edges, "darts": _darts_edges}
+
+
+def _argmax_choice(space: SearchSpace, alpha: torch.Tensor) -> torch.Tensor:
+    return alpha.argmax(dim=-1)
+
+
+def _darts_choice(space: SearchSpace, alpha: torch.Tensor) -> torch.Tensor:
+    probs = torch.softmax(alpha.double(), dim=-1)
+    if "none" in space.ops:
+        probs[:, space.ops.index("none")] = -1.0
+    best_p, best_op = probs.max(dim=-1)
+    chosen = torch.full((space.n_edges,), -1, dtype=torch.long)
+    for cell in ("normal", "reduce"):
+        for node in range(2, 6):
+            rows = [i for i, e in enumerate(space.edges) if e.cell == cell and e.dst == node]
+            ranked = sorted(rows, key=lambda r: (-float(best_p[r]), r))[:2]
+            for r in ranked:
+                chosen[r] = best_op[r]
+    return chosen
+
+
+def _nb201_genotype(space: SearchSpace, chosen: torch.Tensor) -> str:
+    nodes = []
+    for i in range(1, 4):
+        parts = [f"{space.ops[int(chosen[k])]}~{e.src}" for k, e in enumerate(space.edges) if e.dst == i]
+        nodes.append("|" + "|".join(parts) + "|")
+    return "+".join(nodes)
+
+
+def _darts_genotype(space: SearchSpace, chosen: torch.Tensor) -> str:
+    out: dict[str, list[list[object]]] = {"normal": [], "reduce": []}
+    for k, e in enumerate(space.edges):
+        if int(chosen[k]) >= 0:
+            out[e.cell].append([space.ops[int(chosen[k])], e.src])
+    return json.dumps({**out, "normal_concat": [2, 3, 4, 5], "reduce_concat": [2, 3, 4, 5]})
+
+
+DISCRETISERS: Registry = Registry("space")
+DISCRETISERS.register("nb201")(_argmax_choice)
+DISCRETISERS.register("darts")(_darts_choice)
+GENOTYPE_WRITERS: Registry = Registry("space")
+GENOTYPE_WRITERS.register("nb201")(_nb201_genotype)
+GENOTYPE_WRITERS.register("darts")(_darts_genotype)
+
+
+def build_space(name: str, ops: Sequence[str] | None = None) -> SearchSpace:
+    """The space ``name`` restricted to ``ops`` (canonical order kept)."""
+    if name not in SPACE_OPS:
+        raise ValueError(f"space: unknown {name!r}; allowed: {', '.join(SPACE_OPS)}")
+    all_ops = SPACE_OPS[name]
+    if ops is not None:
+        unknown = [o for o in ops if o not in all_ops]
+        if unknown:
+            raise ValueError(f"ops: unknown op {unknown[0]!r} for space {name}; allowed: {', '.join(all_ops)}")
+        chosen = tuple(o for o in all_ops if o in ops)
+    else:
+        chosen = all_ops
+    return SearchSpace(name=name, ops=chosen, edges=_EDGES[name]())
+
+
+def parse_nb201(arch_str: str) -> list[tuple[str, int, int]]:
+    """``|a~0|+|b~0|c~1|+...`` -> [(op, src, dst), ...] in edge order."""
+    out = []
+    for dst, node in enumerate(arch_str.split("+"), start=1):
+        for token in node.strip("|").split("|"):
+            op, src = token.split("~")
+            out.append((op, int(src), dst))
+    return out
+
+
+def choice_from_genotype(space: SearchSpace, genotype: str) -> torch.Tensor:
+    """Chosen op index per edge (−1 = dropped) from a genotype string of this space."""
+    chosen = torch.full((space.n_edges,), -1, dtype=torch.long)
+    index = {(e.cell, e.src, e.dst): k for k, e in enumerate(space.edges)}
+    if space.name == "nb201":
+        triples = [("cell", op, src, dst) for op, src, dst in parse_nb201(genotype)]
+    else:
+        data = json.loads(genotype)
+        triples = []
+        for cell in ("normal", "reduce"):
+            pairs = data[cell]
+            if len(pairs) != 8:
+                raise ValueError(f"genotype: {cell} needs 2 edges for each of 4 nodes, got {len(pairs)}")
+            for n, (op, src) in enumerate(pairs):
+                triples.append((cell, op, int(src), 2 + n // 2))
+    for cell, op, src, dst in triples:
+        if op not in space.ops:
+            raise ValueError(f"genotype: op {op!r} is not in the space's ops ({', '.join(space.ops)})")
+        key = (cell, src, dst)
+        if key not in index:
+            raise ValueError(f"genotype: no edge {src}->{dst} in a {space.name} {cell}")
+        chosen[index[key]] = space.ops.index(op)
+    if space.name == "nb201" and bool((chosen < 0).any()):
+        raise ValueError("genotype: an NB201 arch_str needs all 6 edges")
+    return chosen

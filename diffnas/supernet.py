@@ -1,0 +1,250 @@
+"""The supernet: a stem, cells stacked in stages with reductions between them, and a classifier.
+
+Every edge of every cell is a :class:`MixedOp`: out = Σ_o w_o · op_o(x) with w = the sampler's
+weights for that edge's row of α. Compute rules:
+
+* ``none`` is never computed (its output and its gradient are 0);
+* ops whose weight is exactly 0 (dropped by the ``enhanced`` sampler, or dropped edges of a
+  discretised DARTS cell) are skipped — for weights produced by a softmax this is exact, since
+  ∂softmax_o/∂α = 0 where softmax_o = 0;
+* when the sampler returns ``chosen`` (``gumbel_hard``, argmax evaluation) only the chosen op runs:
+  out = w_k · op_k(x), which carries the straight-through gradient to α.
+
+``nb201`` stacks NB201 cells (all cells share α's 6 rows) with ResNet basic blocks as reductions;
+``darts`` stacks normal cells and searched reduction cells (α rows 0..13 normal, 14..27 reduce).
+BatchNorm uses batch statistics everywhere (``track_running_stats=False``, see :mod:`diffnas.ops`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from diffnas.ops import FactorizedReduce, ReLUConvBN, build_op
+from diffnas.spaces import SearchSpace
+
+
+class MixedOp(nn.Module):
+    """All candidate ops of one edge."""
+
+    def __init__(self, space: SearchSpace, channels: int, stride: int) -> None:
+        super().__init__()
+        self.names = space.ops
+        self.ops = nn.ModuleList(build_op(n, channels, stride, affine=False, space=space.name) for n in space.ops)
+        self.skip = tuple(n == "none" for n in space.ops)
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, chosen: int | None) -> torch.Tensor | None:
+        if chosen is not None:
+            if chosen < 0 or self.skip[chosen]:
+                return None
+            return w[chosen] * self.ops[chosen](x)
+        out = None
+        for i, op in enumerate(self.ops):
+            if self.skip[i] or (not w.requires_grad and bool(w[i] == 0)):
+                continue
+            term = w[i] * op(x)
+            out = term if out is None else out + term
+        return out
+
+
+def _sum_or_zero(terms: list[torch.Tensor | None], like: torch.Tensor, stride: int = 1) -> torch.Tensor:
+    present = [t for t in terms if t is not None]
+    if not present:
+        return like[:, :, ::stride, ::stride].mul(0.0)
+    out = present[0]
+    for t in present[1:]:
+        out = out + t
+    return out
+
+
+class NB201Cell(nn.Module):
+    """Node i = Σ_{j<i} mixed_op_{j→i}(node j); output = node 3."""
+
+    def __init__(self, space: SearchSpace, channels: int) -> None:
+        super().__init__()
+        self.space = space
+        self.edges = nn.ModuleList(MixedOp(space, channels, 1) for _ in space.edges)
+
+    def forward(self, x, weights, chosen):
+        nodes = [x]
+        for node in range(1, 4):
+            terms = [
+                self.edges[k](nodes[e.src], weights[k], None if chosen is None else chosen[k])
+                for k, e in enumerate(self.space.edges)
+                if e.dst == node
+            ]
+            nodes.append(_sum_or_zero(terms, x))
+        return nodes[-1]
+
+
+class ResNetReduction(nn.Module):
+    """NB201's fixed reduction: ReLUConvBN(3×3, s2) → ReLUConvBN(3×3) + (AvgPool(2) → Conv1×1)."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.a = ReLUConvBN(c_in, c_out, 3, 2, 1, affine=True)
+        self.b = ReLUConvBN(c_out, c_out, 3, 1, 1, affine=True)
+        self.shortcut = nn.Sequential(
+            nn.AvgPool2d(2, stride=2, ceil_mode=True), nn.Conv2d(c_in, c_out, 1, bias=False)
+        )
+
+    def forward(self, x):
+        return self.b(self.a(x)) + self.shortcut(x)
+
+
+class DartsCell(nn.Module):
+    """DARTS cell: 2 inputs, 4 intermediate nodes over all earlier nodes, output concat(2..5)."""
+
+    def __init__(self, space: SearchSpace, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool):
+        super().__init__()
+        self.reduction = reduction
+        self.kind = "reduce" if reduction else "normal"
+        self.rows = space.edge_rows(self.kind)
+        self.space = space
+        self.pre0 = FactorizedReduce(c_pp, c, affine=False) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, False)
+        self.pre1 = ReLUConvBN(c_p, c, 1, 1, 0, affine=False)
+        self.edges = nn.ModuleList(
+            MixedOp(space, c, 2 if reduction and space.edges[r].src < 2 else 1) for r in self.rows
+        )
+
+    def forward(self, s0, s1, weights, chosen):
+        nodes = [self.pre0(s0), self.pre1(s1)]
+        stride = 2 if self.reduction else 1
+        for node in range(2, 6):
+            terms = []
+            for local, row in enumerate(self.rows):
+                e = self.space.edges[row]
+                if e.dst == node:
+                    terms.append(self.edges[local](nodes[e.src], weights[row], None if chosen is None else chosen[row]))
+            nodes.append(_sum_or_zero(terms, nodes[1], stride if node >= 2 else 1))
+        return torch.cat(nodes[2:], dim=1)
+
+
+class Supernet(nn.Module):
+    """Stem → stages of cells (reductions between stages) → BN-ReLU-GAP → linear classifier."""
+
+    def __init__(self, space: SearchSpace, in_channels: int, num_classes: int, channels: int = 8,
+                 cells_per_stage: int = 1, stages: int = 2) -> None:
+        super().__init__()
+        self.space = space
+        self.kind = space.name
+        builder = _BUILDERS[space.name]
+        builder(self, in_channels, num_classes, channels, cells_per_stage, stages)
+
+    # -- construction -------------------------------------------------------------------------
+    def _build_nb201(self, in_ch, n_cls, c, per_stage, stages):
+        self.stem = nn.Sequential(nn.Conv2d(in_ch, c, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(c, track_running_stats=False))
+        layers: list[nn.Module] = []
+        c_cur = c
+        for s in range(stages):
+            if s > 0:
+                layers.append(ResNetReduction(c_cur, c_cur * 2))
+                c_cur *= 2
+            layers.extend(NB201Cell(self.space, c_cur) for _ in range(per_stage))
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(nn.BatchNorm2d(c_cur, track_running_stats=False), nn.ReLU())
+        self.classifier = nn.Linear(c_cur, n_cls)
+
+    def _build_darts(self, in_ch, n_cls, c, per_stage, stages):
+        stem_c = 3 * c
+        self.stem = nn.Sequential(nn.Conv2d(in_ch, stem_c, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(stem_c, track_running_stats=False))
+        layers: list[nn.Module] = []
+        c_pp, c_p, c_cur, red_prev = stem_c, stem_c, c, False
+        for s in range(stages):
+            if s > 0:
+                c_cur *= 2
+                cell = DartsCell(self.space, c_pp, c_p, c_cur, True, red_prev)
+                layers.append(cell)
+                c_pp, c_p, red_prev = c_p, 4 * c_cur, True
+            for _ in range(per_stage):
+                layers.append(DartsCell(self.space, c_pp, c_p, c_cur, False, red_prev))
+                c_pp, c_p, red_prev = c_p, 4 * c_cur, False
+        self.layers = nn.ModuleList(layers)
+        self.head = nn.Sequential(nn.ReLU())
+        self.classifier = nn.Linear(c_p, n_cls)
+
+    # -- forward ------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor | None = None) -> torch.Tensor:
+        picks = None if chosen is None else [int(c) for c in chosen.tolist()]
+        h = self.stem(x)
+        if self.kind == "nb201":
+            for layer in self.layers:
+                h = layer(h, weights, picks) if isinstance(layer, NB201Cell) else layer(h)
+        else:
+            s0 = s1 = h
+            for cell in self.layers:
+                s0, s1 = s1, cell(s0, s1, weights, picks)
+            h = s1
+        h = self.head(h)
+        return self.classifier(h.mean(dim=(2, 3)))
+
+    # -- costs --------------------------------------------------------------------------------
+    def mixed_ops(self) -> list[tuple[int, MixedOp]]:
+        """(α row, mixed op) for every edge of every cell."""
+        out = []
+        for layer in self.layers:
+            if isinstance(layer, NB201Cell):
+                out.extend(enumerate(layer.edges))
+            elif isinstance(layer, DartsCell):
+                out.extend(zip(layer.rows, layer.edges))
+        return out
+
+    def param_costs(self) -> torch.Tensor:
+        """(edges, ops): parameters of each op summed over the cells that share that α row."""
+        table = torch.zeros(self.space.n_edges, self.space.n_ops, dtype=torch.float64)
+        for row, mixed in self.mixed_ops():
+            for i, op in enumerate(mixed.ops):
+                table[row, i] += sum(p.numel() for p in op.parameters())
+        return table
+
+    def flop_costs(self, input_shape: tuple[int, int, int]) -> torch.Tensor:
+        """(edges, ops): multiply-accumulates of each op for one input of ``input_shape`` (C, H, W).
+
+        Conv: Cout·Hout·Wout·(Cin/groups)·k²; pooling: C·Hout·Wout·k²; identity and none: 0."""
+        table = torch.zeros(self.space.n_edges, self.space.n_ops, dtype=torch.float64)
+        handles = []
+
+        def hook_for(row: int, idx: int):
+            def hook(module, inputs, output):
+                per_sample = output[0].numel()
+                if isinstance(module, nn.Conv2d):
+                    k = module.kernel_size[0] * module.kernel_size[1]
+                    table[row, idx] += per_sample * (module.in_channels // module.groups) * k
+                elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
+                    table[row, idx] += per_sample * 9
+
+            return hook
+
+        for row, mixed in self.mixed_ops():
+            for i, op in enumerate(mixed.ops):
+                for m in op.modules():
+                    if isinstance(m, (nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d)):
+                        handles.append(m.register_forward_hook(hook_for(row, i)))
+        try:
+            with torch.no_grad():
+                device = next(self.parameters()).device
+                ones = torch.ones(self.space.n_edges, self.space.n_ops, device=device)
+                self.forward(torch.zeros(2, *input_shape, device=device), ones)
+        finally:
+            for h in handles:
+                h.remove()
+        return table
+
+    def fixed_params(self) -> int:
+        """Parameters outside the mixed ops (stem, preprocessing, reductions, classifier)."""
+        mixed = sum(p.numel() for _, m in self.mixed_ops() for p in m.parameters())
+        return sum(p.numel() for p in self.parameters()) - mixed
+
+    def genotype_params(self, chosen: torch.Tensor, param_costs: torch.Tensor | None = None) -> int:
+        """Parameters of the discretised network: fixed part + the chosen op of every kept edge."""
+        costs = self.param_costs() if param_costs is None else param_costs
+        total = self.fixed_params()
+        for row, c in enumerate(chosen.tolist()):
+            if c >= 0:
+                total += int(costs[row, c])
+        return int(total)
+
+
+_BUILDERS = {"nb201": Supernet._build_nb201, "darts": Supernet._build_darts}
