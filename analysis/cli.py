@@ -1,0 +1,75 @@
+"""Arguments and handler of ``diffnas report`` (standard library only at module level, so that
+``diffnas --help`` stays instant; pandas, scipy and matplotlib are imported inside :func:`run`)."""
+
+from __future__ import annotations
+
+import argparse
+
+_FORMATS = ("csv", "md", "tex", "parquet", "html")
+_PLOTS = ("convergence", "op_probs", "cell", "outcome")
+
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``report`` flags to ``parser``."""
+    parser.description = (
+        "Convergence summaries per run, per-config aggregates across seeds with bootstrap confidence "
+        "intervals, comparisons against a baseline config, plots (PNG+SVG) and tables "
+        "(CSV, Markdown, LaTeX, Parquet, self-contained HTML). Needs neither torch nor Ray."
+    )
+    parser.add_argument("results", nargs="+", metavar="RESULTS",
+                        help="results folder(s) holding epochs/*.parquet (and trials/*.parquet, sweep.json)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="output folder (written atomically: replaced only when the report is complete)")
+    parser.add_argument("--baseline", metavar="EXPR",
+                        help="baseline config: key=value pairs without the config/ prefix "
+                             "(e.g. sampler=softmax,entropy_weight=0) or a config_id; default: sweep.json's baseline")
+    parser.add_argument("--group-by", metavar="KEYS",
+                        help="comma-separated config keys to group runs by "
+                             "(default: every config key that varies, except the seed)")
+    parser.add_argument("--threshold", type=float, default=0.3, metavar="X",
+                        help="convergence: first epoch with entropy_norm < X (default 0.3)")
+    parser.add_argument("--window", type=int, default=3, metavar="W",
+                        help="stabilisation: argmax genotype unchanged for W consecutive epochs (default 3)")
+    parser.add_argument("--collapse", type=float, default=0.5, metavar="S",
+                        help="collapse flag: final share of skip_connect edges >= S (default 0.5)")
+    parser.add_argument("--format", type=_csv_list, default=list(_FORMATS), metavar="LIST",
+                        help=f"comma-separated output formats (default: {','.join(_FORMATS)})")
+    parser.add_argument("--plots", type=_csv_list, default=list(_PLOTS), metavar="LIST",
+                        help=f"comma-separated plots, or 'none' (default: {','.join(_PLOTS)})")
+    parser.add_argument("--phase", choices=("single", "explore", "confirm"),
+                        help="phase to compare (default: confirm when present, else explore, else single)")
+    parser.add_argument("--metric", help="rank configs by this summary metric "
+                                         "(default: sweep.json's metric, else final_val_acc)")
+    parser.add_argument("--mode", choices=("max", "min"), help="ranking direction (default: sweep.json's, else max)")
+    parser.add_argument("--n-resamples", type=int, default=2000, metavar="B",
+                        help="bootstrap resamples for confidence intervals (default 2000)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generator (default 0)")
+    parser.add_argument("--max-curves", type=int, default=8, metavar="K",
+                        help="convergence curves for at most K configs (top-ranked plus the baseline)")
+    parser.add_argument("--featured", metavar="TRIAL_ID",
+                        help="run whose op probabilities and cell are drawn (default: best run of the top config)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report; bad input raises InputError (the CLI prints one line, exit 2)."""
+    from analysis.report import ReportOptions, stderr_progress, write_report
+
+    plots = [] if args.plots in (["none"], []) else list(args.plots)
+    opts = ReportOptions(
+        results=list(args.results), out=args.out, baseline=args.baseline, group_by=args.group_by,
+        threshold=args.threshold, window=args.window, collapse=args.collapse, formats=list(args.format),
+        plots=plots, n_resamples=args.n_resamples, confidence=args.confidence, seed=args.seed,
+        phase=args.phase, metric=args.metric, mode=args.mode, max_curves=max(1, args.max_curves),
+        featured=args.featured, progress=(lambda msg: None) if args.quiet else stderr_progress,
+    )
+    written = write_report(opts)
+    if not args.quiet:
+        total = sum(len(v) for v in written.values())
+        print(f"diffnas report: wrote {total} files to {args.out}")
+    return 0

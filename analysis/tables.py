@@ -1,0 +1,104 @@
+"""Presentation tables: the raw aggregate / comparison / ranking frames formatted as strings
+("mean [CI low, CI high]", p-values, censored medians) for Markdown, LaTeX and HTML."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from analysis.summary import HEADLINE_METRICS, STOPPED_STATUSES
+
+DASH = "–"
+
+
+def num(value: object, digits: int = 3) -> str:
+    """A float with ``digits`` decimals, integers plainly, missing as an en dash."""
+    if value is None or (isinstance(value, (float, np.floating)) and np.isnan(value)):
+        return DASH
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.{digits}f}"
+    return str(value)
+
+
+def pvalue(p: object) -> str:
+    """p-values: 3 significant digits, ``< 1e-4`` below that."""
+    if p is None or (isinstance(p, float) and np.isnan(p)):
+        return DASH
+    p = float(p)  # type: ignore[arg-type]
+    return "< 1e-4" if p < 1e-4 else f"{p:.3g}"
+
+
+def with_ci(mean: object, low: object, high: object, digits: int = 3) -> str:
+    """``0.815 [0.805, 0.825]``."""
+    if isinstance(low, float) and np.isnan(low):
+        return num(mean, digits)
+    return f"{num(mean, digits)} [{num(low, digits)}, {num(high, digits)}]"
+
+
+def _stopped(row: pd.Series) -> str:
+    parts = [f"{s.replace('_stopped', '')} {int(row[f'n_{s}'])}" for s in STOPPED_STATUSES
+             if f"n_{s}" in row and row[f"n_{s}"]]
+    return ", ".join(parts) or DASH
+
+
+def _median(value: object) -> str:
+    return "not reached" if isinstance(value, float) and np.isnan(value) else num(value, 1)
+
+
+def aggregate_view(aggregate: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
+    """Per config and phase: runs, stopped runs, headline means with CI, convergence summary."""
+    rows = []
+    for _, row in aggregate.sort_values(["phase", "group"]).iterrows():  # one row per printed config
+        out = {"phase": row["phase"], "config": row["group"],
+               "finished / runs": f"{int(row['n_finished'])} / {int(row['n_runs'])}",
+               "stopped / failed": _stopped(row)}
+        for m in metrics:
+            if f"{m}_mean" in row:
+                out[m] = with_ci(row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
+        if "converged_fraction" in row:
+            out["converged"] = num(row["converged_fraction"], 2)
+            out["KM median conv. epoch"] = _median(row["km_median_convergence_epoch"])
+        if "km_median_stabilisation_epoch" in row:
+            out["KM median stab. epoch"] = _median(row["km_median_stabilisation_epoch"])
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def comparison_view(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per config and metric: difference to the baseline with CI, test, p and Holm-adjusted p."""
+    if comparison.empty:
+        return pd.DataFrame()
+    rows = []
+    for _, row in comparison.sort_values(["metric", "group"]).iterrows():
+        rows.append({
+            "config": row["group"], "metric": row["metric"], "n vs n_base": f"{row['n']} vs {row['n_baseline']}",
+            "difference": with_ci(row["diff"], row["diff_ci_low"], row["diff_ci_high"]),
+            "test": row["test"], "statistic": num(row["statistic"], 2),
+            "p": pvalue(row["p_value"]), "p (Holm)": pvalue(row["p_holm"]),
+            "significant": "yes" if row["significant"] else "no",
+        })
+    return pd.DataFrame(rows)
+
+
+def ranking_view(ranking: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rank table with formatted numbers."""
+    rows = []
+    for _, row in ranking.iterrows():
+        out = {"rank": int(row["rank"]), "config": row["group"] + (" (baseline)" if row.get("baseline") else ""),
+               "finished": int(row["n_finished"]),
+               metric: with_ci(row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])}
+        for m in HEADLINE_METRICS:
+            if m != metric and f"{m}_mean" in row:
+                out[m] = num(row[f"{m}_mean"])
+        if "km_median_convergence_epoch" in row:
+            out["KM median conv. epoch"] = _median(row["km_median_convergence_epoch"])
+        if "p_holm" in row:
+            out["p (Holm) vs baseline"] = pvalue(row["p_holm"])
+        rows.append(out)
+    return pd.DataFrame(rows)
