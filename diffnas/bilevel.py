@@ -91,9 +91,9 @@ def unrolled_alpha_grad(
             for p, w0 in zip(params, saved):
                 p.copy_(w0)
     if r == 0.0:
-        return d_alpha.detach(), float(loss_val)
+        return d_alpha.detach(), float(loss_val.detach())
     hessian_vector = (g_plus - g_minus) / (2 * r)
-    return (d_alpha - xi * hessian_vector).detach(), float(loss_val)
+    return (d_alpha - xi * hessian_vector).detach(), float(loss_val.detach())
 
 
 def momentum_buffers(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor]) -> list[torch.Tensor | None]:

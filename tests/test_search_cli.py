@@ -1,0 +1,120 @@
+"""`diffnas search` / `diffnas evaluate` through the CLI's main(argv), in-process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from diffnas.cli import main
+from diffnas.schema import EPOCH_COLUMNS, IDENTITY_COLUMNS, SCHEMA_VERSION, TRIAL_COLUMNS
+from tests.helpers import tiny_overrides
+
+
+@pytest.mark.parametrize("sampler", ["softmax", "gumbel", "gumbel_hard", "enhanced"])
+def test_search_writes_schema(tmp_path, sampler, capsys):
+    out = tmp_path / "run"
+    argv = ["search", "--set", "space=nb201", "--set", "dataset=digits", "--set", "epochs=3",
+            "--set", f"sampler={sampler}", "--set", "metrics.eval_batches=4", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    epochs = pq.read_table(out / "epochs").to_pandas()
+    trials = pq.read_table(out / "trials").to_pandas()
+    assert set(EPOCH_COLUMNS) | set(IDENTITY_COLUMNS) <= set(epochs.columns)
+    assert set(TRIAL_COLUMNS) | set(IDENTITY_COLUMNS) <= set(trials.columns)
+    assert {"config/sampler", "config/temperature.schedule", "config/entropy_weight", "config/clip.mode"} <= set(epochs.columns)
+    assert list(epochs.sort_values("epoch")["epoch"]) == [1, 2, 3]
+    assert (epochs["config/sampler"] == sampler).all() and (epochs["phase"] == "single").all()
+    for f in os.listdir(out / "epochs"):
+        meta = pq.read_schema(out / "epochs" / f).metadata
+        assert meta[b"schema_version"] == SCHEMA_VERSION.encode()
+    genotype = json.loads((out / "genotype.json").read_text())
+    assert genotype["genotype"] == trials["final_genotype"][0]
+    assert "genotype |" in capsys.readouterr().out
+    # a second invocation on the finished folder resumes from the checkpoint and duplicates nothing
+    assert main(argv) == 0
+    again = pq.read_table(out / "epochs").to_pandas()
+    assert len(again) == 3
+
+
+def test_injected_nan_exits_zero_with_warning(tmp_path, capsys):
+    out = tmp_path / "nan"
+    assert main(["search", *tiny_overrides(epochs=4, **{"fault.nan_at_epoch": 3}), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "diverged" in err
+    trials = pq.read_table(out / "trials").to_pandas()
+    assert trials["status"][0] == "diverged"
+    assert sorted(pq.read_table(out / "epochs").to_pandas()["epoch"]) == [1, 2, 3]
+
+
+BAD = [
+    (["--set", "colour=blue"], "colour"),
+    (["--set", "epochs=ten"], "epochs"),
+    (["--set", "epochs=-3"], "epochs"),
+    (["--set", "epochs=0"], "epochs"),
+    (["--set", "space=resnet"], "space"),
+    (["--set", "sampler=dirichlet"], "sampler"),
+    (["--set", "dataset=cifar10"], "dataset"),
+    (["--set", "dataset=fashion_mnist", "--set", "data.dir=/nonexistent/fmnist"], "data.dir"),
+    (["--set", "temperature.t0=0.5", "--set", "temperature.t_min=2"], "temperature.t_min"),
+    (["--set", "temperature.schedule=warp"], "temperature.schedule"),
+    (["--set", "device=cuda"], "device"),
+    (["--set", "sampler_options.dropout=1.5"], "sampler_options.dropout"),
+    (["--set", "sampler_options.noise_std=-0.1"], "sampler_options.noise_std"),
+    (["--set", "clip.mode=soft"], "clip.mode"),
+    (["--set", "clip.value=0"], "clip.value"),
+    (["--set", "order=third"], "order"),
+    (["--set", "ops=[none, conv_9x9]"], "ops"),
+    (["--set", "threads=0"], "threads"),
+    (["--set", "warmup_epochs=10", "--set", "epochs=5"], "warmup_epochs"),
+    (["--set", "l2_weight=-1"], "l2_weight"),
+    (["--set", "truth.table=/nonexistent.csv"], "truth.table"),
+    (["--set", "noequals"], "--set"),
+    (["--config", "/nonexistent/config.yaml"], "--config"),
+]
+
+
+@pytest.mark.parametrize("args,key", BAD, ids=[k for _, k in BAD])
+def test_bad_config_is_one_line_exit_2_nothing_written(tmp_path, capsys, args, key):
+    if key == "device":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    out = tmp_path / "out"
+    assert main(["search", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert key in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_bad_yaml_and_wrong_shape(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("temperature: [1, 2\n")
+    assert main(["search", "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    shape = tmp_path / "shape.yaml"
+    shape.write_text("temperature: 3\n")
+    assert main(["search", "--config", str(shape), "--out", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_evaluate_retrains_genotype(tmp_path, capsys):
+    geno = tmp_path / "g.json"
+    geno.write_text(json.dumps({"space": "nb201", "genotype": "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|"
+                                "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", "dataset": "digits"}))
+    assert main(["evaluate", str(geno), "--epochs", "4"]) == 0
+    out = capsys.readouterr().out
+    acc = float(out.split("test_acc ")[1].split()[0])
+    assert acc > 0.5
+    geno.write_text('{"space": "nb201", "genotype": "|conv~0|"}')
+    assert main(["evaluate", str(geno)]) == 2
+
+
+def test_help_is_light():
+    code = ("import sys; from diffnas.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('torch', 'ray', 'pandas', 'matplotlib') if m in sys.modules]\n"
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)

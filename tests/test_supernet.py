@@ -1,0 +1,61 @@
+import torch
+
+from diffnas.samplers import build_sampler
+from diffnas.spaces import build_space
+from diffnas.supernet import Supernet
+
+
+def _count_calls(net):
+    calls = {}
+    for row, mixed in net.mixed_ops():
+        for i, op in enumerate(mixed.ops):
+            def hook(module, inp, out, key=(row, mixed.names[i])):
+                calls[key] = calls.get(key, 0) + 1
+            op.register_forward_hook(hook)
+    return calls
+
+
+def test_gumbel_hard_runs_only_the_chosen_op_and_never_none():
+    torch.manual_seed(0)
+    space = build_space("nb201")
+    net = Supernet(space, 1, 10, channels=4, stages=1)
+    calls = _count_calls(net)
+    alpha = torch.zeros(6, 5, requires_grad=True)
+    sample = build_sampler("gumbel_hard").sample(alpha, 1.0, torch.Generator().manual_seed(1))
+    net(torch.randn(4, 1, 8, 8), sample.weights, sample.chosen).sum().backward()
+    expected = {(r, space.ops[int(c)]) for r, c in enumerate(sample.chosen) if space.ops[int(c)] != "none"}
+    assert set(calls) == expected
+    assert alpha.grad is not None and alpha.grad.abs().sum() > 0
+
+
+def test_soft_forward_skips_none():
+    space = build_space("nb201")
+    net = Supernet(space, 1, 10, channels=4, stages=1)
+    calls = _count_calls(net)
+    net(torch.randn(2, 1, 8, 8), torch.softmax(torch.zeros(6, 5), -1))
+    assert not any(name == "none" for _, name in calls)
+    assert len(calls) == 6 * 4
+
+
+def test_one_hot_supernet_equals_discrete_forward():
+    torch.manual_seed(0)
+    for name in ("nb201", "darts"):
+        space = build_space(name)
+        net = Supernet(space, 1, 10, channels=4, stages=2)
+        alpha = torch.randn(space.n_edges, space.n_ops)
+        weights, chosen = space.discrete_weights(alpha)
+        x = torch.randn(8, 1, 8, 8)
+        assert torch.allclose(net(x, weights), net(x, weights, chosen), atol=1e-5)
+
+
+def test_costs_and_params():
+    space = build_space("nb201")
+    net = Supernet(space, 1, 10, channels=4, stages=1)
+    params = net.param_costs()
+    ops = space.ops
+    assert params[0, ops.index("nor_conv_3x3")] == 4 * 4 * 9  # conv 3x3, BN without affine
+    assert params[0, ops.index("skip_connect")] == 0
+    flops = net.flop_costs((1, 8, 8))
+    assert flops[0, ops.index("nor_conv_1x1")] == 4 * 8 * 8 * 4
+    all_conv = torch.full((6,), ops.index("nor_conv_3x3"))
+    assert net.genotype_params(all_conv) == net.fixed_params() + 6 * 144
