@@ -23,6 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="dataset folder (same as --set data.dir=DIR)")
     p.add_argument("--name", default="search", help="value of the 'sweep' column (default: search)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--list-keys", action="store_true",
+                   help="print every config key with its default, what is allowed and what it does, then exit")
 
 
 def prepare(args: argparse.Namespace):
@@ -54,6 +56,12 @@ def prepare(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run one differentiable architecture search and write its results folder."""
+    if args.list_keys:
+        from diffnas.config import FIELDS
+
+        for key, spec in FIELDS.items():
+            print(f"{key:32s} default {spec.default!r:12s} {spec.allowed()} — {spec.help}")
+        return 0
     config = prepare(args)
     import json
 

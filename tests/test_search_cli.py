@@ -118,3 +118,12 @@ def test_help_is_light():
             "heavy = [m for m in ('torch', 'ray', 'pandas', 'matplotlib') if m in sys.modules]\n"
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_list_keys_names_every_field(capsys):
+    from diffnas.config import FIELDS
+
+    assert main(["search", "--list-keys"]) == 0
+    out = capsys.readouterr().out
+    assert all(key in out for key in FIELDS)
+    assert "< 0 rewards exploration" in out
