@@ -111,6 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(f"diffnas {args.command}: error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:  # output piped into `head` and closed
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("diffnas: interrupted", file=sys.stderr)
         return 130

@@ -38,11 +38,12 @@ def _same(a, b):
                 assert va == vb, (key, va, vb)
 
 
-def test_record_has_every_epoch_column():
-    run = SearchRun(_config(epochs=1))
+@pytest.mark.parametrize("space,cells", [("nb201", 6 * 5), ("darts", 28 * 8)])
+def test_record_has_every_epoch_column(space, cells):
+    run = SearchRun(_config(epochs=1, space=space))
     record = run.step()
     assert set(EPOCH_COLUMNS) <= set(record)
-    assert len(record["op_probs"]) == 6 * 5
+    assert len(record["op_probs"]) == cells
     assert run.done and run.status == "completed"
 
 
