@@ -34,7 +34,12 @@ SPACE_OPS: dict[str, tuple[str, ...]] = {
 SAMPLER_NAMES = ("softmax", "gumbel", "gumbel_hard", "enhanced")
 SCHEDULE_NAMES = ("constant", "linear", "exponential", "cosine", "step")
 CLIP_MODES = ("none", "fixed", "adaptive")
-DATASET_NAMES = ("digits", "fashion_mnist", "mnist5k")
+
+
+def _dataset_names() -> list[str]:
+    from diffnas.data import available_datasets  # the data registry (imports no torch)
+
+    return available_datasets()
 
 
 @dataclass(frozen=True)
@@ -52,10 +57,16 @@ class Field:
     nullable: bool = False
     choices_from: Callable[[], Iterable[str]] | None = field(default=None, compare=False)
 
+    def options(self) -> tuple[Any, ...] | None:
+        """The allowed values: fixed ``choices`` or those of a registry (``choices_from``)."""
+        if self.choices_from is not None:
+            return tuple(self.choices_from())
+        return self.choices
+
     def allowed(self) -> str:
         """A short description of what is allowed, for error messages."""
-        if self.choices is not None:
-            text = "one of " + ", ".join(str(c) for c in self.choices)
+        if self.options() is not None:
+            text = "one of " + ", ".join(str(c) for c in self.options())
         elif self.kind in ("int", "float"):
             lo = "" if self.minimum is None else f"{'>' if self.exclusive_min else '>='} {self.minimum}"
             hi = "" if self.maximum is None else f"{'<' if self.exclusive_max else '<='} {self.maximum}"
@@ -77,7 +88,7 @@ def _f(kind: str, default: Any, help: str, **kw: Any) -> Field:
 FIELDS: dict[str, Field] = {
     "space": _f("str", "nb201", "search space", choices=tuple(SPACE_OPS)),
     "ops": _f("list[str]", None, "restrict the space to these ops (null = all)", nullable=True),
-    "dataset": _f("str", "digits", "real offline dataset", choices=DATASET_NAMES),
+    "dataset": _f("str", "digits", "real offline dataset", choices_from=_dataset_names),
     "data.dir": _f("str", None, "folder with the dataset files (fashion_mnist)", nullable=True),
     "data.subset": _f("int", None, "use this many training examples", minimum=20, nullable=True),
     "data.resolution": _f("int", None, "resize images to this side length", minimum=4, maximum=64, nullable=True),
@@ -222,8 +233,9 @@ def _coerce(key: str, spec: Field, value: Any) -> Any:
         if inner == "str" and not all(isinstance(v, str) for v in value):
             raise bad
         value = list(value)
-    if spec.choices is not None and value not in spec.choices:
-        raise InputError(key, f"unknown {value!r}; allowed: {', '.join(map(str, spec.choices))}")
+    options = spec.options()
+    if options is not None and value not in options:
+        raise InputError(key, f"unknown {value!r}; allowed: {', '.join(map(str, options))}")
     if kind in ("int", "float"):
         lo, hi = spec.minimum, spec.maximum
         if lo is not None and (value < lo or (spec.exclusive_min and value == lo)):
