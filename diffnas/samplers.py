@@ -107,23 +107,25 @@ class GumbelSampler(Sampler):
 
     name = "gumbel"
 
-    def sample(self, alpha, temperature, generator):
+    def perturb(self, alpha: torch.Tensor, temperature: float, generator: torch.Generator | None):
+        """(softmax((α + g) / T), α + g) with g drawn from ``generator``."""
         t = check_temperature(temperature)
-        g = gumbel_noise(alpha.shape, self._need_generator(generator), alpha)
-        return OpWeights(F.softmax((alpha + g) / t, dim=-1))
+        perturbed = alpha + gumbel_noise(alpha.shape, self._need_generator(generator), alpha)
+        return F.softmax(perturbed / t, dim=-1), perturbed
+
+    def sample(self, alpha, temperature, generator):
+        return OpWeights(self.perturb(alpha, temperature, generator)[0])
 
 
 @SAMPLERS.register("gumbel_hard")
-class GumbelHardSampler(Sampler):
+class GumbelHardSampler(GumbelSampler):
     """GDAS-like straight-through Gumbel: forward one-hot of argmax(α + g), backward soft sample's gradient."""
 
     name = "gumbel_hard"
 
     def sample(self, alpha, temperature, generator):
-        t = check_temperature(temperature)
-        g = gumbel_noise(alpha.shape, self._need_generator(generator), alpha)
-        soft = F.softmax((alpha + g) / t, dim=-1)
-        index = (alpha + g).argmax(dim=-1)
+        soft, perturbed = self.perturb(alpha, temperature, generator)
+        index = perturbed.argmax(dim=-1)
         hard = F.one_hot(index, alpha.shape[-1]).to(alpha.dtype)
         return OpWeights(hard - soft.detach() + soft, chosen=index)
 
