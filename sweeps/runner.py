@@ -1,0 +1,540 @@
+"""Build and run Tune experiments for a sweep: explore, resume, confirm; plus the status summary.
+
+Results folder layout (``--storage DIR``, default ``./results/<name>``; a bucket URI works too)::
+
+    DIR/sweep.json          name, metric, mode, baseline, the normalised spec, the experiments
+    DIR/epochs/*.parquet    one row per trial per epoch (schema: diffnas.schema)
+    DIR/trials/*.parquet    one row per trial
+    DIR/ray/explore/        Tune's experiment state and trial checkpoints (explore)
+    DIR/ray/confirm-1/      ... of each confirm round
+
+Explore: grid axes become ``tune.grid_search``; sampled axes ``tune.choice`` / ``uniform`` /
+``loguniform`` / ``randint``. With ``search: random`` the seed is one more grid axis and
+``BasicVariantGenerator(constant_grid_search=True)`` holds each draw of the sampled axes fixed
+while the grid (seeds included) runs through it, so every sampled config runs every seed. With
+``search: optuna`` each suggestion runs the first seed (Optuna cannot take grid axes); fresh seeds
+come in at confirm. Scheduler: ASHA on ``epoch`` with ``max_t`` = base epochs, or FIFO.
+
+Confirm: ranks the explore configs by the spec's metric at the highest epoch that *every* explored
+config reached (the mean over that config's runs at that epoch; with ASHA usually the grace
+period), then re-runs the top K and the baseline with N seeds never used before in this sweep,
+FIFO, to the full epoch budget, as phase ``confirm`` into the same folder.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from diffnas.config import FIELDS, NON_IDENTITY_KEYS, SearchConfig
+from diffnas.errors import InputError
+from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
+from sweeps.spec import SweepSpec, parse_spec
+
+SWEEP_FILE = "sweep.json"
+RAY_DIR = "ray"
+EXPLORE = "explore"
+CONFIRM = "confirm"
+
+
+# -- results folder --------------------------------------------------------------------------
+def _is_local(root: str) -> bool:
+    return "://" not in root or root.startswith("file://")
+
+
+def _local(root: str) -> str:
+    return root[len("file://"):] if root.startswith("file://") else root
+
+
+def results_root(storage: str | None, name: str) -> str:
+    """``--storage`` (absolute when local) or ``./results/<name>``."""
+    root = storage or os.path.join("results", name)
+    return os.path.abspath(_local(root)) if _is_local(root) else root.rstrip("/")
+
+
+def join(root: str, *parts: str) -> str:
+    return os.path.join(root, *parts) if _is_local(root) else "/".join([root.rstrip("/"), *parts])
+
+
+def read_sweep(root: str) -> dict[str, Any] | None:
+    """``DIR/sweep.json`` as a dict, or None when there is none."""
+    if _is_local(root):
+        path = os.path.join(_local(root), SWEEP_FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    from pyarrow import fs as pafs
+
+    filesystem, base = pafs.FileSystem.from_uri(root)
+    path = f"{base.rstrip('/')}/{SWEEP_FILE}"
+    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+        return None
+    with filesystem.open_input_stream(path) as fh:
+        return json.loads(fh.read().decode())
+
+
+def write_sweep(root: str, data: Mapping[str, Any]) -> None:
+    """Write ``DIR/sweep.json`` atomically (rename on local disk, one whole object on a bucket)."""
+    text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    if _is_local(root):
+        folder = _local(root)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{SWEEP_FILE}.{uuid.uuid4().hex}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, os.path.join(folder, SWEEP_FILE))
+        return
+    from pyarrow import fs as pafs
+
+    filesystem, base = pafs.FileSystem.from_uri(root)
+    with filesystem.open_output_stream(f"{base.rstrip('/')}/{SWEEP_FILE}") as out:
+        out.write(text.encode())
+
+
+def load_sweep(root: str) -> tuple[dict[str, Any], SweepSpec]:
+    """The sweep file and its spec; InputError when ``root`` holds no sweep."""
+    data = read_sweep(root)
+    if data is None:
+        raise InputError("DIR", f"no {SWEEP_FILE} in {root}: not a sweep results folder")
+    return data, parse_spec(data["spec"])
+
+
+def sweep_document(spec: SweepSpec) -> dict[str, Any]:
+    """The initial ``sweep.json`` (the analysis side reads name, baseline, metric and mode)."""
+    baseline = spec.baseline_config()
+    keys = list(dict.fromkeys(spec.axes + list(spec.baseline)))
+    return {
+        "name": spec.name,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "baseline": {k: baseline[k] for k in keys},
+        "baseline_config_id": baseline.config_id(),
+        "axes": spec.axes,
+        "spec": spec.to_dict(),
+        "layout": {"epochs": EPOCHS_DIR, "trials": TRIALS_DIR, "ray": RAY_DIR},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "experiments": [],
+    }
+
+
+# -- Ray -------------------------------------------------------------------------------------
+def _quiet_env(verbose: bool) -> None:
+    """Environment that keeps Ray's own output out of the user's terminal (unless verbose)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is the record
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
+    if not verbose:
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+        os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
+    """Join ``address`` / ``RAY_ADDRESS`` or start local Ray; True when this call started it."""
+    _quiet_env(verbose)
+    import ray
+
+    if ray.is_initialized():
+        return False
+    level = logging.INFO if verbose else logging.ERROR
+    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=verbose, logging_level=level)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(num_cpus=num_cpus, **kwargs)
+    if not verbose:
+        for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    return True
+
+
+def check_resources(resources: Mapping[str, float]) -> None:
+    """InputError unless some alive node of this Ray cluster can hold one trial."""
+    import ray
+
+    cpu, gpu = float(resources["cpu"]), float(resources["gpu"])
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= cpu and n.get("GPU", 0) >= gpu for n in nodes):
+        return
+    most_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
+    most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    if gpu > most_gpu:
+        raise InputError("resources.gpu", f"{gpu:g} GPU per trial, but no node of this Ray cluster has more "
+                         f"than {most_gpu:g} (use --no-resource-check while autoscaling GPU workers come up)")
+    raise InputError("resources.cpu", f"{cpu:g} CPU per trial, but no node of this Ray cluster has more than "
+                     f"{most_cpu:g} (with a GPU count of {gpu:g})")
+
+
+def _trial_dirname(trial: Any) -> str:
+    return str(trial.trial_id)
+
+
+def _axis_domain(axis: Any) -> Any:
+    from ray import tune
+
+    lo_hi = axis.args
+    if axis.dist == "choice":
+        return tune.choice(list(lo_hi))
+    if axis.dist == "uniform":
+        return tune.uniform(*lo_hi)
+    if axis.dist == "loguniform":
+        return tune.loguniform(*lo_hi)
+    return tune.randint(*lo_hi)
+
+
+def explore_param_space(spec: SweepSpec) -> dict[str, Any]:
+    from ray import tune
+
+    space: dict[str, Any] = {key: tune.grid_search(list(values)) for key, values in spec.grid.items()}
+    space.update({key: _axis_domain(axis) for key, axis in spec.sample.items()})
+    if spec.search == "random":
+        space["seed"] = tune.grid_search(list(spec.seeds))
+    else:
+        space["seed"] = spec.seeds[0]
+    return space
+
+
+def make_trainable(spec: SweepSpec) -> Any:
+    from ray import tune
+
+    from sweeps.trainable import train_search
+
+    base = {k: v for k, v in spec.base.to_flat().items()}
+    return tune.with_resources(tune.with_parameters(train_search, base=base),
+                               {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]})
+
+
+def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> list[Any]:
+    from sweeps.sink import ParquetSink, Progress
+
+    return [ParquetSink(root, spec.name, phase, spec.base.to_flat()), Progress(total, spec.metric, phase)]
+
+
+def _run_config(spec: SweepSpec, root: str, name: str, phase: str, total: int | None, verbose: bool) -> Any:
+    from ray import tune
+
+    return tune.RunConfig(
+        name=name,
+        storage_path=join(root, RAY_DIR),
+        failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        callbacks=_callbacks(spec, root, phase, total),
+        verbose=1 if verbose else 0,
+    )
+
+
+def build_explore_tuner(spec: SweepSpec, root: str, verbose: bool = False) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    if spec.scheduler["type"] == "asha":
+        scheduler = ASHAScheduler(time_attr="epoch", max_t=spec.epochs,
+                                  grace_period=spec.scheduler["grace_period"],
+                                  reduction_factor=spec.scheduler["reduction_factor"])
+    else:
+        scheduler = FIFOScheduler()
+    if spec.search == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(seed=spec.seeds[0])
+    else:
+        search_alg = BasicVariantGenerator(constant_grid_search=True, random_state=spec.seeds[0])
+    tune_config = tune.TuneConfig(
+        metric=spec.metric, mode=spec.mode, scheduler=scheduler, search_alg=search_alg,
+        num_samples=spec.num_samples, max_concurrent_trials=spec.max_concurrent or None,
+        reuse_actors=True, trial_dirname_creator=_trial_dirname,
+    )
+    return tune.Tuner(make_trainable(spec), param_space=explore_param_space(spec), tune_config=tune_config,
+                      run_config=_run_config(spec, root, EXPLORE, EXPLORE, spec.n_trials(), verbose))
+
+
+def build_confirm_tuner(spec: SweepSpec, root: str, name: str, points: list[dict[str, Any]],
+                        seeds: list[int], verbose: bool = False) -> Any:
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+
+    from sweeps.trainable import POINT_KEY
+
+    tune_config = tune.TuneConfig(
+        metric=spec.metric, mode=spec.mode, scheduler=FIFOScheduler(), num_samples=1,
+        max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True,
+        trial_dirname_creator=_trial_dirname,
+    )
+    space = {POINT_KEY: tune.grid_search(points), "seed": tune.grid_search(list(seeds))}
+    return tune.Tuner(make_trainable(spec), param_space=space, tune_config=tune_config,
+                      run_config=_run_config(spec, root, name, CONFIRM, len(points) * len(seeds), verbose))
+
+
+def _fit(tuner: Any) -> int:
+    grid = tuner.fit()
+    n = len(grid)
+    errors = len(grid.errors)
+    if errors:
+        print(f"{errors} of {n} trials ended in error (status 'error' in the results)")
+    return 1 if n and errors == n else 0
+
+
+def _set_finished(root: str, name: str, finished: bool) -> None:
+    data = read_sweep(root) or {}
+    for exp in data.get("experiments", []):
+        if exp["name"] == name:
+            exp["finished"] = finished
+    write_sweep(root, data)
+
+
+def _session(address: str | None, num_cpus: int | None, verbose: bool) -> tuple[bool, Any]:
+    started = connect(address, num_cpus, verbose)
+    import ray
+
+    return started, ray
+
+
+# -- commands --------------------------------------------------------------------------------
+def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None = None,
+              num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
+    """``diffnas sweep run``: validate, connect, check resources, write sweep.json, explore."""
+    root = results_root(storage, spec.name)
+    if read_sweep(root) is not None:
+        raise InputError("--storage", f"{root} already holds a sweep; continue it with "
+                         f"`diffnas sweep resume {root}` or choose another --storage")
+    started, ray = _session(address, num_cpus, verbose)
+    try:
+        if resource_check:
+            check_resources(spec.resources)
+        doc = sweep_document(spec)
+        doc["experiments"].append({"name": EXPLORE, "phase": EXPLORE, "finished": False,
+                                   "seeds": spec.explore_seeds(), "trials": spec.n_trials()})
+        write_sweep(root, doc)
+        print(f"sweep {spec.name}: {spec.n_trials()} trials ({spec.search} search, {spec.scheduler['type']} "
+              f"scheduler, {spec.epochs} epochs) -> {root}", flush=True)
+        code = _fit(build_explore_tuner(spec, root, verbose))
+        _set_finished(root, EXPLORE, True)
+        print(status_text(root))
+        print(f"next: diffnas sweep confirm {root}")
+        return code
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = None,
+                 verbose: bool = False) -> int:
+    """``diffnas sweep resume``: continue the sweep's unfinished experiment from Tune's state."""
+    root = results_root(root, "")
+    data, spec = load_sweep(root)
+    pending = [e for e in data.get("experiments", []) if not e.get("finished")]
+    if not pending:
+        print(f"sweep {spec.name}: nothing to resume (every experiment finished)")
+        print(status_text(root))
+        return 0
+    exp = pending[-1]
+    started, ray = _session(address, num_cpus, verbose)
+    try:
+        from ray import tune
+
+        path = join(root, RAY_DIR, exp["name"])
+        if not tune.Tuner.can_restore(path):
+            raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
+        print(f"sweep {spec.name}: resuming {exp['name']} from {path}", flush=True)
+        tuner = tune.Tuner.restore(path, trainable=make_trainable(spec), resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)
+        _retarget_callbacks(tuner, root)
+        code = _fit(tuner)
+        _set_finished(root, exp["name"], True)
+        print(status_text(root))
+        return code
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _retarget_callbacks(tuner: Any, root: str) -> None:
+    """Point the restored sink at this folder (the results folder may have been moved)."""
+    from sweeps.sink import ParquetSink
+
+    internal = getattr(tuner, "_local_tuner", None)
+    run_config = getattr(internal, "_run_config", None)
+    for callback in getattr(run_config, "callbacks", None) or []:
+        if isinstance(callback, ParquetSink):
+            callback.root = root
+
+
+def _read(root: str, kind: str, columns: Sequence[str]) -> list[dict[str, Any]]:
+    from diffnas.results import read_keys
+
+    table = read_keys(root, kind, tuple(columns))
+    return [] if table is None else table.to_pylist()
+
+
+def _nan(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def rank_rows(rows: Sequence[Mapping[str, Any]], metric: str,
+              mode: str) -> tuple[int, list[tuple[str, float, int]]]:
+    """Configs of epoch ``rows`` ranked best first: (rung epoch, [(config_id, mean metric, n)]).
+
+    The rung is the highest epoch that every config reached (max epoch over its runs, minimum
+    over configs); a config's score is its mean metric over its runs at that epoch (NaN last)."""
+    if not rows:
+        return 0, []
+    reach: dict[str, int] = {}
+    for r in rows:
+        reach[r["config_id"]] = max(reach.get(r["config_id"], 0), int(r["epoch"]))
+    rung = min(reach.values())
+    values: dict[str, list[float]] = {cid: [] for cid in reach}
+    for r in rows:
+        if int(r["epoch"]) == rung and not _nan(r.get(metric)):
+            values[r["config_id"]].append(float(r[metric]))
+    sign = -1.0 if mode == "max" else 1.0
+    scored = [(cid, (sum(v) / len(v)) if v else math.nan, len(v)) for cid, v in values.items()]
+    scored.sort(key=lambda t: (math.isnan(t[1]), sign * t[1] if not math.isnan(t[1]) else 0.0, t[0]))
+    return rung, scored
+
+
+def rank_configs(root: str, sweep: str, metric: str, mode: str) -> tuple[int, list[tuple[str, float, int]]]:
+    """The sweep's explore configs ranked best first (see :func:`rank_rows`)."""
+    rows = [r for r in _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
+            if r.get("phase") == EXPLORE and r.get("sweep") == sweep]
+    return rank_rows(rows, metric, mode)
+
+
+def config_from_row(row: Mapping[str, Any]) -> SearchConfig:
+    """Rebuild a run's SearchConfig from its ``config/<key>`` columns (lists were comma-joined)."""
+    flat: dict[str, Any] = {}
+    for key, spec_field in FIELDS.items():
+        col = config_column(key)
+        if col not in row:
+            continue
+        value = row[col]
+        if _nan(value):
+            value = None
+        elif spec_field.kind.startswith("list") and isinstance(value, str):
+            value = value.split(",")
+        flat[key] = value
+    return SearchConfig.validate(flat)
+
+
+def _points(root: str, sweep: str, config_ids: Sequence[str], base: SearchConfig) -> dict[str, dict[str, Any]]:
+    """Flat configs (without seed, fault hooks, device, threads) for explored ``config_ids``."""
+    columns = ("sweep", "phase", "config_id") + tuple(config_column(k) for k in FIELDS)
+    found: dict[str, dict[str, Any]] = {}
+    for row in _read(root, TRIALS_DIR, columns):
+        cid = row.get("config_id")
+        if cid not in config_ids or cid in found or row.get("sweep") != sweep:
+            continue
+        cfg = config_from_row(row)
+        if cfg.config_id() != cid:
+            raise RuntimeError(f"config {cid}: its config columns hash to {cfg.config_id()}")
+        found[cid] = _point(cfg, base)
+    return found
+
+
+def _point(cfg: SearchConfig, base: SearchConfig) -> dict[str, Any]:
+    flat = cfg.to_flat()
+    for key in NON_IDENTITY_KEYS:
+        flat[key] = base[key] if not key.startswith("fault.") else None
+    flat.pop("seed", None)
+    return flat
+
+
+def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = None, address: str | None = None,
+                  num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
+    """``diffnas sweep confirm``: top-K explore configs + the baseline, N fresh seeds, FIFO, full epochs."""
+    root = results_root(root, "")
+    data, spec = load_sweep(root)
+    top_k = spec.confirm["top_k"] if top_k is None else top_k
+    n_seeds = spec.confirm["seeds"] if n_seeds is None else n_seeds
+    if top_k < 1:
+        raise InputError("--top-k", f"must be >= 1, got {top_k}")
+    if n_seeds < 1:
+        raise InputError("--seeds", f"must be >= 1, got {n_seeds}")
+    unfinished = [e["name"] for e in data.get("experiments", []) if not e.get("finished")]
+    if unfinished:
+        raise InputError("DIR", f"experiment {unfinished[-1]} is unfinished; run `diffnas sweep resume {root}` "
+                         "first")
+    rung, ranked = rank_configs(root, spec.name, spec.metric, spec.mode)
+    if not ranked:
+        raise InputError("DIR", f"no explore results in {root}; run the sweep first")
+    chosen = [cid for cid, _, _ in ranked[:top_k]]
+    baseline = spec.baseline_config()
+    points = _points(root, spec.name, chosen, spec.base)
+    missing = [cid for cid in chosen if cid not in points]
+    if missing:
+        raise InputError("DIR", f"config {missing[0]} has epoch rows but no trial row; resume the sweep first")
+    ordered = [points[cid] for cid in chosen]
+    if baseline.config_id() not in chosen:
+        ordered.append(_point(baseline, spec.base))
+    used = {int(r["seed"]) for r in _read(root, TRIALS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
+    used |= {int(r["seed"]) for r in _read(root, EPOCHS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
+    used |= set(spec.seeds)
+    first = max(used) + 1 if used else 0
+    seeds = list(range(first, first + n_seeds))
+    rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
+    name = f"{CONFIRM}-{rounds + 1}"
+
+    started, ray = _session(address, num_cpus, verbose)
+    try:
+        if resource_check:
+            check_resources(spec.resources)
+        data["experiments"].append({
+            "name": name, "phase": CONFIRM, "finished": False, "seeds": seeds, "rung": rung,
+            "top_k": chosen, "baseline_config_id": baseline.config_id(),
+            "trials": len(ordered) * len(seeds),
+        })
+        write_sweep(root, data)
+        print(f"sweep {spec.name}: confirming {len(chosen)} best configs (by {spec.metric} at epoch {rung}, "
+              f"{spec.mode}) + baseline with seeds {seeds}: {len(ordered) * len(seeds)} trials", flush=True)
+        for cid, score, n in ranked[:top_k]:
+            print(f"  {cid}  {spec.metric}@{rung} = {score:.4f} (n={n})")
+        code = _fit(build_confirm_tuner(spec, root, name, ordered, seeds, verbose))
+        _set_finished(root, name, True)
+        print(status_text(root))
+        return code
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# -- status ----------------------------------------------------------------------------------
+def status_text(root: str) -> str:
+    """Trials by status per phase, epochs consumed, unfinished trials, best config so far."""
+    root = results_root(root, "")
+    data, spec = load_sweep(root)
+    metric = spec.metric
+    trials = [r for r in _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "config_id", "status"))
+              if r.get("sweep") == spec.name]
+    epochs = [r for r in _read(root, EPOCHS_DIR, ("sweep", "phase", "trial_id", "config_id", "epoch", metric))
+              if r.get("sweep") == spec.name]
+    lines = [f"sweep {spec.name} ({root})"]
+    for exp in data.get("experiments", []):
+        state = "finished" if exp.get("finished") else "unfinished"
+        lines.append(f"  {exp['name']}: {state}, {exp.get('trials', '?')} trials planned")
+    for phase in (EXPLORE, CONFIRM):
+        t = [r for r in trials if r["phase"] == phase]
+        e = [r for r in epochs if r["phase"] == phase]
+        if not t and not e:
+            continue
+        by: dict[str, int] = {}
+        for r in t:
+            by[r["status"]] = by.get(r["status"], 0) + 1
+        ended = {r["trial_id"] for r in t}
+        running = {r["trial_id"] for r in e} - ended
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none ended"
+        lines.append(f"  {phase}: {len(ended)} trials ended ({counts}); {len(running)} without an end; "
+                     f"{len(e)} epochs consumed")
+        rung, ranked = rank_rows(e, metric, spec.mode)
+        if ranked and not math.isnan(ranked[0][1]):
+            cid, score, n = ranked[0]
+            lines.append(f"    best so far: config {cid} {metric} {score:.4f} at epoch {rung} "
+                         f"(mean of {n} runs; {rung} = highest epoch every config reached)")
+    return "\n".join(lines)

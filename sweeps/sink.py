@@ -1,0 +1,258 @@
+"""Driver-side Tune callbacks: the Parquet results sink and a concise progress printer.
+
+:class:`ParquetSink` writes ``RESULTS/epochs/*.parquet`` (one row per trial per epoch) and
+``RESULTS/trials/*.parquet`` (one row per trial) through :mod:`diffnas.results`, with identity and
+``config/<dotted.key>`` columns built by :mod:`diffnas.records` (not Tune's ``/`` flattening).
+
+Exactly once, across kills and resumes:
+
+- On start (``setup``) it rebuilds the (trial_id, epoch) keys and trial ids already written from
+  the folder, and skips any row whose key it has seen: a resumed trial re-reports the epochs after
+  its last restorable checkpoint, which are dropped here.
+- Rows are buffered and flushed as one immutable part when a trial ends, every ``flush_rows``
+  rows, at the end of the experiment and whenever Tune snapshots the experiment state
+  (``get_state``), so every epoch older than the checkpoints a resume restarts from is on disk
+  before that snapshot exists; a kill loses only rows that a resume will report again.
+
+Trial status: the run's own terminal status from the last report (``completed``,
+``early_stopped``, ``diverged``); a trial that ended without one was stopped by the scheduler
+(``asha_stopped``); a trial that failed after its retries is ``error``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from ray import tune
+
+from diffnas.records import identity_columns, with_identity
+from diffnas.results import read_keys, write_part
+from diffnas.schema import EPOCH_COLUMNS, EPOCHS_DIR, TRIAL_COLUMNS, TRIALS_DIR
+from sweeps.trainable import trial_search_config
+
+# result keys the trainable adds next to the record (never written as epoch columns)
+_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record"}
+
+
+def trial_status(trial: Any, errored: bool) -> str:
+    """``error`` | the run's terminal status | ``asha_stopped`` (ended without one)."""
+    if errored:
+        return "error"
+    last = trial.last_result or {}
+    status = last.get("run_status")
+    return str(status) if status else "asha_stopped"
+
+
+def _resources(trial: Any) -> dict[str, float]:
+    try:
+        return dict(trial.placement_group_factory.required_resources)
+    except Exception:  # pragma: no cover - defensive: older trial objects
+        return {"CPU": 1.0}
+
+
+class ParquetSink(tune.Callback):
+    """Writes the schema's epoch and trial rows for one experiment (one phase) of a sweep."""
+
+    def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any],
+                 flush_rows: int = 256) -> None:
+        self.root = root
+        self.sweep = sweep
+        self.phase = phase
+        self.base = dict(base)
+        self.flush_rows = flush_rows
+        self._reset()
+
+    def _reset(self) -> None:
+        self._epoch_keys: set[tuple[str, int]] = set()
+        self._trial_keys: set[str] = set()
+        self._epoch_rows: list[dict[str, Any]] = []
+        self._trial_rows: list[dict[str, Any]] = []
+        self._identity: dict[str, dict[str, Any]] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled into Tune's tuner state: configuration only, never buffered rows
+        return {k: self.__dict__[k] for k in ("root", "sweep", "phase", "base", "flush_rows")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    # -- keys already written -----------------------------------------------------------------
+    def setup(self, **info: Any) -> None:
+        self._reset()
+        table = read_keys(self.root, EPOCHS_DIR, ("trial_id", "epoch"))
+        if table is not None and table.num_rows:
+            self._epoch_keys = set(zip(table.column("trial_id").to_pylist(),
+                                       table.column("epoch").to_pylist()))
+        table = read_keys(self.root, TRIALS_DIR, ("trial_id",))
+        if table is not None and table.num_rows:
+            self._trial_keys = set(table.column("trial_id").to_pylist())
+
+    def identity(self, trial: Any) -> dict[str, Any]:
+        ident = self._identity.get(trial.trial_id)
+        if ident is None:
+            config = trial_search_config(self.base, trial.config, _resources(trial))
+            ident = identity_columns(config, trial_id=trial.trial_id, sweep=self.sweep, phase=self.phase)
+            self._identity[trial.trial_id] = ident
+        return ident
+
+    # -- Tune hooks ---------------------------------------------------------------------------
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if "epoch" not in result:
+            return
+        key = (trial.trial_id, int(result["epoch"]))
+        if key in self._epoch_keys:
+            return
+        names = result.get("record_keys") or [k for k in EPOCH_COLUMNS if k in result]
+        record = {k: result.get(k) for k in names if k not in _NOT_RECORD}
+        self._epoch_rows.append(with_identity(self.identity(trial), record))
+        self._epoch_keys.add(key)
+        if len(self._epoch_rows) >= self.flush_rows:
+            self.flush()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, errored=False)
+        self.flush()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, errored=True)
+        self.flush()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        for trial in trials:
+            if trial.status in ("TERMINATED", "ERROR") and trial.trial_id not in self._trial_keys:
+                self._finish(trial, errored=trial.status == "ERROR")
+        self.flush()
+
+    def get_state(self) -> dict | None:
+        # Tune is about to snapshot the experiment: everything reported so far goes to disk first.
+        self.flush()
+        return None
+
+    # -- rows ---------------------------------------------------------------------------------
+    def trial_row(self, trial: Any, errored: bool) -> dict[str, Any]:
+        last = trial.last_result or {}
+        status = trial_status(trial, errored)
+        record = last.get("trial_record")
+        row: dict[str, Any] = {k: None for k in TRIAL_COLUMNS}
+        if isinstance(record, Mapping):
+            row.update(record)
+        row["status"] = status
+        if status == "asha_stopped":
+            row["stop_reason"] = "asha"
+        elif status == "error":
+            row["stop_reason"] = "error"
+            row["error"] = _error_line(trial)
+        if row.get("epochs_run") is None:
+            row["epochs_run"] = int(last.get("epoch", 0) or 0)
+        return with_identity(self.identity(trial), row)
+
+    def _finish(self, trial: Any, errored: bool) -> None:
+        if trial.trial_id in self._trial_keys:
+            return
+        self._trial_rows.append(self.trial_row(trial, errored))
+        self._trial_keys.add(trial.trial_id)
+
+    def flush(self) -> None:
+        """Write buffered rows as immutable parts (epochs first, so a trial row implies its epochs)."""
+        stamp = f"{self.phase}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        if self._epoch_rows:
+            rows, self._epoch_rows = self._epoch_rows, []
+            write_part(rows, self.root, EPOCHS_DIR, stamp)
+        if self._trial_rows:
+            rows, self._trial_rows = self._trial_rows, []
+            write_part(rows, self.root, TRIALS_DIR, stamp)
+
+
+def _error_line(trial: Any) -> str | None:
+    try:
+        text = trial.get_error()
+    except Exception:  # pragma: no cover - the error file may be gone
+        text = None
+    if not text:
+        return None
+    lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else None
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+class Progress(tune.Callback):
+    """Concise live progress: one line per finished trial and a summary line every ``every_s``."""
+
+    def __init__(self, total: int | None, metric: str, phase: str, every_s: float = 15.0,
+                 stream: TextIO | None = None) -> None:
+        self.total = total
+        self.metric = metric
+        self.phase = phase
+        self.every_s = every_s
+        self.stream = stream
+        self._reset()
+
+    def _reset(self) -> None:
+        self._start = time.monotonic()
+        self._last = self._start
+        self._epochs = 0
+        self._done: dict[str, int] = {}
+        self._running: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: self.__dict__[k] for k in ("total", "metric", "phase", "every_s")} | {"stream": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    def _print(self, text: str) -> None:
+        elapsed = time.monotonic() - self._start
+        print(f"[{self.phase} {elapsed:6.1f}s] {text}", file=self.stream or sys.stdout, flush=True)
+
+    def setup(self, **info: Any) -> None:
+        self._reset()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._running.add(trial.trial_id)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._epochs += 1
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._print(self._summary())
+
+    def _summary(self) -> str:
+        done = sum(self._done.values())
+        total = f"/{self.total}" if self.total else ""
+        by = ", ".join(f"{k} {v}" for k, v in sorted(self._done.items()))
+        return (f"{done}{total} trials done ({by or 'none yet'}), {len(self._running)} running, "
+                f"{self._epochs} epochs reported")
+
+    def _end(self, trial: Any, errored: bool) -> None:
+        status = trial_status(trial, errored)
+        self._done[status] = self._done.get(status, 0) + 1
+        self._running.discard(trial.trial_id)
+        last = trial.last_result or {}
+        seed = (trial.config or {}).get("seed", "?")
+        self._print(f"trial {trial.trial_id} seed {seed}: {status} after {last.get('epoch', 0)} epochs, "
+                    f"{self.metric} {_fmt(last.get(self.metric))}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._end(trial, errored=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._end(trial, errored=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._print(f"trial {trial.trial_id} failed; retrying from its last checkpoint")
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._print(self._summary())
