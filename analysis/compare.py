@@ -22,6 +22,7 @@ share the lowest rank.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -130,7 +131,9 @@ def _logrank(runs: pd.DataFrame, gid: np.ndarray, baseline_id: int, others: np.n
         mask = gid == g
         if mask.sum() < 1 or base.sum() < 1 or not (event[mask | base]).any():
             continue
-        res = stats.logrank(censored(mask), y)
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # degenerate (no variance): p is NaN
+            res = stats.logrank(censored(mask), y)
         stat[i], p[i] = res.statistic, res.pvalue
     return pd.DataFrame({
         "group_id": others, "group": labels.reindex(others).to_numpy(), "metric": "convergence_epoch",

@@ -156,7 +156,8 @@ _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;
 color:#1d232a;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0;font-size:13px}
-th,td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-align:right}
+th,td{border-bottom:1px solid #d0d7de;padding:4px 10px;text-align:right;white-space:nowrap}
+td:nth-child(2){white-space:normal}
 th:first-child,td:first-child,th:nth-child(2),td:nth-child(2){text-align:left}
 thead th{border-bottom:2px solid #57606a}
 figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}

@@ -1,0 +1,70 @@
+"""Per-config aggregates: means over finished runs only, scipy-equal CIs, KM medians, phases kept apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from synth_results import ALT, BASE, make_run, standard_runs, write_results
+
+from analysis.aggregate import aggregate
+from analysis.groups import assign_groups, default_group_keys
+from analysis.load import load_results
+from analysis.summary import summarise
+
+
+def _aggregate(folder, **kw):
+    runs = summarise(load_results([str(folder)]))
+    keys = default_group_keys(runs)
+    runs = assign_groups(runs, keys)
+    return runs, aggregate(runs, keys, **kw).set_index("group")
+
+
+def test_standard_folder_by_hand(standard_results) -> None:
+    runs, agg = _aggregate(standard_results, seed=0)
+    base = agg.loc["entropy_weight=0, sampler=softmax"]
+    alt = agg.loc["entropy_weight=0.1, sampler=gumbel"]
+    # softmax: final val acc 0.80 .. 0.83 over seeds 0..3
+    x = np.array([0.80, 0.81, 0.82, 0.83])
+    assert base["final_val_acc_n"] == 4
+    assert base["final_val_acc_mean"] == pytest.approx(x.mean())
+    assert base["final_val_acc_std"] == pytest.approx(x.std(ddof=1))
+    ci = stats.bootstrap((x,), np.mean, method="percentile", n_resamples=2000, rng=0).confidence_interval
+    assert (base["final_val_acc_ci_low"], base["final_val_acc_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+    # gumbel: the ASHA-stopped (acc 0.1) and diverged runs are counted, not averaged
+    assert alt["n_runs"] == 6 and alt["n_finished"] == 4
+    assert alt["n_asha_stopped"] == 1 and alt["n_diverged"] == 1
+    assert alt["final_val_acc_mean"] == pytest.approx(np.mean([0.85, 0.86, 0.87, 0.88]))
+    y = runs.loc[runs["finished"] & (runs["config/sampler"] == "gumbel"), "final_val_acc"].to_numpy()
+    ci = stats.bootstrap((y,), np.mean, method="percentile", n_resamples=2000, rng=0).confidence_interval
+    assert alt["final_val_acc_ci_low"] == pytest.approx(ci.low, rel=1e-12)
+    # convergence: softmax seeds 0,1 converge at 8 (entropy 1 - 0.1*7 < 0.3), seeds 2,3 censored at 10
+    assert base["converged_fraction"] == 0.5
+    assert base["km_median_convergence_epoch"] == 8.0  # S(8) = 1 - 2/4 = 0.5
+    # gumbel: 4 finished converge at 7; the ASHA (3) and diverged (2) runs are censored early
+    assert alt["converged_fraction"] == 1.0 and alt["km_median_convergence_epoch"] == 7.0
+    assert base["km_median_stabilisation_epoch"] == 7.0 and alt["km_median_stabilisation_epoch"] == 6.0
+
+
+def test_km_median_not_reached_and_resample_settings(tmp_path) -> None:
+    runs = [make_run(f"r{s}", BASE, s, entropy=[0.9, 0.8, 0.7 if s else 0.1]) for s in range(3)]
+    folder = write_results(tmp_path / "r", runs)
+    _, agg = _aggregate(folder, n_resamples=500, confidence=0.9, seed=4)
+    row = agg.iloc[0]
+    # one of three converged: S(3) = 2/3 > 0.5 -> not reached
+    assert np.isnan(row["km_median_convergence_epoch"]) and row["converged_fraction"] == pytest.approx(1 / 3)
+    x = np.array([0.58, 0.58, 0.58])
+    assert row["final_val_acc_ci_low"] == pytest.approx(x.mean())
+
+
+def test_phases_are_never_mixed(tmp_path) -> None:
+    runs = standard_runs("explore") + [
+        make_run(f"c{s}", BASE, 10 + s, entropy=[0.9, 0.1], val_acc=[0.5, 0.99], phase="confirm") for s in range(3)
+    ] + [make_run(f"d{s}", ALT, 10 + s, entropy=[0.9, 0.1], phase="confirm") for s in range(3)]
+    folder = write_results(tmp_path / "r", runs)
+    runs_table, agg = _aggregate(folder)
+    assert sorted(agg["phase"].unique()) == ["confirm", "explore"]
+    confirm = agg[agg["phase"] == "confirm"].loc["entropy_weight=0, sampler=softmax"]
+    explore = agg[agg["phase"] == "explore"].loc["entropy_weight=0, sampler=softmax"]
+    assert confirm["n_runs"] == 3 and confirm["final_val_acc_mean"] == pytest.approx(0.99)
+    assert explore["n_runs"] == 4 and explore["final_val_acc_mean"] == pytest.approx(0.815)

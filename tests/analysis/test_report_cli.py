@@ -1,0 +1,120 @@
+"""``diffnas report`` end to end on synthetic folders: every format, atomic output, bad input -> exit 2,
+and a run in a subprocess where importing torch or ray fails."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from synth_results import ALT, BASE, make_run, standard_runs, write_results
+
+from diffnas.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+FORMAT_FILES = {
+    "csv": ["runs.csv", "aggregate.csv", "ranking.csv", "comparison.csv"],
+    "parquet": ["runs.parquet", "aggregate.parquet", "ranking.parquet", "comparison.parquet"],
+    "md": ["report.md"], "tex": ["tables.tex"], "html": ["report.html"],
+}
+FIGURES = [f"{name}.{ext}" for name in ("convergence", "op_probs", "cell", "outcome") for ext in ("png", "svg")]
+
+
+def test_every_format_and_figure_written(standard_results: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(standard_results), "--out", str(out), "--n-resamples", "500"]) == 0
+    names = set(os.listdir(out))
+    for files in FORMAT_FILES.values():
+        assert set(files) <= names
+    assert set(FIGURES) <= names
+    cmp = pd.read_csv(out / "comparison.csv")
+    assert set(cmp["group"]) == {"entropy_weight=0.1, sampler=gumbel"}  # baseline from sweep.json
+    assert "wrote" in capsys.readouterr().out
+    # a second report replaces the folder atomically, leaving no temporary or old folders behind
+    assert main(["report", str(standard_results), "--out", str(out), "--format", "csv", "--plots", "none",
+                 "--quiet"]) == 0
+    assert set(os.listdir(out)) == set(FORMAT_FILES["csv"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "results"]
+
+
+def test_explicit_baseline_group_by_and_confirm_phase(tmp_path: Path) -> None:
+    runs = standard_runs("explore") + [
+        make_run(f"c{s}", BASE, 10 + s, entropy=[0.9, 0.1], val_acc=[0.5, 0.7 + 0.01 * s], phase="confirm")
+        for s in range(3)
+    ] + [make_run(f"d{s}", ALT, 10 + s, entropy=[0.9, 0.1], phase="confirm") for s in range(3)]
+    folder = write_results(tmp_path / "r", runs)
+    out = tmp_path / "out"
+    code = main(["report", str(folder), "--out", str(out), "--baseline", "sampler=gumbel",
+                 "--group-by", "sampler", "--format", "csv,md", "--plots", "none", "--quiet"])
+    assert code == 0
+    cmp = pd.read_csv(out / "comparison.csv")
+    acc = cmp[cmp["metric"] == "final_val_acc"].iloc[0]
+    assert acc["group"] == "sampler=softmax" and acc["n"] == 3 and acc["n_baseline"] == 3  # confirm runs only
+    assert "phase 'confirm'" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--baseline", "sampler=enhanced"], "--baseline"),
+    (["--baseline", "colour=red"], "--baseline"),
+    (["--format", "csv,docx"], "--format"),
+    (["--group-by", "nope"], "--group-by"),
+    (["--threshold", "1.5"], "--threshold"),
+])
+def test_bad_input_exit_2_and_nothing_written(standard_results: Path, tmp_path: Path, capsys, argv, flag) -> None:
+    out = tmp_path / "out"
+    assert main(["report", str(standard_results), "--out", str(out), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag in err[0]
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+BLOCKER = textwrap.dedent('''
+    import importlib.abc, sys
+
+    class _Block(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] in ("torch", "ray"):
+                raise ImportError(f"{name} is blocked for this test")
+            return None
+
+    sys.meta_path.insert(0, _Block())
+''')
+
+
+def test_report_runs_where_torch_and_ray_cannot_be_imported(standard_results: Path, tmp_path: Path) -> None:
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(BLOCKER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(block), str(REPO)])}
+    script = textwrap.dedent(f'''
+        import sys
+        for mod in ("torch", "ray", "ray.tune"):
+            try:
+                __import__(mod)
+            except ImportError:
+                pass
+            else:
+                raise SystemExit(f"{{mod}} was importable: the blocker is not active")
+        from diffnas.cli import main
+        code = main(["report", {str(standard_results)!r}, "--out", {str(tmp_path / "out")!r}, "--quiet",
+                     "--n-resamples", "300"])
+        loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray"))
+        print("CODE", code, "LOADED", loaded)
+        sys.exit(code)
+    ''')
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "CODE 0 LOADED []" in proc.stdout
+    assert (tmp_path / "out" / "report.html").is_file()
+
+
+def test_cli_module_imports_only_the_standard_library() -> None:
+    code = ("import sys, analysis.cli; heavy = [m for m in ('pandas', 'numpy', 'pyarrow', 'scipy', 'matplotlib')"
+            " if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
