@@ -41,8 +41,15 @@ def config_columns(runs: pd.DataFrame) -> list[str]:
     return [c for c in runs.columns if c.startswith(CONFIG_PREFIX)]
 
 
+def as_text(series: pd.Series) -> np.ndarray:
+    """Values rendered by :func:`_text`, computed once per distinct value (no per-row Python call)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts = np.array([_text(u) for u in uniques] + ["null"], dtype=object)
+    return texts[codes]
+
+
 def _varies(series: pd.Series) -> bool:
-    return series.astype(object).map(_text).nunique(dropna=False) > 1
+    return len(set(as_text(series.drop_duplicates()).tolist())) > 1
 
 
 def default_group_keys(runs: pd.DataFrame) -> list[str]:
@@ -82,12 +89,11 @@ def _text(value: Any) -> str:
 def assign_groups(runs: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     """Add ``group_id`` (over phase and ``keys``) and a readable ``group`` label to ``runs``."""
     out = runs.copy()
-    labels = [out[k].astype(object).map(_text) for k in keys]
-    label = pd.Series([""] * len(out), index=out.index, dtype=object)
-    for k, values in zip(keys, labels):
-        part = short(k) + "=" + values.astype(str)
-        label = part if (label == "").all() else label + ", " + part
-    out["group"] = label.astype(str)
+    label = None
+    for k in keys:
+        part = short(k) + "=" + pd.Series(as_text(out[k]), index=out.index, dtype=object)
+        label = part if label is None else label + ", " + part
+    out["group"] = label.astype(str) if label is not None else ""
     out["group_id"] = out.groupby(["phase", "group"], sort=True, dropna=False).ngroup().astype(np.int64)
     return out
 
@@ -146,7 +152,7 @@ def _matches(series: pd.Series, value: Any) -> np.ndarray:
             return np.zeros(len(series), dtype=bool)
         values = series.to_numpy(dtype=np.float64, na_value=np.nan)
         return np.isclose(values, number, rtol=1e-9, atol=0.0)
-    return (series.astype(object).map(_text) == _text(value)).to_numpy()
+    return as_text(series) == _text(value)
 
 
 def baseline_mask(runs: pd.DataFrame, baseline: Mapping[str, Any] | str, field: str) -> np.ndarray:

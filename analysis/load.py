@@ -157,8 +157,11 @@ def read_part(path: str, kind: str, columns: Sequence[str] | None, required: Seq
     return table.replace_schema_metadata(None)
 
 
-def _concat(tables: list[pa.Table]) -> pa.Table:
-    table = pa.concat_tables(tables, promote_options="permissive")
+def _concat(tables: list[pa.Table], where: str) -> pa.Table:
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise InputError(where, f"part files disagree on a column's type: {_first_line(exc)}") from None
     return table.unify_dictionaries()
 
 
@@ -216,7 +219,8 @@ def load_results(
         if spec is not None:
             specs.append(spec)
     notes: list[str] = []
-    epochs = _to_pandas(_concat(epoch_tables))
+    where = folders[0] if len(folders) == 1 else ", ".join(folders)
+    epochs = _to_pandas(_concat(epoch_tables, where))
     del epoch_tables
     if len(epochs) == 0:
         raise InputError(folders[0] if len(folders) == 1 else "RESULTS", f"no results: the {EPOCHS_DIR} parts hold no rows")
@@ -241,7 +245,7 @@ def load_results(
     epochs["run"] = pd.factorize(run_key[order], sort=False)[0].astype(np.int64)
 
     if trial_tables:
-        trials = _to_pandas(_concat(trial_tables))
+        trials = _to_pandas(_concat(trial_tables, where))
         if "sweep" not in trials or trials["sweep"].isna().all():
             trials["sweep"] = ""
         before = len(trials)

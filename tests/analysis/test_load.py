@@ -113,3 +113,12 @@ def test_cli_exit_2_one_line_naming_the_file(tmp_path: Path, capsys, case: str) 
     assert code == 2
     assert len(err) == 1 and err[0].startswith("diffnas report: error: ") and named in err[0]
     assert not out.exists() and not any(p.name.startswith(".out") for p in tmp_path.iterdir())
+
+
+def test_parts_with_conflicting_types_name_the_folder(tmp_path: Path) -> None:
+    folder = write_results(tmp_path / "r", [make_run("a", BASE, 0, entropy=[0.9, 0.2])])
+    bad = pa.table({"trial_id": ["b"], "status": ["completed"], "config/sampler": [["x", "y"]]})
+    pq.write_table(bad.replace_schema_metadata({"schema_version": "1"}), folder / "trials" / "z.parquet")
+    with pytest.raises(InputError, match="disagree on a column's type") as err:
+        load_results([str(folder)])
+    assert str(folder) in str(err.value)
