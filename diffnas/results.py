@@ -73,6 +73,19 @@ def _infer_type(values: list[Any]) -> pa.DataType | None:
     return None
 
 
+def _config_type(key: str) -> pa.DataType | None:
+    """The declared type of a config leaf (lists are written comma-joined), so that every part
+    types a column alike even where one part holds only nulls (e.g. ``fault.raise_at_epoch``)."""
+    from diffnas.config import FIELDS
+
+    spec = FIELDS.get(key)
+    if spec is None:
+        return None
+    if spec.kind.startswith("list"):
+        return pa.string()
+    return {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}.get(spec.kind)
+
+
 def _column_type(name: str, values: list[Any]) -> pa.DataType | None:
     if name in _IDENTITY_TYPES:
         return _IDENTITY_TYPES[name]
@@ -80,6 +93,9 @@ def _column_type(name: str, values: list[Any]) -> pa.DataType | None:
     if logical is not None:
         return _ARROW_TYPES[logical]
     if name.startswith(CONFIG_PREFIX):
+        declared = _config_type(name[len(CONFIG_PREFIX):])
+        if declared is not None:
+            return declared
         inferred = _infer_type(values)
         # mixed int/float in one config column: widen to float
         if inferred == pa.int64() and any(isinstance(v, float) for v in values):
