@@ -36,7 +36,7 @@ from diffnas.schema import EPOCH_COLUMNS, EPOCHS_DIR, TRIAL_COLUMNS, TRIALS_DIR
 from sweeps.trainable import trial_search_config
 
 # result keys the trainable adds next to the record (never written as epoch columns)
-_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record"}
+_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch"}
 
 
 def trial_status(trial: Any, errored: bool) -> str:

@@ -8,9 +8,11 @@ position, every RNG). So ASHA pauses, ``FailureConfig`` retries and ``Tuner.rest
 the run bit-for-bit from its last epoch.
 
 Every report carries the epoch record's columns plus ``record_keys`` (which keys are the
-record), ``run_status`` (``None`` while running, then the run's terminal status), ``stop_reason``
-and ``trial_record`` (the trial columns so far, from ``run.trial_record()``). A trial whose last
-report has no terminal status was stopped by the scheduler (the sink writes ``asha_stopped``).
+record), ``run_status`` (``None`` while running, then the run's terminal status),
+``stop_reason``, ``trial_record`` (the trial columns so far, from ``run.trial_record()``) and
+``restored_from_epoch`` (the checkpoint epoch this process started from; 0 when fresh). A trial
+whose last report has no terminal status was stopped by the scheduler (the sink writes
+``asha_stopped``).
 
 Test hook: ``fault.raise_at_epoch`` + ``fault.marker`` make the trial raise once, after training
 that epoch and before reporting it; the marker file records that it fired, so the retry (from
@@ -92,6 +94,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
             run = run_cls.load(cfg, os.path.join(folder, RUN_FILE), device=device, threads=threads)
     else:
         run = run_cls(cfg, device=device, threads=threads)
+    restored_from = int(run.epoch)
 
     while not run.done:
         record = dict(run.step())
@@ -101,6 +104,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
         metrics["run_status"] = run.status
         metrics["stop_reason"] = run.stop_reason
         metrics["trial_record"] = dict(run.trial_record())
+        metrics["restored_from_epoch"] = restored_from
         with tempfile.TemporaryDirectory(prefix="diffnas-ckpt-") as folder:
             run.save(os.path.join(folder, RUN_FILE))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

@@ -1,0 +1,128 @@
+"""sweeps.sink: Parquet rows exactly once, identity/config columns, trial statuses (fake trials, no Ray)."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from types import SimpleNamespace
+
+import pyarrow.dataset as ds
+import pytest
+
+from diffnas.config import SearchConfig
+from diffnas.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from sweeps.sink import ParquetSink, Progress, trial_status
+
+pytest.importorskip("ray")
+
+BASE = SearchConfig.from_dict({"dataset": "digits", "epochs": 3, "data": {"subset": 200}}).to_flat()
+
+
+class FakeTrial:
+    def __init__(self, trial_id: str, seed: int, t0: float = 2.0) -> None:
+        self.trial_id = trial_id
+        self.config = {"seed": seed, "temperature.t0": t0}
+        self.last_result: dict = {}
+        self.status = "RUNNING"
+        self.placement_group_factory = SimpleNamespace(required_resources={"CPU": 2.0})
+
+    def get_error(self) -> str:
+        return "Traceback ...\nRuntimeError: boom\n"
+
+
+def result(epoch: int, status: str | None = None) -> dict:
+    record = {"epoch": epoch, "val_acc": 0.1 * epoch, "genotype": "g", "op_probs": [0.5, 0.5], "wall_s": 1.0}
+    return {**record, "record_keys": list(record), "run_status": status, "stop_reason": None,
+            "trial_record": {"status": status, "epochs_run": epoch, "best_val_acc": 0.1 * epoch,
+                             "final_val_acc": 0.1 * epoch, "wall_s": float(epoch)},
+            "training_iteration": epoch, "time_this_iter_s": 1.0, "config": {"seed": 0}}
+
+
+def feed(sink: ParquetSink, trial: FakeTrial, epochs: range, final: str | None = None) -> None:
+    for e in epochs:
+        res = result(e, final if e == epochs[-1] else None)
+        sink.on_trial_result(iteration=e, trials=[trial], trial=trial, result=res)
+        trial.last_result = res
+
+
+def table(root, kind):
+    return ds.dataset(f"{root}/{kind}", format="parquet").to_table()
+
+
+def test_rows_identity_config_and_status(tmp_path):
+    root = str(tmp_path)
+    sink = ParquetSink(root, "s", "explore", BASE)
+    sink.setup()
+    done, stopped, failed = FakeTrial("t_0", 0), FakeTrial("t_1", 1), FakeTrial("t_2", 2)
+    feed(sink, done, range(1, 4), final="completed")
+    sink.on_trial_complete(iteration=3, trials=[], trial=done)
+    feed(sink, stopped, range(1, 2))
+    sink.on_trial_complete(iteration=4, trials=[], trial=stopped)
+    feed(sink, failed, range(1, 3))
+    sink.on_trial_error(iteration=5, trials=[], trial=failed)
+
+    epochs = table(root, "epochs")
+    assert epochs.schema.metadata[SCHEMA_VERSION_KEY.encode()] == SCHEMA_VERSION.encode()
+    rows = epochs.to_pylist()
+    assert sorted((r["trial_id"], r["epoch"]) for r in rows) == [
+        ("t_0", 1), ("t_0", 2), ("t_0", 3), ("t_1", 1), ("t_2", 1), ("t_2", 2)]
+    row = rows[0]
+    assert row["sweep"] == "s" and row["phase"] == "explore"
+    assert row["config/temperature.t0"] == 2.0 and row["config/threads"] == 2  # Ray's CPUs -> threads
+    assert row["config_id"] == SearchConfig.validate({**BASE, "temperature.t0": 2.0}).config_id()
+    # only the record is written: none of Tune's or the trainable's bookkeeping keys
+    for key in ("training_iteration", "time_this_iter_s", "config", "record_keys", "run_status",
+                "trial_record", "temperature.t0"):
+        assert key not in row
+    trials = {r["trial_id"]: r for r in table(root, "trials").to_pylist()}
+    assert trials["t_0"]["status"] == "completed" and trials["t_0"]["epochs_run"] == 3
+    assert trials["t_1"]["status"] == "asha_stopped" and trials["t_1"]["stop_reason"] == "asha"
+    assert trials["t_1"]["epochs_run"] == 1 and math.isclose(trials["t_1"]["best_val_acc"], 0.1)
+    assert trials["t_2"]["status"] == "error" and trials["t_2"]["error"] == "RuntimeError: boom"
+
+
+def test_resumed_sink_writes_each_row_once(tmp_path):
+    root = str(tmp_path)
+    trial = FakeTrial("t_0", 0)
+    first = ParquetSink(root, "s", "explore", BASE)
+    first.setup()
+    feed(first, trial, range(1, 3))
+    first.get_state()  # Tune snapshots the experiment: buffered rows reach disk first
+    feed(first, trial, range(3, 4))  # reported after the snapshot, lost with the driver
+    del first
+
+    # the Tuner pickles the sink with its configuration only; a restore sets it up again
+    second = pickle.loads(pickle.dumps(ParquetSink(root, "s", "explore", BASE)))
+    second.setup()
+    trial2 = FakeTrial("t_0", 0)
+    feed(second, trial2, range(2, 4), final="completed")  # restarts from the epoch-1 checkpoint
+    second.on_trial_complete(iteration=9, trials=[], trial=trial2)
+    second.on_trial_complete(iteration=9, trials=[], trial=trial2)  # duplicate end: still one row
+    second.on_experiment_end(trials=[trial2])
+    keys = [(r["trial_id"], r["epoch"]) for r in table(root, "epochs").to_pylist()]
+    assert sorted(keys) == [("t_0", 1), ("t_0", 2), ("t_0", 3)]
+    assert [r["status"] for r in table(root, "trials").to_pylist()] == ["completed"]
+
+
+def test_flush_every_n_rows(tmp_path):
+    sink = ParquetSink(str(tmp_path), "s", "explore", BASE, flush_rows=2)
+    sink.setup()
+    feed(sink, FakeTrial("t_0", 0), range(1, 4))
+    assert table(str(tmp_path), "epochs").num_rows == 2
+
+
+def test_status_and_progress_lines(capsys):
+    trial = FakeTrial("t_0", 0)
+    trial.last_result = result(2)
+    assert trial_status(trial, errored=False) == "asha_stopped"
+    assert trial_status(trial, errored=True) == "error"
+    trial.last_result = result(3, "early_stopped")
+    assert trial_status(trial, errored=False) == "early_stopped"
+    progress = Progress(total=2, metric="val_acc", phase="explore", every_s=0.0)
+    progress.setup()
+    progress.on_trial_start(iteration=0, trials=[], trial=trial)
+    progress.on_trial_result(iteration=1, trials=[], trial=trial, result=trial.last_result)
+    progress.on_trial_complete(iteration=2, trials=[], trial=trial)
+    out = capsys.readouterr().out.splitlines()
+    assert any("trial t_0 seed 0: early_stopped after 3 epochs, val_acc 0.3000" in line for line in out)
+    assert pickle.loads(pickle.dumps(progress)).total == 2

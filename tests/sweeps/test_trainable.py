@@ -1,0 +1,76 @@
+"""sweeps.trainable: config merging, Ray placement, and a faulted trial resuming from its checkpoint."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pyarrow.dataset as ds
+import pytest
+
+from diffnas.config import SearchConfig
+from sweeps.trainable import placement, resolve_flat, trial_search_config
+
+
+def test_resolve_flat_merges_point_then_keys():
+    base = {"sampler": "softmax", "temperature.t0": 1.0, "seed": 0}
+    flat = resolve_flat(base, {"point": {"sampler": "gumbel", "temperature.t0": 2.0}, "seed": 7})
+    assert flat == {"sampler": "gumbel", "temperature.t0": 2.0, "seed": 7}
+    assert base["sampler"] == "softmax"
+
+
+def test_placement_follows_ray_assignment():
+    assert placement({"CPU": 2.0}) == ("cpu", 2)
+    assert placement({"CPU": 0.5, "GPU": 0.25}) == ("cuda", 1)
+    cfg = trial_search_config(SearchConfig.from_dict({}).to_flat(), {"seed": 3}, {"CPU": 4})
+    assert (cfg["seed"], cfg["threads"], cfg["device"]) == (3, 4, "cpu")
+
+
+def _rows(root, kind):
+    return ds.dataset(os.path.join(root, kind), format="parquet").to_table().to_pylist()
+
+
+def _same(a, b):
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+@pytest.mark.ray
+def test_faulted_trial_resumes_from_checkpoint_bit_for_bit(ray_session, tiny_spec, tmp_path):
+    """Two trials, same config and seed; one raises after training epoch 2 (max_failures 1).
+
+    The retry restarts from the epoch-1 checkpoint and its rows equal the unfaulted trial's."""
+    from sweeps.runner import build_explore_tuner, sweep_document, write_sweep
+    from sweeps.spec import load_spec
+
+    marker = str(tmp_path / "fault.marker")
+    path = tiny_spec(
+        name="fault", sample=None, num_samples=1, seeds=[0], scheduler="fifo", max_failures=1,
+        base={"fault": {"marker": marker}}, grid={"fault.raise_at_epoch": [None, 2]}, baseline=None,
+    )
+    spec = load_spec(path)
+    root = str(tmp_path / "results")
+    write_sweep(root, sweep_document(spec))
+    grid = build_explore_tuner(spec, root).fit()
+    assert os.path.exists(marker)
+    assert not grid.errors
+    restored = sorted(r.metrics["restored_from_epoch"] for r in grid)
+    assert restored == [0, 1]  # the faulted trial's last process started from the epoch-1 checkpoint
+
+    epochs = _rows(root, "epochs")
+    by_trial: dict[str, dict[int, dict]] = {}
+    for row in epochs:
+        by_trial.setdefault(row["trial_id"], {})[row["epoch"]] = row
+    assert len(epochs) == 6 and all(sorted(v) == [1, 2, 3] for v in by_trial.values())
+    (t_a, rows_a), (t_b, rows_b) = sorted(by_trial.items())
+    assert rows_a[1]["config_id"] == rows_b[1]["config_id"] and rows_a[1]["seed"] == rows_b[1]["seed"] == 0
+    skip = {"wall_s", "trial_id", "config/fault.raise_at_epoch"}
+    for epoch in (1, 2, 3):
+        a, b = rows_a[epoch], rows_b[epoch]
+        diff = [k for k in a if k not in skip and not _same(a[k], b[k])]
+        assert diff == [], (epoch, diff)
+    trials = {r["trial_id"]: r for r in _rows(root, "trials")}
+    assert [trials[t]["status"] for t in (t_a, t_b)] == ["completed", "completed"]
+    assert trials[t_a]["final_val_acc"] == trials[t_b]["final_val_acc"]
+    assert trials[t_a]["final_genotype"] == trials[t_b]["final_genotype"]
