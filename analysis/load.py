@@ -44,7 +44,7 @@ RUN_KEYS = ("sweep", "trial_id")
 IDENTITY_TYPES = {"sweep": "str", "trial_id": "str", "config_id": "str", "seed": "int", "phase": "str"}
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "config_id", "seed", "phase", "epoch", "entropy_norm", "val_acc")
 SUMMARY_EPOCH_COLUMNS = (
-    "sweep", "trial_id", "config_id", "seed", "phase", "epoch", "entropy_norm", "val_acc",
+    "sweep", "trial_id", "config_id", "seed", "phase", "epoch", "entropy_norm", "val_acc", "val_loss",
     "discrete_val_acc", "gap", "stability", "skip_fraction", "genotype", "truth_acc",
 )
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status")

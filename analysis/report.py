@@ -38,6 +38,7 @@ from analysis.summary import (
     DEFAULT_COLLAPSE,
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
+    HEADLINE_METRICS,
     SUMMARY_METRICS,
     summarise,
 )
@@ -139,17 +140,24 @@ def analyse(opts: ReportOptions) -> Analysis:
     pruns = runs[runs["phase"] == phase].reset_index(drop=True)
 
     baseline_id = _baseline(opts, results.specs, pruns, notes)
-    comparison = pd.DataFrame()
-    if baseline_id is not None and pruns["group_id"].nunique() > 1:
-        opts.progress("comparing configs with the baseline")
-        comparison = compare_to_baseline(pruns, baseline_id, n_resamples=opts.n_resamples,
-                                         confidence=opts.confidence, seed=opts.seed)
-    metric = rank_metric(opts.metric or _spec_value(results.specs, "metric"),
-                         [m for m in SUMMARY_METRICS if f"{m}_mean" in agg])
+    wanted = opts.metric or _spec_value(results.specs, "metric")
+    available = [m for m in SUMMARY_METRICS if f"{m}_mean" in agg and agg[f"{m}_mean"].notna().any()]
+    metric = rank_metric(wanted, available)
     mode = opts.mode or _spec_value(results.specs, "mode") or "max"
+    if wanted and metric not in (wanted, f"final_{wanted}"):
+        if opts.metric:
+            raise InputError("--metric", f"unknown metric {wanted!r} (known: {', '.join(available)})")
+        notes.append(f"sweep metric {wanted!r} has no summary column; ranking by final_val_acc (max)")
+        metric, mode = "final_val_acc", "max"
     if mode not in ("max", "min"):
         notes.append(f"sweep.json mode {mode!r} not understood; ranking with mode max")
         mode = "max"
+    comparison = pd.DataFrame()
+    if baseline_id is not None and pruns["group_id"].nunique() > 1:
+        opts.progress("comparing configs with the baseline")
+        metrics = tuple(dict.fromkeys((metric, *HEADLINE_METRICS)))
+        comparison = compare_to_baseline(pruns, baseline_id, metrics=metrics, n_resamples=opts.n_resamples,
+                                         confidence=opts.confidence, seed=opts.seed)
     ranking = rank_table(agg[agg["phase"] == phase], metric, mode, comparison, baseline_id)
 
     shown = ranking["group_id"].tolist()[: opts.max_curves]

@@ -13,7 +13,8 @@ every quantity is a ``ufunc.reduceat`` over the contiguous block or a value at `
   epoch at which the genotype has been unchanged for W consecutive epochs (g_{e−W} = … = g_e).
   Censored like the convergence epoch (``stabilised = False``, value E_r). When a run has no
   genotypes at all, u_e = [stability_e = 1] (every edge's argmax unchanged) is used instead.
-- ``final_*``: the value at the last observed epoch; ``best_val_acc`` = max_e val_acc_e (NaN-skipping).
+- ``final_*`` (val_acc, val_loss, discrete_val_acc, skip_fraction, entropy_norm, truth_acc): the
+  value at the last observed epoch; ``best_val_acc`` = max_e val_acc_e (NaN-skipping).
 - ``final_gap`` = gap at the last epoch (val_acc − discrete_val_acc where the gap column is null).
 - ``mean_stability`` = mean of the non-NaN stability values (epoch 1 has none).
 - ``collapsed`` = ``final_skip_fraction ≥ collapse_threshold`` (share of edges whose argmax is
@@ -39,7 +40,7 @@ FINISHED_STATUSES = ("completed", "early_stopped")
 STOPPED_STATUSES = ("asha_stopped", "diverged", "error", "incomplete")
 HEADLINE_METRICS = ("final_val_acc", "final_discrete_val_acc", "final_gap", "mean_stability")
 SUMMARY_METRICS = (
-    "final_val_acc", "best_val_acc", "final_discrete_val_acc", "final_gap", "mean_stability",
+    "final_val_acc", "best_val_acc", "final_val_loss", "final_discrete_val_acc", "final_gap", "mean_stability",
     "final_skip_fraction", "final_entropy_norm", "final_truth_acc",
 )
 CENSORED_METRICS = {"convergence_epoch": "converged", "stabilisation_epoch": "stabilised"}
@@ -130,6 +131,7 @@ def summarise(
             "stabilisation_epoch": np.where(np.isfinite(stab_first), stab_first, last_epoch),
             "final_val_acc": val[ends],
             "best_val_acc": np.fmax.reduceat(val, starts),
+            "final_val_loss": _float(e, "val_loss")[ends],
             "final_discrete_val_acc": disc[ends],
             "final_gap": gap[ends],
             "mean_stability": mean_stab,
