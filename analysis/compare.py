@@ -119,7 +119,8 @@ def _logrank(runs: pd.DataFrame, gid: np.ndarray, baseline_id: int, others: np.n
     time = runs["convergence_epoch"].to_numpy(dtype=np.float64)
     event = runs["converged"].to_numpy(dtype=bool)
     medians = kaplan_meier_median(time, event, gid, int(gid.max()) + 1)
-    base = gid == baseline_id
+    observed = ~np.isnan(time)  # runs without any epoch carry no survival information
+    base = (gid == baseline_id) & observed
 
     def censored(mask: np.ndarray) -> stats.CensoredData:
         return stats.CensoredData(uncensored=time[mask & event], right=time[mask & ~event])
@@ -128,7 +129,7 @@ def _logrank(runs: pd.DataFrame, gid: np.ndarray, baseline_id: int, others: np.n
     stat = np.full(others.size, np.nan)
     p = np.full(others.size, np.nan)
     for i, g in enumerate(others):  # one scipy call per compared config (a handful in a confirm phase)
-        mask = gid == g
+        mask = (gid == g) & observed
         if mask.sum() < 1 or base.sum() < 1 or not (event[mask | base]).any():
             continue
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
@@ -137,7 +138,8 @@ def _logrank(runs: pd.DataFrame, gid: np.ndarray, baseline_id: int, others: np.n
         stat[i], p[i] = res.statistic, res.pvalue
     return pd.DataFrame({
         "group_id": others, "group": labels.reindex(others).to_numpy(), "metric": "convergence_epoch",
-        "test": LOGRANK_NAME, "n": np.bincount(gid, minlength=medians.size)[others], "n_baseline": int(base.sum()),
+        "test": LOGRANK_NAME, "n": np.bincount(gid[observed], minlength=medians.size)[others],
+        "n_baseline": int(base.sum()),
         "mean": medians[others], "baseline_mean": medians[baseline_id],
         "diff": medians[others] - medians[baseline_id], "diff_ci_low": np.nan, "diff_ci_high": np.nan,
         "statistic": stat, "df": np.nan, "p_value": p, "p_holm": holm(p),

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
+from matplotlib.ticker import MaxNLocator
 
 from analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, bootstrap_mean_ci
 from analysis.genotype import parse_genotype
@@ -72,7 +73,8 @@ def save(fig: Figure, out_dir: str, name: str) -> dict[str, str]:
 def curve_table(inp: PlotInput, metrics: Sequence[str] = CURVE_METRICS) -> pd.DataFrame:
     """Per (shown group, epoch): ``<metric>_mean``, ``_ci_low``, ``_ci_high`` over finished runs."""
     runs = inp.runs
-    sel = runs[runs["finished"] & runs["group_id"].isin(inp.shown_groups) & (runs["phase"] == inp.phase)]
+    sel = runs[runs["finished"] & runs["group_id"].isin(inp.shown_groups) & (runs["phase"] == inp.phase)
+               & (runs["run"] >= 0)]
     n_run = int(max(inp.epochs["run"].max(), runs["run"].max())) + 1
     run_group = np.full(n_run, -1, dtype=np.int64)
     run_group[sel["run"].to_numpy(dtype=np.int64)] = sel["group_id"].to_numpy(dtype=np.int64)
@@ -106,6 +108,7 @@ def plot_convergence(inp: PlotInput, out_dir: str) -> list[FigureFile]:
     for ax, metric in zip(axes, CURVE_METRICS):
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if f"{metric}_mean" not in table:
             ax.text(0.5, 0.5, "not recorded", ha="center", transform=ax.transAxes)
             continue
@@ -163,6 +166,7 @@ def plot_op_probs(inp: PlotInput, out_dir: str) -> list[FigureFile]:
         for j in range(n_ops):
             ax.plot(epochs, arr[:, i, j], color=f"C{j % 10}", label=ops[j])
         ax.set_title(edges[i], fontsize=9)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, 1)
         ax.grid(alpha=0.3)
     handles, names = axes[0].get_legend_handles_labels()

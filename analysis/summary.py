@@ -20,7 +20,8 @@ every quantity is a ``ufunc.reduceat`` over the contiguous block or a value at `
 - ``collapsed`` = ``final_skip_fraction ≥ collapse_threshold`` (share of edges whose argmax is
   skip_connect; unknown → False).
 - ``status`` from the trials table; a run with no trials row is ``incomplete`` (still running, or
-  killed before it finished). ``finished`` = status in (completed, early_stopped).
+  killed before it finished); a trials row without any epoch rows is kept (status counted, no
+  metrics, ``epochs_run`` 0). ``finished`` = status in (completed, early_stopped).
 """
 
 from __future__ import annotations
@@ -146,11 +147,40 @@ def summarise(
     return _attach_trials(runs, results)
 
 
+def _runs_without_epochs(runs: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """Trials rows with no epoch rows at all (e.g. a run that errored in its first epoch): kept so that
+    their status is counted, with no metrics, ``epochs_run`` 0 and ``run`` −1."""
+    ident = ["config_id", "seed", "phase"]
+    if trials.empty or any(c not in trials for c in ident):
+        return runs
+    known = pd.MultiIndex.from_frame(runs[list(RUN_KEYS)])
+    mask = ~pd.MultiIndex.from_frame(trials[list(RUN_KEYS)]).isin(known)
+    mask &= trials[ident].notna().all(axis=1).to_numpy()
+    if not mask.any():
+        return runs
+    extra = trials.loc[mask, [*RUN_KEYS, *ident]].copy()
+    for col in ident:
+        extra[col] = extra[col].astype(object)
+    extra["config_id"] = extra["config_id"].astype(str)
+    extra["phase"] = extra["phase"].astype(str)
+    extra["run"] = -1
+    extra["epochs_run"] = 0
+    for flag in ("converged", "stabilised", "collapsed"):
+        extra[flag] = False
+    extra["final_genotype"] = None
+    out = pd.concat([runs, extra], ignore_index=True)
+    for col in runs.columns:
+        if runs[col].dtype == bool:
+            out[col] = out[col].astype(bool)
+    return out
+
+
 def _attach_trials(runs: pd.DataFrame, results: Results) -> pd.DataFrame:
     trials = results.trials.copy()
     if len(trials):
         trials["sweep"] = trials["sweep"].astype(str)
         trials["trial_id"] = trials["trial_id"].astype(str)
+        runs = _runs_without_epochs(runs, trials)
     cfg_cols = [c for c in trials.columns if c.startswith(CONFIG_PREFIX)]
     keep = [c for c in (*RUN_KEYS, *cfg_cols, *_TRIAL_EXTRA) if c in trials.columns]
     trials = trials[keep].rename(columns={"final_truth_acc": "_trial_truth"})

@@ -105,7 +105,7 @@ ALT = {"sampler": "gumbel", "entropy_weight": 0.1, "space": "nb201", "device": "
 
 
 def standard_runs(phase: str = "explore") -> list[tuple[list[dict], dict | None]]:
-    """Two configs × 4 seeds, 10 epochs, plus an ASHA-stopped and a diverged run of ALT.
+    """Two configs × 4 seeds, 10 epochs, plus ASHA-stopped, diverged and errored (no epochs) runs of ALT.
 
     softmax (baseline): entropy falls 1.0 → 0.1 linearly (converges at epoch 9 under τ=0.3 for
     seeds 0,1; seeds 2,3 stay at ≥ 0.35: censored at epoch 10); final val acc 0.80 + 0.01·seed.
@@ -129,4 +129,6 @@ def standard_runs(phase: str = "explore") -> list[tuple[list[dict], dict | None]
                          status="asha_stopped", phase=phase))
     runs.append(make_run("alt-div", ALT, 5, entropy=[1.0, 0.9], val_acc=[0.1, float("nan")],
                          status="diverged", phase=phase))
+    errored = make_run("alt-err", ALT, 6, entropy=[1.0], status="error", phase=phase)
+    runs.append(([], errored[1]))  # failed before its first epoch: a trials row, no epoch rows
     return runs

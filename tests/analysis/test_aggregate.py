@@ -32,8 +32,8 @@ def test_standard_folder_by_hand(standard_results) -> None:
     ci = stats.bootstrap((x,), np.mean, method="percentile", n_resamples=2000, rng=0).confidence_interval
     assert (base["final_val_acc_ci_low"], base["final_val_acc_ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
     # gumbel: the ASHA-stopped (acc 0.1) and diverged runs are counted, not averaged
-    assert alt["n_runs"] == 6 and alt["n_finished"] == 4
-    assert alt["n_asha_stopped"] == 1 and alt["n_diverged"] == 1
+    assert alt["n_runs"] == 7 and alt["n_finished"] == 4
+    assert alt["n_asha_stopped"] == 1 and alt["n_diverged"] == 1 and alt["n_error"] == 1
     assert alt["final_val_acc_mean"] == pytest.approx(np.mean([0.85, 0.86, 0.87, 0.88]))
     y = runs.loc[runs["finished"] & (runs["config/sampler"] == "gumbel"), "final_val_acc"].to_numpy()
     ci = stats.bootstrap((y,), np.mean, method="percentile", n_resamples=2000, rng=0).confidence_interval

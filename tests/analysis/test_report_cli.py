@@ -63,6 +63,7 @@ def test_explicit_baseline_group_by_and_confirm_phase(tmp_path: Path) -> None:
     (["--format", "csv,docx"], "--format"),
     (["--group-by", "nope"], "--group-by"),
     (["--threshold", "1.5"], "--threshold"),
+    (["--metric", "bogus"], "--metric"),
 ])
 def test_bad_input_exit_2_and_nothing_written(standard_results: Path, tmp_path: Path, capsys, argv, flag) -> None:
     out = tmp_path / "out"

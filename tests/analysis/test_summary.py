@@ -88,3 +88,11 @@ def test_same_folder_twice_is_deduplicated(tmp_path) -> None:
     results = load_results([str(folder), str(folder)])
     assert len(results.epochs) == 2 and any("duplicated" in n for n in results.notes)
     assert len(summarise(results)) == 1
+
+
+def test_trial_without_epoch_rows_is_counted_not_dropped(tmp_path) -> None:
+    rows, trial = make_run("e", BASE, 3, entropy=[0.5], status="error")
+    s = _summary(tmp_path, [make_run("a", BASE, 0, entropy=[0.9, 0.2]), ([], trial)])
+    assert s.loc["e", "status"] == "error" and s.loc["e", "epochs_run"] == 0
+    assert np.isnan(s.loc["e", "final_val_acc"]) and not bool(s.loc["e", "converged"])
+    assert s.loc["e", "config_id"] == s.loc["a", "config_id"] and s.loc["e", "phase"] == "explore"
