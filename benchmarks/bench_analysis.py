@@ -88,6 +88,7 @@ def build(root: str, n_configs: int, n_seeds: int, n_epochs: int, seed: int = 0)
             "epoch": pa.array(e),
             "temperature": pa.array(np.maximum(0.1, 1 - e / n_epochs)),
             "val_acc": pa.array(val),
+            "val_loss": pa.array(-np.log(np.clip(val, 0.05, 1))),
             "discrete_val_acc": pa.array(val - gap),
             "gap": pa.array(gap),
             "entropy": pa.array(ent * np.log(5)),
