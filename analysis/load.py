@@ -152,6 +152,9 @@ def read_part(path: str, kind: str, columns: Sequence[str] | None, required: Seq
         table = pf.read(columns=wanted)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputError(path, f"cannot decode Parquet data (corrupt?): {_first_line(exc)}") from None
+    for key in ("trial_id", "epoch"):
+        if key in table.column_names and table[key].null_count:
+            raise InputError(path, f"column {key!r} has {table[key].null_count} missing value(s)")
     _check_values(path, table, "phase", PHASES)
     _check_values(path, table, "status", STATUSES)
     return table.replace_schema_metadata(None)

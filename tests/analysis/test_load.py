@@ -78,6 +78,9 @@ def test_missing_column_wrong_type_and_unknown_phase(folder: Path) -> None:
     with pytest.raises(InputError, match="column 'epoch' has type string"):
         load_results([str(folder)])
     rows = standard_runs()[0][0]
+    _rewrite(part, rows_to_table([{**r, "epoch": None if r["epoch"] == 2 else r["epoch"]} for r in rows]))
+    with pytest.raises(InputError, match="column 'epoch' has 1 missing value"):
+        load_results([str(folder)])
     bad = rows_to_table([{**r, "phase": "warmup"} for r in rows])
     _rewrite(part, bad)
     with pytest.raises(InputError, match="unknown value 'warmup'"):

@@ -119,3 +119,21 @@ def test_cli_module_imports_only_the_standard_library() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_cli_defaults_match_the_library() -> None:
+    import argparse
+
+    from analysis import cli
+    from analysis.export import EXPORTERS
+    from analysis.plots import PLOTS
+    from analysis.report import ReportOptions
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["R", "--out", "O"])
+    defaults = ReportOptions(results=["R"], out="O")
+    assert tuple(args.format) == tuple(EXPORTERS) == tuple(defaults.formats)
+    assert tuple(args.plots) == tuple(PLOTS) == tuple(defaults.plots)
+    for name in ("threshold", "window", "collapse", "n_resamples", "confidence", "seed", "max_curves"):
+        assert getattr(args, name) == getattr(defaults, name), name
