@@ -53,6 +53,8 @@ def _median(value: object) -> str:
 
 def aggregate_view(aggregate: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
     """Per config and phase: runs, stopped runs, headline means with CI, convergence summary."""
+    if "final_truth_acc_mean" in aggregate and aggregate["final_truth_acc_mean"].notna().any():
+        metrics = (*metrics, "final_truth_acc")  # NAS-Bench-201 truth of the derived cells, when recorded
     rows = []
     for _, row in aggregate.sort_values(["phase", "group"]).iterrows():  # one row per printed config
         out = {"phase": row["phase"], "config": row["group"],

@@ -68,3 +68,15 @@ def test_phases_are_never_mixed(tmp_path) -> None:
     explore = agg[agg["phase"] == "explore"].loc["entropy_weight=0, sampler=softmax"]
     assert confirm["n_runs"] == 3 and confirm["final_val_acc_mean"] == pytest.approx(0.99)
     assert explore["n_runs"] == 4 and explore["final_val_acc_mean"] == pytest.approx(0.815)
+
+
+def test_truth_accuracy_aggregated_and_shown_when_present(tmp_path) -> None:
+    from analysis.tables import aggregate_view
+
+    runs = [make_run(f"r{s}", BASE, s, entropy=[0.9, 0.2], truth=[None, 90.0 + s]) for s in range(3)]
+    _, agg = _aggregate(write_results(tmp_path / "r", runs))
+    assert agg.iloc[0]["final_truth_acc_mean"] == pytest.approx(91.0)
+    view = aggregate_view(agg.reset_index())
+    assert view.loc[0, "final_truth_acc"].startswith("91.000 [")
+    _, plain = _aggregate(write_results(tmp_path / "p", [make_run("a", BASE, 0, entropy=[0.9, 0.2])]))
+    assert "final_truth_acc" not in aggregate_view(plain.reset_index()).columns
