@@ -137,3 +137,17 @@ def test_cli_defaults_match_the_library() -> None:
     assert tuple(args.plots) == tuple(PLOTS) == tuple(defaults.plots)
     for name in ("threshold", "window", "collapse", "n_resamples", "confidence", "seed", "max_curves"):
         assert getattr(args, name) == getattr(defaults, name), name
+
+
+def test_analysis_imports_neither_torch_nor_ray_nor_heavy_diffnas_modules() -> None:
+    import ast
+
+    allowed_diffnas = {"diffnas.schema", "diffnas.errors", "diffnas.results"}
+    for path in sorted((REPO / "analysis").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert name.split(".")[0] not in ("torch", "ray", "sweeps"), f"{path.name} imports {name}"
+                if name.startswith("diffnas"):
+                    assert name in allowed_diffnas, f"{path.name} imports {name}"
