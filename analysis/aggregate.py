@@ -1,7 +1,7 @@
 """Per-config aggregates across seeds, within one phase (a group = phase × config keys).
 
 For each group and metric m, over the group's **finished** runs (status completed or
-early_stopped) with a non-missing value x_1..x_n (in seed order):
+early_stopped) with a non-missing value x_1..x_n (ordered by config_id, then seed):
 
 - ``m_n`` = n, ``m_mean`` = x̄ = Σ x_i / n, ``m_std`` = sqrt(Σ (x_i − x̄)² / (n − 1)) (NaN for n < 2),
 - ``m_ci_low`` / ``m_ci_high``: the percentile-bootstrap CI of the mean (see
