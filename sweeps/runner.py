@@ -274,13 +274,44 @@ def build_confirm_tuner(spec: SweepSpec, root: str, name: str, points: list[dict
                       run_config=_run_config(spec, root, name, CONFIRM, len(points) * len(seeds), verbose))
 
 
-def _fit(tuner: Any) -> int:
+def _sink(tuner: Any) -> Any:
+    """The ParquetSink among the tuner's callbacks (the restored copy after ``Tuner.restore``)."""
+    from sweeps.sink import ParquetSink
+
+    internal = getattr(tuner, "_local_tuner", None)
+    run_config = getattr(internal, "_run_config", None)
+    for callback in getattr(run_config, "callbacks", None) or []:
+        if isinstance(callback, ParquetSink):
+            return callback
+    return None
+
+
+def _fit(tuner: Any) -> tuple[int, bool]:
+    """Run the experiment: (exit code, whether every trial ended).
+
+    A trial has ended when the sink wrote its trial row (completed, stopped or errored); after an
+    interrupt (Ctrl-C) Tune marks live trials TERMINATED, so its own counts cannot tell."""
+    sink = _sink(tuner)
     grid = tuner.fit()
-    n = len(grid)
-    errors = len(grid.errors)
+    n, errors = len(grid), grid.num_errors
+    unended = getattr(sink, "unended", None)
+    ended = (grid.num_terminated + errors >= n) if unended is None else not unended
     if errors:
         print(f"{errors} of {n} trials ended in error (status 'error' in the results)")
-    return 1 if n and errors == n else 0
+    if not ended:
+        print(f"interrupted: {len(unended or [])} of {n} trials unfinished")
+    return (1 if n and errors == n else 0), ended
+
+
+def _finish(root: str, name: str, fitted: tuple[int, bool]) -> int:
+    code, ended = fitted
+    if ended:
+        _set_finished(root, name, True)
+    print(status_text(root))
+    if not ended:
+        print(f"continue with: diffnas sweep resume {root}")
+        return 1
+    return code
 
 
 def _set_finished(root: str, name: str, finished: bool) -> None:
@@ -316,10 +347,9 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
         write_sweep(root, doc)
         print(f"sweep {spec.name}: {spec.n_trials()} trials ({spec.search} search, {spec.scheduler['type']} "
               f"scheduler, {spec.epochs} epochs) -> {root}", flush=True)
-        code = _fit(build_explore_tuner(spec, root, verbose))
-        _set_finished(root, EXPLORE, True)
-        print(status_text(root))
-        print(f"next: diffnas sweep confirm {root}")
+        code = _finish(root, EXPLORE, _fit(build_explore_tuner(spec, root, verbose)))
+        if code == 0:
+            print(f"next: diffnas sweep confirm {root}")
         return code
     finally:
         if started:
@@ -348,10 +378,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         tuner = tune.Tuner.restore(path, trainable=make_trainable(spec), resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
         _retarget_callbacks(tuner, root)
-        code = _fit(tuner)
-        _set_finished(root, exp["name"], True)
-        print(status_text(root))
-        return code
+        return _finish(root, exp["name"], _fit(tuner))
     finally:
         if started:
             ray.shutdown()
@@ -359,13 +386,9 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
 
 def _retarget_callbacks(tuner: Any, root: str) -> None:
     """Point the restored sink at this folder (the results folder may have been moved)."""
-    from sweeps.sink import ParquetSink
-
-    internal = getattr(tuner, "_local_tuner", None)
-    run_config = getattr(internal, "_run_config", None)
-    for callback in getattr(run_config, "callbacks", None) or []:
-        if isinstance(callback, ParquetSink):
-            callback.root = root
+    sink = _sink(tuner)
+    if sink is not None:
+        sink.root = root
 
 
 def _read(root: str, kind: str, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -496,10 +519,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
               f"{spec.mode}) + baseline with seeds {seeds}: {len(ordered) * len(seeds)} trials", flush=True)
         for cid, score, n in ranked[:top_k]:
             print(f"  {cid}  {spec.metric}@{rung} = {score:.4f} (n={n})")
-        code = _fit(build_confirm_tuner(spec, root, name, ordered, seeds, verbose))
-        _set_finished(root, name, True)
-        print(status_text(root))
-        return code
+        return _finish(root, name, _fit(build_confirm_tuner(spec, root, name, ordered, seeds, verbose)))
     finally:
         if started:
             ray.shutdown()

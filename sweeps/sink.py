@@ -73,6 +73,7 @@ class ParquetSink(tune.Callback):
         self._epoch_rows: list[dict[str, Any]] = []
         self._trial_rows: list[dict[str, Any]] = []
         self._identity: dict[str, dict[str, Any]] = {}
+        self.unended: list[str] | None = None  # set at the experiment's end: trials without a row
 
     def __getstate__(self) -> dict[str, Any]:
         # pickled into Tune's tuner state: configuration only, never buffered rows
@@ -124,10 +125,11 @@ class ParquetSink(tune.Callback):
         self.flush()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
-        for trial in trials:
-            if trial.status in ("TERMINATED", "ERROR") and trial.trial_id not in self._trial_keys:
-                self._finish(trial, errored=trial.status == "ERROR")
+        # Only trials that Tune reported as complete or errored get a trial row: on an interrupt
+        # (Ctrl-C) Tune snapshots its state, then marks the live trials TERMINATED without
+        # completing them; those stay without a row and continue on resume.
         self.flush()
+        self.unended = sorted(t.trial_id for t in trials if t.trial_id not in self._trial_keys)
 
     def get_state(self) -> dict | None:
         # Tune is about to snapshot the experiment: everything reported so far goes to disk first.
@@ -146,8 +148,9 @@ class ParquetSink(tune.Callback):
         if status == "asha_stopped":
             row["stop_reason"] = "asha"
         elif status == "error":
-            row["stop_reason"] = "error"
-            row["error"] = _error_line(trial)
+            # the traceback's last line goes into stop_reason: every part keeps the same columns
+            line = _error_line(trial)
+            row["stop_reason"] = f"error: {line}" if line else "error"
         if row.get("epochs_run") is None:
             row["epochs_run"] = int(last.get("epoch", 0) or 0)
         return with_identity(self.identity(trial), row)
@@ -220,6 +223,8 @@ class Progress(tune.Callback):
         self._reset()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if not self._running and not self._done and not self._epochs:
+            self._print("first trials starting (each new worker imports torch and loads the data once)")
         self._running.add(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:

@@ -78,7 +78,9 @@ def test_rows_identity_config_and_status(tmp_path):
     assert trials["t_0"]["status"] == "completed" and trials["t_0"]["epochs_run"] == 3
     assert trials["t_1"]["status"] == "asha_stopped" and trials["t_1"]["stop_reason"] == "asha"
     assert trials["t_1"]["epochs_run"] == 1 and math.isclose(trials["t_1"]["best_val_acc"], 0.1)
-    assert trials["t_2"]["status"] == "error" and trials["t_2"]["error"] == "RuntimeError: boom"
+    assert trials["t_2"]["status"] == "error" and trials["t_2"]["stop_reason"] == "error: RuntimeError: boom"
+    # every part has the same columns, so a dataset over the folder sees all of them
+    assert {tuple(sorted(r)) for r in trials.values()} == {tuple(sorted(trials["t_0"]))}
 
 
 def test_resumed_sink_writes_each_row_once(tmp_path):
