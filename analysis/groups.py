@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diffnas.config import NON_IDENTITY_KEYS
 from diffnas.errors import InputError
 from diffnas.schema import CONFIG_PREFIX, PHASES
 
 PHASE_PREFERENCE = ("confirm", "explore", "single")
-_NEVER_GROUP = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column"})
+# keys that do not change what is searched: the same set that config_id ignores
+_NEVER_GROUP = NON_IDENTITY_KEYS
 _NEVER_GROUP_PREFIXES = ("fault.",)
 
 
