@@ -129,7 +129,7 @@ def _quiet_env(verbose: bool) -> None:
     """Environment that keeps Ray's own output out of the user's terminal (unless verbose)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is the record
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "100000")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not verbose:
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("RAY_DEDUP_LOGS", "1")
@@ -246,11 +246,15 @@ def build_explore_tuner(spec: SweepSpec, root: str, verbose: bool = False) -> An
         from ray.tune.search.optuna import OptunaSearch
 
         search_alg = OptunaSearch(seed=spec.seeds[0])
+        limit = spec.max_concurrent or None  # Tune wraps a Searcher in a ConcurrencyLimiter
     else:
-        search_alg = BasicVariantGenerator(constant_grid_search=True, random_state=spec.seeds[0])
+        # a SearchGenerator ignores TuneConfig.max_concurrent_trials: it takes its own limit
+        search_alg = BasicVariantGenerator(constant_grid_search=True, random_state=spec.seeds[0],
+                                           max_concurrent=spec.max_concurrent)
+        limit = None
     tune_config = tune.TuneConfig(
         metric=spec.metric, mode=spec.mode, scheduler=scheduler, search_alg=search_alg,
-        num_samples=spec.num_samples, max_concurrent_trials=spec.max_concurrent or None,
+        num_samples=spec.num_samples, max_concurrent_trials=limit,
         reuse_actors=True, trial_dirname_creator=_trial_dirname,
     )
     return tune.Tuner(make_trainable(spec), param_space=explore_param_space(spec), tune_config=tune_config,
@@ -261,12 +265,13 @@ def build_confirm_tuner(spec: SweepSpec, root: str, name: str, points: list[dict
                         seeds: list[int], verbose: bool = False) -> Any:
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search import BasicVariantGenerator
 
     from sweeps.trainable import POINT_KEY
 
     tune_config = tune.TuneConfig(
         metric=spec.metric, mode=spec.mode, scheduler=FIFOScheduler(), num_samples=1,
-        max_concurrent_trials=spec.max_concurrent or None, reuse_actors=True,
+        search_alg=BasicVariantGenerator(max_concurrent=spec.max_concurrent), reuse_actors=True,
         trial_dirname_creator=_trial_dirname,
     )
     space = {POINT_KEY: tune.grid_search(points), "seed": tune.grid_search(list(seeds))}

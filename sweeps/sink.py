@@ -9,10 +9,13 @@ Exactly once, across kills and resumes:
 - On start (``setup``) it rebuilds the (trial_id, epoch) keys and trial ids already written from
   the folder, and skips any row whose key it has seen: a resumed trial re-reports the epochs after
   its last restorable checkpoint, which are dropped here.
-- Rows are buffered and flushed as one immutable part when a trial ends, every ``flush_rows``
-  rows, at the end of the experiment and whenever Tune snapshots the experiment state
-  (``get_state``), so every epoch older than the checkpoints a resume restarts from is on disk
-  before that snapshot exists; a kill loses only rows that a resume will report again.
+- Rows are buffered and written as one immutable part every ``flush_rows`` rows, every
+  ``flush_s`` seconds, at the end of the experiment, and before any Tune snapshot of the
+  experiment state (``get_state``) that would record a trial as ended while its rows are still
+  buffered (an ended trial is never run again). Rows of running trials may stay buffered across
+  a snapshot: after a kill, each resumed trial's first report carries its records up to the
+  checkpoint it restarts from (``history``), and the epochs after it are reported again. So a
+  kill loses nothing, and parts stay few even though Tune snapshots every couple of checkpoints.
 
 Trial status: the run's own terminal status from the last report (``completed``,
 ``early_stopped``, ``diverged``); a trial that ended without one was stopped by the scheduler
@@ -36,7 +39,7 @@ from diffnas.schema import EPOCH_COLUMNS, EPOCHS_DIR, TRIAL_COLUMNS, TRIALS_DIR
 from sweeps.trainable import trial_search_config
 
 # result keys the trainable adds next to the record (never written as epoch columns)
-_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch"}
+_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch", "history"}
 
 
 def trial_status(trial: Any, errored: bool) -> str:
@@ -59,12 +62,13 @@ class ParquetSink(tune.Callback):
     """Writes the schema's epoch and trial rows for one experiment (one phase) of a sweep."""
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any],
-                 flush_rows: int = 256) -> None:
+                 flush_rows: int = 1024, flush_s: float = 60.0) -> None:
         self.root = root
         self.sweep = sweep
         self.phase = phase
         self.base = dict(base)
         self.flush_rows = flush_rows
+        self.flush_s = flush_s
         self._reset()
 
     def _reset(self) -> None:
@@ -74,10 +78,12 @@ class ParquetSink(tune.Callback):
         self._trial_rows: list[dict[str, Any]] = []
         self._identity: dict[str, dict[str, Any]] = {}
         self.unended: list[str] | None = None  # set at the experiment's end: trials without a row
+        self._ended_buffered = False  # a trial row waits in the buffer
+        self._last_flush = time.monotonic()
 
     def __getstate__(self) -> dict[str, Any]:
         # pickled into Tune's tuner state: configuration only, never buffered rows
-        return {k: self.__dict__[k] for k in ("root", "sweep", "phase", "base", "flush_rows")}
+        return {k: self.__dict__[k] for k in ("root", "sweep", "phase", "base", "flush_rows", "flush_s")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -103,26 +109,28 @@ class ParquetSink(tune.Callback):
         return ident
 
     # -- Tune hooks ---------------------------------------------------------------------------
-    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        if "epoch" not in result:
+    def _add(self, trial: Any, record: Mapping[str, Any]) -> None:
+        if "epoch" not in record:
             return
-        key = (trial.trial_id, int(result["epoch"]))
+        key = (trial.trial_id, int(record["epoch"]))
         if key in self._epoch_keys:
             return
-        names = result.get("record_keys") or [k for k in EPOCH_COLUMNS if k in result]
-        record = {k: result.get(k) for k in names if k not in _NOT_RECORD}
         self._epoch_rows.append(with_identity(self.identity(trial), record))
         self._epoch_keys.add(key)
-        if len(self._epoch_rows) >= self.flush_rows:
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        for record in result.get("history") or []:
+            self._add(trial, record)
+        names = result.get("record_keys") or [k for k in EPOCH_COLUMNS if k in result]
+        self._add(trial, {k: result.get(k) for k in names if k not in _NOT_RECORD})
+        if len(self._epoch_rows) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, errored=False)
-        self.flush()
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, errored=True)
-        self.flush()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         # Only trials that Tune reported as complete or errored get a trial row: on an interrupt
@@ -132,8 +140,10 @@ class ParquetSink(tune.Callback):
         self.unended = sorted(t.trial_id for t in trials if t.trial_id not in self._trial_keys)
 
     def get_state(self) -> dict | None:
-        # Tune is about to snapshot the experiment: everything reported so far goes to disk first.
-        self.flush()
+        # Tune is about to snapshot the experiment: a trial it records as ended is never run
+        # again, so its buffered rows must reach disk first (running trials re-send theirs).
+        if self._ended_buffered or time.monotonic() - self._last_flush >= self.flush_s:
+            self.flush()
         return None
 
     # -- rows ---------------------------------------------------------------------------------
@@ -160,9 +170,12 @@ class ParquetSink(tune.Callback):
             return
         self._trial_rows.append(self.trial_row(trial, errored))
         self._trial_keys.add(trial.trial_id)
+        self._ended_buffered = True
 
     def flush(self) -> None:
         """Write buffered rows as immutable parts (epochs first, so a trial row implies its epochs)."""
+        self._last_flush = time.monotonic()
+        self._ended_buffered = False
         stamp = f"{self.phase}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         if self._epoch_rows:
             rows, self._epoch_rows = self._epoch_rows, []

@@ -14,6 +14,11 @@ record), ``run_status`` (``None`` while running, then the run's terminal status)
 whose last report has no terminal status was stopped by the scheduler (the sink writes
 ``asha_stopped``).
 
+A checkpoint holds ``run.pt`` (``SearchRun.save``) and ``history.json`` (every epoch record so
+far). The first report after a restore also carries ``history``: the records up to the
+checkpoint, so the driver's sink can write rows it had buffered but lost with a killed driver
+(it drops the ones it has). A run restored after its last epoch reports that epoch once more.
+
 Test hook: ``fault.raise_at_epoch`` + ``fault.marker`` make the trial raise once, after training
 that epoch and before reporting it; the marker file records that it fired, so the retry (from
 the previous epoch's checkpoint) proceeds.
@@ -23,6 +28,7 @@ Only the ``ray.tune`` namespace is used.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Mapping
@@ -31,6 +37,7 @@ from typing import Any
 from diffnas.config import SearchConfig
 
 RUN_FILE = "run.pt"
+HISTORY_FILE = "history.json"  # every epoch record so far, next to the run's state
 POINT_KEY = "point"  # a trial-config entry holding several dotted keys at once (confirm)
 
 
@@ -68,6 +75,21 @@ def _run_class() -> Any:
     return SearchRun
 
 
+def _jsonable(value: Any) -> Any:
+    """numpy scalars and arrays in a record -> plain Python for JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _read_history(folder: str) -> list[dict[str, Any]]:
+    path = os.path.join(folder, HISTORY_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as fh:
+        return list(json.load(fh))
+
+
 def _maybe_fault(config: SearchConfig, epoch: int) -> None:
     at, marker = config["fault.raise_at_epoch"], config["fault.marker"]
     if at is None or epoch != at:
@@ -88,23 +110,42 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
     cfg = trial_search_config(base or {}, config, resources)
     device, threads = cfg["device"], cfg["threads"]
     run_cls = _run_class()
+    history: list[dict[str, Any]] = []
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
             run = run_cls.load(cfg, os.path.join(folder, RUN_FILE), device=device, threads=threads)
+            history = _read_history(folder)
     else:
         run = run_cls(cfg, device=device, threads=threads)
     restored_from = int(run.epoch)
+    # After a restore, the first report carries the records up to the checkpoint, so the sink
+    # recovers any it had buffered but not written when the driver died.
+    resend = list(history) if checkpoint is not None else []
 
-    while not run.done:
-        record = dict(run.step())
-        _maybe_fault(cfg, int(record["epoch"]))
+    def metrics_for(record: dict[str, Any]) -> dict[str, Any]:
         metrics = dict(record)
         metrics["record_keys"] = list(record)
         metrics["run_status"] = run.status
         metrics["stop_reason"] = run.stop_reason
         metrics["trial_record"] = dict(run.trial_record())
         metrics["restored_from_epoch"] = restored_from
+        if resend:
+            metrics["history"] = resend
+        return metrics
+
+    if run.done:  # restored after its last epoch: report that epoch again (the sink drops repeats)
+        if history:
+            tune.report(metrics_for(history[-1]))
+        return
+    while not run.done:
+        record = dict(run.step())
+        _maybe_fault(cfg, int(record["epoch"]))
+        history.append(record)
+        metrics = metrics_for(record)
+        resend = []
         with tempfile.TemporaryDirectory(prefix="diffnas-ckpt-") as folder:
             run.save(os.path.join(folder, RUN_FILE))
+            with open(os.path.join(folder, HISTORY_FILE), "w", encoding="utf-8") as fh:
+                json.dump(history, fh, default=_jsonable)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))

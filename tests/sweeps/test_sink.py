@@ -60,6 +60,7 @@ def test_rows_identity_config_and_status(tmp_path):
     sink.on_trial_complete(iteration=4, trials=[], trial=stopped)
     feed(sink, failed, range(1, 3))
     sink.on_trial_error(iteration=5, trials=[], trial=failed)
+    sink.get_state()  # Tune snapshots: ended trials' rows reach disk first
 
     epochs = table(root, "epochs")
     assert epochs.schema.metadata[SCHEMA_VERSION_KEY.encode()] == SCHEMA_VERSION.encode()
@@ -85,25 +86,44 @@ def test_rows_identity_config_and_status(tmp_path):
 
 def test_resumed_sink_writes_each_row_once(tmp_path):
     root = str(tmp_path)
-    trial = FakeTrial("t_0", 0)
+    done, running = FakeTrial("t_0", 0), FakeTrial("t_1", 1)
     first = ParquetSink(root, "s", "explore", BASE)
     first.setup()
-    feed(first, trial, range(1, 3))
-    first.get_state()  # Tune snapshots the experiment: buffered rows reach disk first
-    feed(first, trial, range(3, 4))  # reported after the snapshot, lost with the driver
+    feed(first, done, range(1, 4), final="completed")
+    first.on_trial_complete(iteration=3, trials=[], trial=done)
+    feed(first, running, range(1, 3))
+    first.get_state()  # snapshot: t_0 ended, so the buffer goes to disk
+    feed(first, running, range(3, 4))  # buffered after the snapshot: lost with the killed driver
+    assert len(table(root, "epochs")) == 5
     del first
 
     # the Tuner pickles the sink with its configuration only; a restore sets it up again
     second = pickle.loads(pickle.dumps(ParquetSink(root, "s", "explore", BASE)))
     second.setup()
-    trial2 = FakeTrial("t_0", 0)
-    feed(second, trial2, range(2, 4), final="completed")  # restarts from the epoch-1 checkpoint
-    second.on_trial_complete(iteration=9, trials=[], trial=trial2)
-    second.on_trial_complete(iteration=9, trials=[], trial=trial2)  # duplicate end: still one row
-    second.on_experiment_end(trials=[trial2])
+    resumed = FakeTrial("t_1", 1)
+    # restarted from its epoch-2 checkpoint: the first report re-sends epochs 1-2 as history
+    res = result(3, "completed")
+    res["history"] = [{k: result(e)[k] for k in result(e)["record_keys"]} for e in (1, 2)]
+    second.on_trial_result(iteration=1, trials=[], trial=resumed, result=res)
+    resumed.last_result = res
+    second.on_trial_complete(iteration=2, trials=[], trial=resumed)
+    second.on_trial_complete(iteration=2, trials=[], trial=resumed)  # duplicate end: still one row
+    second.on_experiment_end(trials=[done, resumed])
+    assert second.unended == []
     keys = [(r["trial_id"], r["epoch"]) for r in table(root, "epochs").to_pylist()]
-    assert sorted(keys) == [("t_0", 1), ("t_0", 2), ("t_0", 3)]
-    assert [r["status"] for r in table(root, "trials").to_pylist()] == ["completed"]
+    assert sorted(keys) == [("t_0", 1), ("t_0", 2), ("t_0", 3), ("t_1", 1), ("t_1", 2), ("t_1", 3)]
+    assert sorted(r["status"] for r in table(root, "trials").to_pylist()) == ["completed", "completed"]
+
+
+def test_running_rows_wait_across_snapshots_until_a_bound(tmp_path):
+    sink = ParquetSink(str(tmp_path), "s", "explore", BASE, flush_s=3600)
+    sink.setup()
+    trial = FakeTrial("t_0", 0)
+    feed(sink, trial, range(1, 3))
+    sink.get_state()
+    assert not (tmp_path / "epochs").exists()  # running trial: its rows can be re-sent
+    sink.on_experiment_end(trials=[trial])
+    assert table(str(tmp_path), "epochs").num_rows == 2 and sink.unended == ["t_0"]
 
 
 def test_flush_every_n_rows(tmp_path):
