@@ -215,7 +215,8 @@ def make_trainable(spec: SweepSpec) -> Any:
 def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> list[Any]:
     from sweeps.sink import ParquetSink, Progress
 
-    return [ParquetSink(root, spec.name, phase, spec.base.to_flat()), Progress(total, spec.metric, phase)]
+    return [ParquetSink(root, spec.name, phase, spec.base.to_flat()),
+            Progress(total, spec.metric, phase, axes=spec.axes)]
 
 
 def _run_config(spec: SweepSpec, root: str, name: str, phase: str, total: int | None, verbose: bool) -> Any:

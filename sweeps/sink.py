@@ -28,7 +28,7 @@ import math
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from ray import tune
@@ -36,7 +36,7 @@ from ray import tune
 from diffnas.records import identity_columns, with_identity
 from diffnas.results import read_keys, write_part
 from diffnas.schema import EPOCH_COLUMNS, EPOCHS_DIR, TRIAL_COLUMNS, TRIALS_DIR
-from sweeps.trainable import trial_search_config
+from sweeps.trainable import POINT_KEY, trial_search_config
 
 # result keys the trainable adds next to the record (never written as epoch columns)
 _NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch", "history"}
@@ -196,6 +196,10 @@ def _error_line(trial: Any) -> str | None:
     return lines[-1][:500] if lines else None
 
 
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "nan"
@@ -206,12 +210,13 @@ class Progress(tune.Callback):
     """Concise live progress: one line per finished trial and a summary line every ``every_s``."""
 
     def __init__(self, total: int | None, metric: str, phase: str, every_s: float = 15.0,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, axes: Sequence[str] = ()) -> None:
         self.total = total
         self.metric = metric
         self.phase = phase
         self.every_s = every_s
         self.stream = stream
+        self.axes = list(axes)
         self._reset()
 
     def _reset(self) -> None:
@@ -222,7 +227,8 @@ class Progress(tune.Callback):
         self._running: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: self.__dict__[k] for k in ("total", "metric", "phase", "every_s")} | {"stream": None}
+        keep = ("total", "metric", "phase", "every_s", "axes")
+        return {k: self.__dict__.get(k) for k in keep} | {"stream": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -259,9 +265,11 @@ class Progress(tune.Callback):
         self._done[status] = self._done.get(status, 0) + 1
         self._running.discard(trial.trial_id)
         last = trial.last_result or {}
-        seed = (trial.config or {}).get("seed", "?")
-        self._print(f"trial {trial.trial_id} seed {seed}: {status} after {last.get('epoch', 0)} epochs, "
-                    f"{self.metric} {_fmt(last.get(self.metric))}")
+        config = dict(trial.config or {})
+        config.update(config.pop(POINT_KEY, None) or {})
+        where = "".join(f" {k}={_short(config[k])}" for k in self.axes or () if k in config)
+        self._print(f"trial {trial.trial_id}{where} seed {config.get('seed', '?')}: {status} after "
+                    f"{last.get('epoch', 0)} epochs, {self.metric} {_fmt(last.get(self.metric))}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._end(trial, errored=False)

@@ -140,11 +140,12 @@ def test_status_and_progress_lines(capsys):
     assert trial_status(trial, errored=True) == "error"
     trial.last_result = result(3, "early_stopped")
     assert trial_status(trial, errored=False) == "early_stopped"
-    progress = Progress(total=2, metric="val_acc", phase="explore", every_s=0.0)
+    progress = Progress(total=2, metric="val_acc", phase="explore", every_s=0.0, axes=["temperature.t0"])
     progress.setup()
     progress.on_trial_start(iteration=0, trials=[], trial=trial)
     progress.on_trial_result(iteration=1, trials=[], trial=trial, result=trial.last_result)
     progress.on_trial_complete(iteration=2, trials=[], trial=trial)
     out = capsys.readouterr().out.splitlines()
-    assert any("trial t_0 seed 0: early_stopped after 3 epochs, val_acc 0.3000" in line for line in out)
+    assert any("trial t_0 temperature.t0=2 seed 0: early_stopped after 3 epochs, val_acc 0.3000" in line
+               for line in out), out
     assert pickle.loads(pickle.dumps(progress)).total == 2
