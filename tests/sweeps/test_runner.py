@@ -95,7 +95,8 @@ def test_optuna_search_runs(ray_session, tiny_spec, tmp_path):
 
 
 def test_impossible_resources_exit_2(ray_session, tiny_spec, tmp_path, capsys):
-    spec = tiny_spec(resources={"cpu": 1, "gpu": 1})
+    gpus = ray_session.cluster_resources().get("GPU", 0)  # 0 here: gpu 1 on a machine without GPUs
+    spec = tiny_spec(resources={"cpu": 1, "gpu": gpus + 1})
     root = tmp_path / "results"
     assert main(["sweep", "run", spec, "--storage", str(root)]) == 2
     err = capsys.readouterr().err.strip()
