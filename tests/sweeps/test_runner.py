@@ -81,6 +81,10 @@ def test_confirm_top_k_plus_baseline_with_fresh_seeds(sweep_results):
     assert all(r["status"] == "completed" and r["epochs_run"] == 3 for r in confirm)
     exp = meta["experiments"]
     assert [e["name"] for e in exp] == ["explore", "confirm-1"] and all(e["finished"] for e in exp)
+    # sweep.json's baseline selects exactly the baseline's rows through config/<key> columns
+    picked = {r["config_id"] for r in trials
+              if all(r[f"config/{k}"] == v for k, v in meta["baseline"].items())}
+    assert picked == {meta["baseline_config_id"]}
 
 
 def test_optuna_search_runs(ray_session, tiny_spec, tmp_path):
