@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/diffnas sweep run sweeps/quick.yaml --storage $(RESULTS)
-	$(BIN)/diffnas sweep confirm $(RESULTS) --top-k 2 --seeds 2
+	@# a fresh demo runs the sweep; an interrupted one is resumed (explore or confirm, whichever was cut)
+	if [ -f $(RESULTS)/sweep.json ]; then $(BIN)/diffnas sweep resume $(RESULTS); \
+	else $(BIN)/diffnas sweep run sweeps/quick.yaml --storage $(RESULTS); fi
+	grep -q '"phase": "confirm"' $(RESULTS)/sweep.json || $(BIN)/diffnas sweep confirm $(RESULTS)
 	$(BIN)/diffnas report $(RESULTS) --out $(RESULTS)/report
 
 test: $(STAMP)
