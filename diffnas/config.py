@@ -286,7 +286,7 @@ class SearchConfig:
 
     def _check_cross_fields(self) -> None:
         v = self._values
-        if v["temperature.t_min"] > v["temperature.t0"]:
+        if v["temperature.schedule"] != "constant" and v["temperature.t_min"] > v["temperature.t0"]:
             raise InputError("temperature.t_min", f"must be <= temperature.t0 ({v['temperature.t0']}), "
                              f"got {v['temperature.t_min']}")
         space_ops = SPACE_OPS[v["space"]]

@@ -133,7 +133,8 @@ class SearchRun:
         self.epoch = 0
         self.status: str | None = None
         self.stop_reason: str | None = None
-        self.prev_choice: torch.Tensor | None = None
+        self.prev_choice: torch.Tensor | None = None  # discretised architecture (genotype)
+        self.prev_argmax: torch.Tensor | None = None  # argmax op per edge
         self.records: list[dict[str, Any]] = []
         self.wall_s = 0.0
 
@@ -299,6 +300,7 @@ class SearchRun:
         nan = float("nan")
         probs = op_probs(self.alpha)
         choice = self.space.discrete_choice(self.alpha.detach().cpu())
+        argmax = self.alpha.detach().cpu().argmax(dim=-1)  # stability and op shares: argmax of α per edge
         eff = self.sampler.effective_probs(self.alpha, temperature)
         record: dict[str, Any] = {
             "epoch": self.epoch,
@@ -311,9 +313,9 @@ class SearchRun:
             "entropy": mean_entropy(probs),
             "entropy_norm": normalised_entropy(probs),
             "entropy_eff": normalised_entropy(eff) * math.log(self.space.n_ops) if self.space.n_ops > 1 else 0.0,
-            "stability": stability(self.prev_choice, choice),
-            "skip_fraction": op_share(choice, self.space.ops, "skip_connect"),
-            "none_fraction": op_share(choice, self.space.ops, "none"),
+            "stability": stability(self.prev_argmax, argmax),
+            "skip_fraction": op_share(argmax, self.space.ops, "skip_connect"),
+            "none_fraction": op_share(argmax, self.space.ops, "none"),
             "genotype": self.space.genotype(self.alpha.detach().cpu()),
             "op_probs": probs.flatten().tolist(),
             "params": self.model.genotype_params(choice, self.param_costs),
@@ -324,7 +326,7 @@ class SearchRun:
         }
         if diverged or not bool(torch.isfinite(self.alpha).all()):
             record.update(val_loss=nan, val_acc=nan, discrete_val_acc=nan, gap=nan)
-            self.prev_choice = choice
+            self.prev_choice, self.prev_argmax = choice, argmax
             return record
         self.model.eval()
         eval_w = self.sampler.eval_weights(self.alpha.detach(), temperature)
@@ -338,7 +340,7 @@ class SearchRun:
             record["truth_acc"] = self.truth.lookup(record["genotype"])
         self.model.train()
         record.update(val_loss=val_loss, val_acc=val_acc, discrete_val_acc=disc_acc, gap=val_acc - disc_acc)
-        self.prev_choice = choice
+        self.prev_choice, self.prev_argmax = choice, argmax
         return record
 
     # -- summary ------------------------------------------------------------------------------
@@ -381,6 +383,7 @@ class SearchRun:
             "status": self.status,
             "stop_reason": self.stop_reason,
             "prev_choice": self.prev_choice,
+            "prev_argmax": self.prev_argmax,
             "records": [dict(r) for r in self.records],
             "wall_s": self.wall_s,
             "rng": {
@@ -411,6 +414,7 @@ class SearchRun:
         self.status = state["status"]
         self.stop_reason = state["stop_reason"]
         self.prev_choice = state["prev_choice"]
+        self.prev_argmax = state["prev_argmax"]
         self.records = [dict(r) for r in state["records"]]
         self.wall_s = state["wall_s"]
         rng = state["rng"]
@@ -442,6 +446,6 @@ class SearchRun:
     @classmethod
     def load(cls, config: SearchConfig, path: str, device: str | None = None, threads: int | None = None) -> SearchRun:
         run = cls(config, device=device, threads=threads)
-        state = torch.load(path, map_location=run.device, weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=False)  # RNG states must stay on CPU
         run.load_state_dict(state)
         return run

@@ -65,7 +65,7 @@ class TemperatureSchedule:
         for label, value in (("t0", self.t0), ("t_min", self.t_min)):
             if not (value > 0 and math.isfinite(value)):
                 raise ValueError(f"temperature.{label}: must be a finite number > 0, got {value!r}")
-        if self.t_min > self.t0:
+        if self.name != "constant" and self.t_min > self.t0:  # constant ignores t_min
             raise ValueError(f"temperature.t_min: must be <= t0 ({self.t0}), got {self.t_min}")
         if self.total < 1:
             raise ValueError(f"total: must be >= 1, got {self.total}")

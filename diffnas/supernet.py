@@ -8,7 +8,10 @@ weights for that edge's row of α. Compute rules:
   discretised DARTS cell) are skipped — for weights produced by a softmax this is exact, since
   ∂softmax_o/∂α = 0 where softmax_o = 0;
 * when the sampler returns ``chosen`` (``gumbel_hard``, argmax evaluation) only the chosen op runs:
-  out = w_k · op_k(x), which carries the straight-through gradient to α.
+  out = w_k · op_k(x), which carries the straight-through gradient to α;
+* parameter-free ops (skip, pooling — with DARTS' parameter-free batch-statistics BN) are computed
+  once per (source node, op, stride) in a cell's forward pass and shared by every edge leaving that
+  node, instead of once per edge.
 
 ``nb201`` stacks NB201 cells (all cells share α's 6 rows) with ResNet basic blocks as reductions;
 ``darts`` stacks normal cells and searched reduction cells (α rows 0..13 normal, 14..27 reduce).
@@ -32,17 +35,30 @@ class MixedOp(nn.Module):
         self.names = space.ops
         self.ops = nn.ModuleList(build_op(n, channels, stride, affine=False, space=space.name) for n in space.ops)
         self.skip = tuple(n == "none" for n in space.ops)
+        self.stride = stride
+        self.param_free = tuple(not any(True for _ in op.parameters()) for op in self.ops)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, chosen: int | None) -> torch.Tensor | None:
+    def _run_op(self, i: int, x: torch.Tensor, src: int, cache: dict | None) -> torch.Tensor:
+        if cache is None or not self.param_free[i]:
+            return self.ops[i](x)
+        key = (src, self.names[i], self.stride)
+        out = cache.get(key)
+        if out is None:
+            out = cache[key] = self.ops[i](x)
+        return out
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, chosen: int | None, src: int = 0,
+                cache: dict | None = None, zeros: list[bool] | None = None) -> torch.Tensor | None:
+        """Σ_o w_o·op_o(x); ``zeros`` marks ops whose weight is exactly 0 (given when w needs no grad)."""
         if chosen is not None:
             if chosen < 0 or self.skip[chosen]:
                 return None
-            return w[chosen] * self.ops[chosen](x)
+            return w[chosen] * self._run_op(chosen, x, src, cache)
         out = None
-        for i, op in enumerate(self.ops):
-            if self.skip[i] or (not w.requires_grad and bool(w[i] == 0)):
+        for i in range(len(self.ops)):
+            if self.skip[i] or (zeros is not None and zeros[i]):
                 continue
-            term = w[i] * op(x)
+            term = w[i] * self._run_op(i, x, src, cache)
             out = term if out is None else out + term
         return out
 
@@ -65,11 +81,13 @@ class NB201Cell(nn.Module):
         self.space = space
         self.edges = nn.ModuleList(MixedOp(space, channels, 1) for _ in space.edges)
 
-    def forward(self, x, weights, chosen):
+    def forward(self, x, weights, chosen, zeros=None):
         nodes = [x]
+        cache: dict = {}
         for node in range(1, 4):
             terms = [
-                self.edges[k](nodes[e.src], weights[k], None if chosen is None else chosen[k])
+                self.edges[k](nodes[e.src], weights[k], None if chosen is None else chosen[k], e.src, cache,
+                              None if zeros is None else zeros[k])
                 for k, e in enumerate(self.space.edges)
                 if e.dst == node
             ]
@@ -107,15 +125,17 @@ class DartsCell(nn.Module):
             MixedOp(space, c, 2 if reduction and space.edges[r].src < 2 else 1) for r in self.rows
         )
 
-    def forward(self, s0, s1, weights, chosen):
+    def forward(self, s0, s1, weights, chosen, zeros=None):
         nodes = [self.pre0(s0), self.pre1(s1)]
         stride = 2 if self.reduction else 1
+        cache: dict = {}
         for node in range(2, 6):
             terms = []
             for local, row in enumerate(self.rows):
                 e = self.space.edges[row]
                 if e.dst == node:
-                    terms.append(self.edges[local](nodes[e.src], weights[row], None if chosen is None else chosen[row]))
+                    terms.append(self.edges[local](nodes[e.src], weights[row], None if chosen is None else chosen[row],
+                                                   e.src, cache, None if zeros is None else zeros[row]))
             nodes.append(_sum_or_zero(terms, nodes[1], stride if node >= 2 else 1))
         return torch.cat(nodes[2:], dim=1)
 
@@ -168,14 +188,16 @@ class Supernet(nn.Module):
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor | None = None) -> torch.Tensor:
         picks = None if chosen is None else [int(c) for c in chosen.tolist()]
+        # ops with weight exactly 0 are skipped; one host transfer per forward, only when no grad flows
+        zeros = None if weights.requires_grad else (weights.detach() == 0).cpu().tolist()
         h = self.stem(x)
         if self.kind == "nb201":
             for layer in self.layers:
-                h = layer(h, weights, picks) if isinstance(layer, NB201Cell) else layer(h)
+                h = layer(h, weights, picks, zeros) if isinstance(layer, NB201Cell) else layer(h)
         else:
             s0 = s1 = h
             for cell in self.layers:
-                s0, s1 = s1, cell(s0, s1, weights, picks)
+                s0, s1 = s1, cell(s0, s1, weights, picks, zeros)
             h = s1
         h = self.head(h)
         return self.classifier(h.mean(dim=(2, 3)))

@@ -29,8 +29,10 @@ def test_second_order_matches_explicit_unrolled_gradient():
 
     # explicit: w'(α) = w − ξ(μ b + ∇w L_train(w, α) + λ w), differentiate L_val(w'(α), α) by autograd
     g = torch.autograd.grad(loss(params, alpha, xt, yt), params, create_graph=True)
-    w_prime = virtual_step(params, g, xi, mu, wd, buffers)
+    # written out here, independently of the implementation's virtual_step
+    w_prime = [w - xi * (mu * b + gw + wd * w) for w, gw, b in zip(params, g, buffers)]
     explicit = torch.autograd.grad(loss(w_prime, alpha, xv, yv), alpha)[0]
+    before = [w.detach().clone() for w in params]
 
     hyper, _ = unrolled_alpha_grad(
         params, alpha, train_loss=lambda: loss(params, alpha, xt, yt),
@@ -42,4 +44,18 @@ def test_second_order_matches_explicit_unrolled_gradient():
     first_order = torch.autograd.grad(loss(params, alpha, xv, yv), alpha)[0]
     assert (first_order - explicit).norm() / explicit.norm() > 1e-2  # the test can tell them apart
     # parameters are restored exactly
-    assert torch.equal(w1, params[0])
+    assert all(torch.equal(w, b) for w, b in zip(params, before))
+
+
+def test_virtual_step_equals_a_real_sgd_step_with_momentum_and_weight_decay():
+    torch.manual_seed(1)
+    w = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.2, momentum=0.9, weight_decay=0.01)
+    for _ in range(2):  # the second step uses the momentum buffer
+        opt.zero_grad()
+        (w ** 3).sum().backward()
+        grad = w.grad.detach().clone()
+        buffer = opt.state.get(w, {}).get("momentum_buffer")
+        expected = virtual_step([w.detach()], [grad], 0.2, 0.9, 0.01, [buffer])[0]
+        opt.step()
+        assert torch.allclose(w.detach(), expected, atol=1e-12)

@@ -27,7 +27,7 @@ def test_config_id_ignores_seed_but_not_sampler():
     ({"epochs": "ten"}, "epochs"),
     ({"epochs": 2.5}, "epochs"),
     ({"sampler": "dirichlet"}, "sampler"),
-    ({"temperature.t0": 1, "temperature.t_min": 2}, "temperature.t_min"),
+    ({"temperature.schedule": "cosine", "temperature.t0": 1, "temperature.t_min": 2}, "temperature.t_min"),
     ({"sampler_options.dropout": 1.0}, "sampler_options.dropout"),
     ({"sampler_options.noise_std": -1}, "sampler_options.noise_std"),
     ({"ops": ["conv_7x7"]}, "ops"),
@@ -45,3 +45,10 @@ def test_parse_override_and_missing_file(tmp_path):
         parse_override("novalue")
     with pytest.raises(InputError, match="file not found"):
         load_config(str(tmp_path / "nope.yaml"))
+
+
+def test_constant_schedule_ignores_t_min():
+    cfg = SearchConfig.from_dict({}, ["temperature.t0=0.5"])  # default t_min 1.0 is irrelevant for constant
+    assert cfg["temperature.t0"] == 0.5
+    with pytest.raises(InputError, match="temperature.t_min"):
+        SearchConfig.from_dict({}, ["temperature.t0=0.5", "temperature.schedule=linear"])

@@ -133,3 +133,32 @@ def test_softmax_constant_temperature_converges_on_digits():
     _, rows = _run_all(cfg)
     assert rows[-1]["entropy_norm"] < rows[0]["entropy_norm"]
     assert rows[-1]["val_acc"] >= 0.85
+
+
+def test_darts_shares_and_stability_use_the_argmax_of_alpha():
+    run = SearchRun(_config(epochs=2, space="darts", **{"optim.a_lr": 1e-9}))
+    with torch.no_grad():
+        run.alpha.zero_()
+        run.alpha[:, run.space.ops.index("none")] = 30.0  # none is the argmax on every edge
+    first = run.step()
+    second = run.step()
+    assert first["none_fraction"] == 1.0 and first["skip_fraction"] == 0.0
+    assert second["stability"] == 1.0
+    assert "none" not in first["genotype"]  # the genotype still excludes none
+
+
+def test_load_maps_checkpoint_to_cpu(tmp_path, monkeypatch):
+    cfg = _config(epochs=2)
+    run = SearchRun(cfg)
+    run.step()
+    run.save(str(tmp_path / "c.pt"))
+    seen = {}
+    real_load = torch.load
+
+    def spy(*args, **kwargs):
+        seen["map_location"] = kwargs.get("map_location")
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    SearchRun.load(cfg, str(tmp_path / "c.pt"))
+    assert seen["map_location"] == "cpu"  # RNG states must not be moved to an accelerator

@@ -57,7 +57,7 @@ BAD = [
     (["--set", "sampler=dirichlet"], "sampler"),
     (["--set", "dataset=cifar10"], "dataset"),
     (["--set", "dataset=fashion_mnist", "--set", "data.dir=/nonexistent/fmnist"], "data.dir"),
-    (["--set", "temperature.t0=0.5", "--set", "temperature.t_min=2"], "temperature.t_min"),
+    (["--set", "temperature.schedule=linear", "--set", "temperature.t0=0.5", "--set", "temperature.t_min=2"], "temperature.t_min"),
     (["--set", "temperature.schedule=warp"], "temperature.schedule"),
     (["--set", "device=cuda"], "device"),
     (["--set", "sampler_options.dropout=1.5"], "sampler_options.dropout"),

@@ -34,7 +34,8 @@ def test_soft_forward_skips_none():
     calls = _count_calls(net)
     net(torch.randn(2, 1, 8, 8), torch.softmax(torch.zeros(6, 5), -1))
     assert not any(name == "none" for _, name in calls)
-    assert len(calls) == 6 * 4
+    convs = {key for key in calls if key[1].startswith("nor_conv")}
+    assert convs == {(r, n) for r in range(6) for n in ("nor_conv_1x1", "nor_conv_3x3")}
 
 
 def test_one_hot_supernet_equals_discrete_forward():
@@ -59,3 +60,31 @@ def test_costs_and_params():
     assert flops[0, ops.index("nor_conv_1x1")] == 4 * 8 * 8 * 4
     all_conv = torch.full((6,), ops.index("nor_conv_3x3"))
     assert net.genotype_params(all_conv) == net.fixed_params() + 6 * 144
+
+
+def test_parameter_free_ops_are_computed_once_per_source_node():
+    space = build_space("nb201")
+    net = Supernet(space, 1, 10, channels=4, stages=1)
+    pool_calls = []
+    for _, mixed in net.mixed_ops():
+        mixed.ops[space.ops.index("avg_pool_3x3")].register_forward_hook(lambda m, i, o: pool_calls.append(1))
+    x = torch.randn(2, 1, 8, 8)
+    weights = torch.softmax(torch.randn(6, 5), -1)
+    out = net(x, weights)
+    assert len(pool_calls) == 3  # sources 0, 1, 2 — not once per edge (6)
+    # and the result equals the uncached sum computed edge by edge
+    ref_net = Supernet(space, 1, 10, channels=4, stages=1)
+    ref_net.load_state_dict(net.state_dict())
+    cell = ref_net.layers[0]
+    h = ref_net.stem(x)
+    nodes = [h]
+    for node in range(1, 4):
+        acc = 0
+        for k, e in enumerate(space.edges):
+            if e.dst == node:
+                for i, op in enumerate(cell.edges[k].ops):
+                    if space.ops[i] != "none":
+                        acc = acc + weights[k, i] * op(nodes[e.src])
+        nodes.append(acc)
+    ref = ref_net.classifier(ref_net.head(nodes[-1]).mean(dim=(2, 3)))
+    assert torch.allclose(out, ref, atol=1e-5)

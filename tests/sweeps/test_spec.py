@@ -15,7 +15,7 @@ SWEEPS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "sweeps")
 
 GOOD = {
     "name": "ok",
-    "base": {"dataset": "digits", "epochs": 4, "data": {"subset": 200}, "temperature": {"t_min": 0.1}},
+    "base": {"dataset": "digits", "epochs": 4, "data": {"subset": 200}, "temperature": {"schedule": "exponential", "t_min": 0.1}},
     "grid": {"sampler": ["softmax", "gumbel"]},
     "sample": {
         "temperature.t0": {"loguniform": [0.5, 5.0]},
