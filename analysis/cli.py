@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 _FORMATS = ("csv", "md", "tex", "parquet", "html")
 _PLOTS = ("convergence", "op_probs", "cell", "outcome")
@@ -71,5 +72,20 @@ def run(args: argparse.Namespace) -> int:
     written = write_report(opts)
     if not args.quiet:
         total = sum(len(v) for v in written.values())
+        _print_ranking(args.out)
         print(f"diffnas report: wrote {total} files to {args.out}")
     return 0
+
+
+def _print_ranking(out: str) -> None:
+    """Echo the report's ranking section (Markdown) so the comparison shows in the terminal."""
+    path = os.path.join(out, "report.md")
+    if not os.path.isfile(path):
+        return
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith("## Ranking")), None)
+    if start is None:
+        return
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    print("\n".join(lines[start:end]).rstrip() + "\n")

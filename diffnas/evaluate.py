@@ -31,7 +31,7 @@ class EvaluationResult:
 
 def evaluate_genotype(space_name: str, ops: list[str] | None, genotype: str, *, dataset: str = "digits",
                       data_dir: str | None = None, subset: int | None = None, resolution: int | None = None,
-                      epochs: int = 20, channels: int = 8, cells_per_stage: int = 1, stages: int = 2,
+                      test_fraction: float = 0.2, epochs: int = 20, channels: int = 8, cells_per_stage: int = 1, stages: int = 2,
                       lr: float = 0.05, batch_size: int = 64, seed: int = 0, threads: int = 1,
                       device: str = "cpu") -> EvaluationResult:
     """Train the discrete architecture for ``epochs`` and return test accuracy and parameter count."""
@@ -41,7 +41,8 @@ def evaluate_genotype(space_name: str, ops: list[str] | None, genotype: str, *, 
     torch.manual_seed(seed)
     space = build_space(space_name, ops)
     chosen = choice_from_genotype(space, genotype)
-    data = load_dataset(dataset, subset=subset, resolution=resolution, data_dir=data_dir, seed=seed)
+    data = load_dataset(dataset, subset=subset, resolution=resolution, data_dir=data_dir, seed=seed,
+                        test_fraction=test_fraction)
     x = torch.cat([data.x_weights, data.x_alpha]).to(device)
     y = torch.cat([data.y_weights, data.y_alpha]).to(device)
     net = Supernet(space, data.in_channels, data.num_classes, channels, cells_per_stage, stages).to(device)

@@ -35,7 +35,13 @@ def run(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise InputError("--epochs", f"must be an integer >= 1, got {args.epochs}")
     dataset = args.dataset or spec.get("dataset", "digits")
-    check_dataset(dataset, args.data_dir)
+    searched = spec.get("data", {}) if dataset == spec.get("dataset") else {}
+    # default to the search's data settings, so the held-out test split is the one the search never saw
+    data_dir = args.data_dir or searched.get("dir")
+    subset = args.subset if args.subset is not None else searched.get("subset")
+    resolution = args.resolution if args.resolution is not None else searched.get("resolution")
+    test_fraction = searched.get("test_fraction", 0.2)
+    check_dataset(dataset, data_dir)
     from diffnas.evaluate import evaluate_genotype
     from diffnas.run import resolve_device
     from diffnas.spaces import build_space, choice_from_genotype
@@ -46,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("GENOTYPE_JSON", str(err)) from None
     model = spec.get("model", {})
     result = evaluate_genotype(
-        space, spec.get("ops"), genotype, dataset=dataset, data_dir=args.data_dir, subset=args.subset,
-        resolution=args.resolution, epochs=args.epochs, channels=model.get("channels", 8),
+        space, spec.get("ops"), genotype, dataset=dataset, data_dir=data_dir, subset=subset,
+        resolution=resolution, test_fraction=test_fraction, epochs=args.epochs, channels=model.get("channels", 8),
         cells_per_stage=model.get("cells_per_stage", 1), stages=model.get("stages", 2), seed=args.seed,
         threads=args.threads, device=str(resolve_device(args.device)),
     )

@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     write_part([with_identity(identity, trial)], out, "trials", name=trial_id)
     genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],
                 "params": trial["params"], "dataset": config["dataset"],
-                "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")}}
+                "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")},
+                "data": {k[5:]: config[k] for k in ("data.subset", "data.resolution", "data.test_fraction",
+                                                    "data.dir")}}
     tmp = os.path.join(out, ".genotype.json.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(genotype, fh, indent=2)

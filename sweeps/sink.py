@@ -113,8 +113,8 @@ class ParquetSink(tune.Callback):
         if "epoch" not in record:
             return
         key = (trial.trial_id, int(record["epoch"]))
-        if key in self._epoch_keys:
-            return
+        if key in self._epoch_keys or trial.trial_id in self._trial_keys:
+            return  # written already, or the trial already has its final row (restored from an older snapshot)
         self._epoch_rows.append(with_identity(self.identity(trial), record))
         self._epoch_keys.add(key)
 
