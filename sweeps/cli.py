@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "confirm", help="re-run the top-K configs and the baseline with fresh seeds (FIFO, full epochs)",
         description="Rank the explore configs by the spec's metric at the highest epoch that EVERY explored "
                     "config reached (mean over that config's runs at that epoch; with ASHA usually the "
-                    "grace period), then re-run the K best and the spec's baseline with N seeds not used "
+                    "grace period; runs that diverged or errored are left out), then re-run the K best and the spec's baseline with N seeds not used "
                     "before in this sweep, on a FIFO scheduler to the full epoch budget, as phase "
                     "'confirm' into the same results folder. ASHA prunes individual seeds, so only "
                     "confirm runs give unbiased multi-seed comparisons.")

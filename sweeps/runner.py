@@ -430,10 +430,18 @@ def rank_rows(rows: Sequence[Mapping[str, Any]], metric: str,
     return rung, scored
 
 
+FAILED_STATUSES = frozenset({"diverged", "error"})
+
+
 def rank_configs(root: str, sweep: str, metric: str, mode: str) -> tuple[int, list[tuple[str, float, int]]]:
-    """The sweep's explore configs ranked best first (see :func:`rank_rows`)."""
+    """The sweep's explore configs ranked best first (see :func:`rank_rows`).
+
+    Runs that diverged or errored are left out, so one run that died at epoch 1 cannot pull the
+    ranking rung down to epoch 1 for every config (a config all of whose runs failed is not ranked)."""
+    failed = {r["trial_id"] for r in _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
+              if r.get("sweep") == sweep and r.get("status") in FAILED_STATUSES}
     rows = [r for r in _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
-            if r.get("phase") == EXPLORE and r.get("sweep") == sweep]
+            if r.get("phase") == EXPLORE and r.get("sweep") == sweep and r.get("trial_id") not in failed]
     return rank_rows(rows, metric, mode)
 
 

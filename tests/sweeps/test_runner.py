@@ -235,3 +235,22 @@ def test_confirm_refuses_an_unfinished_explore(tmp_path, tiny_spec, capsys):
     write_sweep(str(tmp_path / "r"), doc)
     assert main(["sweep", "confirm", str(tmp_path / "r")]) == 2
     assert "unfinished" in capsys.readouterr().err
+
+
+def test_rank_configs_ignores_runs_that_diverged_or_errored(tmp_path):
+    from diffnas.results import write_part
+    from sweeps.runner import rank_configs
+
+    def epochs(trial, cid, upto, m):
+        return [{"sweep": "s", "phase": "explore", "trial_id": trial, "config_id": cid, "seed": 0,
+                 "epoch": e, "val_acc": m * e} for e in range(1, upto + 1)]
+
+    root = str(tmp_path)
+    write_part(epochs("t1", "a", 4, 0.1) + epochs("t2", "b", 4, 0.2) + epochs("t3", "c", 1, 0.9),
+               root, "epochs")
+    write_part([{"sweep": "s", "phase": "explore", "trial_id": t, "config_id": c, "seed": 0, "status": st}
+                for t, c, st in (("t1", "a", "completed"), ("t2", "b", "completed"), ("t3", "c", "diverged"))],
+               root, "trials")
+    rung, ranked = rank_configs(root, "s", "val_acc", "max")
+    assert rung == 4  # the run of c that diverged at epoch 1 does not pull the rung down
+    assert [cid for cid, _, _ in ranked] == ["b", "a"]
