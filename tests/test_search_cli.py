@@ -127,3 +127,32 @@ def test_list_keys_names_every_field(capsys):
     out = capsys.readouterr().out
     assert all(key in out for key in FIELDS)
     assert "< 0 rewards exploration" in out
+
+
+def test_killed_search_resumes_with_identical_rows(tmp_path):
+    import signal
+    import time
+
+    import pandas as pd
+
+    args = [*tiny_overrides(epochs=8, sampler="gumbel"), "--quiet"]
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "diffnas.cli", "search", *args, "--out", str(killed)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            parts = list((killed / "epochs").glob("*.parquet")) if (killed / "epochs").exists() else []
+            if len(parts) >= 2 and (killed / "checkpoint.pt").exists():
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert not (killed / "trials").exists()  # it really was cut short
+    assert main(["search", *args, "--out", str(killed)]) == 0
+    assert main(["search", *args, "--out", str(tmp_path / "whole")]) == 0
+    resumed = pd.read_parquet(killed / "epochs").sort_values("epoch").drop(columns="wall_s").reset_index(drop=True)
+    whole = pd.read_parquet(tmp_path / "whole" / "epochs").sort_values("epoch").drop(columns="wall_s").reset_index(drop=True)
+    assert list(resumed["epoch"]) == list(range(1, 9))
+    pd.testing.assert_frame_equal(resumed, whole)
