@@ -299,8 +299,6 @@ class SearchConfig:
                 raise InputError("ops", "must not repeat an op")
             if len([op for op in v["ops"] if op != "none"]) < 1:
                 raise InputError("ops", "needs at least one op other than none")
-            if v["space"] == "darts" and len([op for op in v["ops"] if op != "none"]) < 1:
-                raise InputError("ops", "darts needs at least one op other than none")
         if v["warmup_epochs"] >= v["epochs"]:
             raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
         if v["optim.w_lr_min"] > v["optim.w_lr"]:

@@ -83,7 +83,7 @@ def _config_type(key: str) -> pa.DataType | None:
         return None
     if spec.kind.startswith("list"):
         return pa.string()
-    return {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": pa.bool_()}.get(spec.kind)
+    return pa.bool_() if spec.kind == "bool" else _ARROW_TYPES.get(spec.kind)
 
 
 def _column_type(name: str, values: list[Any]) -> pa.DataType | None:

@@ -43,7 +43,7 @@ from diffnas.data import DataSplits, load_dataset
 from diffnas.early_stopping import EarlyStopper
 from diffnas.errors import InputError
 from diffnas.hessian import dominant_eigenvalue
-from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
+from diffnas.metrics import grad_norm, mean_entropy, normalised_entropy, op_probs, op_share, stability
 from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
 from diffnas.samplers import build_sampler
 from diffnas.schedules import TemperatureSchedule
@@ -205,7 +205,7 @@ class SearchRun:
         if max_norm is not None:
             norm = float(torch.nn.utils.clip_grad_norm_(self.w_params, max_norm))
         else:
-            norm = float(torch.sqrt(sum((p.grad.detach() ** 2).sum() for p in self.w_params if p.grad is not None)))
+            norm = grad_norm(self.w_params)
         if math.isfinite(float(loss.detach())):
             self.w_opt.step()
         correct = float((logits.argmax(-1) == yw).sum())
@@ -220,8 +220,8 @@ class SearchRun:
             n = min(n, limit * self.batch_size)
         total_loss, correct = 0.0, 0.0
         for start in range(0, n, self.batch_size):
-            xb, yb = x[start:start + self.batch_size], y[start:min(start + self.batch_size, n)]
-            xb = xb[: len(yb)]
+            end = min(start + self.batch_size, n)
+            xb, yb = x[start:end], y[start:end]
             logits = self.model(xb, weights, chosen)
             total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
             correct += float((logits.argmax(-1) == yb).sum())
@@ -312,7 +312,7 @@ class SearchRun:
             "clip_fraction": clipped / len(a_norms) if a_norms else nan,
             "entropy": mean_entropy(probs),
             "entropy_norm": normalised_entropy(probs),
-            "entropy_eff": normalised_entropy(eff) * math.log(self.space.n_ops) if self.space.n_ops > 1 else 0.0,
+            "entropy_eff": mean_entropy(eff),
             "stability": stability(self.prev_argmax, argmax),
             "skip_fraction": op_share(argmax, self.space.ops, "skip_connect"),
             "none_fraction": op_share(argmax, self.space.ops, "none"),
