@@ -245,6 +245,13 @@ def _coerce(key: str, spec: Field, value: Any) -> Any:
     return value
 
 
+def check_value(key: str, value: Any) -> Any:
+    """``value`` checked against ``FIELDS[key]`` (type, range, choices) and coerced (``8.0`` -> ``8``
+    for an int); :class:`InputError` naming ``key`` otherwise. Code outside the config (data loading)
+    uses this so that every limit has one source."""
+    return _coerce(key, FIELDS[key], value)
+
+
 def _suggest(key: str) -> str:
     import difflib
 

@@ -150,7 +150,7 @@ def test_check_dataset_accepts_good_inputs(tmp_path):
     check_dataset("mnist5k", None)
 
 
-@pytest.mark.parametrize("subset", [0, 1, -5, 2.5, True, "10"])
+@pytest.mark.parametrize("subset", [0, 1, -5, 19, 2.5, True, "10"])
 def test_bad_subset(subset):
     with pytest.raises(InputError) as err:
         load_dataset("digits", subset=subset)
@@ -161,14 +161,38 @@ def test_subset_larger_than_training_split():
     with pytest.raises(InputError) as err:
         load_dataset("digits", subset=5000)
     assert err.value.field == "data.subset"
-    assert "allowed: 2..1438" in str(err.value)
+    assert "allowed: 20..1438" in str(err.value)
 
 
-@pytest.mark.parametrize("resolution", [0, 3, 1000, 8.0, "16"])
+@pytest.mark.parametrize("resolution", [0, 3, 65, 1000, 8.5, "16"])
 def test_bad_resolution(resolution):
     with pytest.raises(InputError) as err:
         load_dataset("digits", resolution=resolution)
-    assert err.value.field == "data.resolution" and "from 4 to 256" in err.value.message
+    assert err.value.field == "data.resolution" and ">= 4 and <= 64" in err.value.message
+
+
+@pytest.mark.parametrize("key", ["data.subset", "data.resolution", "data.test_fraction", "seed"])
+def test_data_limits_are_the_configs(key):
+    """load_dataset and config validation accept and refuse the same values: one source of limits."""
+    from diffnas.config import FIELDS, SearchConfig
+
+    spec = FIELDS[key]
+    kwarg = {"data.subset": "subset", "data.resolution": "resolution", "data.test_fraction": "test_fraction",
+             "seed": "seed"}[key]
+    lo = spec.minimum
+    step = 1 if spec.kind == "int" else 0.01
+    for value, ok in [(lo - step, False), (lo, True)] + ([(spec.maximum, True), (spec.maximum + step, False)]
+                                                         if spec.maximum is not None else []):
+        value = int(value) if spec.kind == "int" else value
+        if ok:
+            SearchConfig.validate({key: value})
+            load_dataset("digits", **{kwarg: value})
+        else:
+            with pytest.raises(InputError):
+                SearchConfig.validate({key: value})
+            with pytest.raises(InputError) as err:
+                load_dataset("digits", **{kwarg: value})
+            assert err.value.field == key
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1, "0.2"])
@@ -249,8 +273,8 @@ def test_subset_is_stratified_and_deterministic(digits):
     assert torch.equal(d.x_weights, again.x_weights) and torch.equal(d.x_alpha, again.x_alpha)
     other = load_dataset("digits", subset=100, seed=6)
     assert _rows(other.x_weights) | _rows(other.x_alpha) != _rows(d.x_weights) | _rows(d.x_alpha)
-    odd = load_dataset("digits", subset=11)
-    assert (len(odd.y_weights), len(odd.y_alpha)) == (6, 5)
+    odd = load_dataset("digits", subset=21)
+    assert (len(odd.y_weights), len(odd.y_alpha)) == (11, 10)
 
 
 def test_resolution_up_and_down():
@@ -301,8 +325,8 @@ def test_tiny_fashion_folder_loads_exact_pixels(tmp_path, gz):
     assert Counter((g.tobytes(), int(lab)) for g, lab in zip(got, labels)) == Counter(
         (g.tobytes(), int(lab)) for g, lab in zip(x_tr, y_tr))
 
-    small = load_dataset("fashion_mnist", data_dir=str(tmp_path), resolution=4, subset=10)
-    assert small.x_weights.shape == (5, 1, 4, 4) and small.x_test.shape == (10, 1, 4, 4)
+    small = load_dataset("fashion_mnist", data_dir=str(tmp_path), resolution=4, subset=20)
+    assert small.x_weights.shape == (10, 1, 4, 4) and small.x_test.shape == (10, 1, 4, 4)
 
 
 def test_dotted_idx_names_are_accepted(tmp_path):
