@@ -17,7 +17,8 @@ come in at confirm. Scheduler: ASHA on ``epoch`` with ``max_t`` = base epochs, o
 
 Confirm: ranks the explore configs by the spec's metric at the highest epoch that *every* explored
 config reached (the mean over that config's runs at that epoch; with ASHA usually the grace
-period), then re-runs the top K and the baseline with N seeds never used before in this sweep,
+period; runs that diverged or errored left out — :mod:`sweeps.ranking`, the same rule ``status``
+uses), then re-runs the top K and the baseline with N seeds never used before in this sweep,
 FIFO, to the full epoch budget, as phase ``confirm`` into the same folder.
 """
 
@@ -35,6 +36,9 @@ from typing import Any
 from diffnas.config import FIELDS, NON_IDENTITY_KEYS, SearchConfig
 from diffnas.errors import InputError
 from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
+from sweeps.ranking import FAILED_STATUSES as FAILED_STATUSES  # re-exported: sweeps.runner's public names
+from sweeps.ranking import Ranked, is_missing, rank_phase
+from sweeps.ranking import rank_rows as rank_rows
 from sweeps.spec import SweepSpec, parse_spec
 
 SWEEP_FILE = "sweep.json"
@@ -404,45 +408,11 @@ def _read(root: str, kind: str, columns: Sequence[str]) -> list[dict[str, Any]]:
     return [] if table is None else table.to_pylist()
 
 
-def _nan(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def rank_rows(rows: Sequence[Mapping[str, Any]], metric: str,
-              mode: str) -> tuple[int, list[tuple[str, float, int]]]:
-    """Configs of epoch ``rows`` ranked best first: (rung epoch, [(config_id, mean metric, n)]).
-
-    The rung is the highest epoch that every config reached (max epoch over its runs, minimum
-    over configs); a config's score is its mean metric over its runs at that epoch (NaN last)."""
-    if not rows:
-        return 0, []
-    reach: dict[str, int] = {}
-    for r in rows:
-        reach[r["config_id"]] = max(reach.get(r["config_id"], 0), int(r["epoch"]))
-    rung = min(reach.values())
-    values: dict[str, list[float]] = {cid: [] for cid in reach}
-    for r in rows:
-        if int(r["epoch"]) == rung and not _nan(r.get(metric)):
-            values[r["config_id"]].append(float(r[metric]))
-    sign = -1.0 if mode == "max" else 1.0
-    scored = [(cid, (sum(v) / len(v)) if v else math.nan, len(v)) for cid, v in values.items()]
-    scored.sort(key=lambda t: (math.isnan(t[1]), sign * t[1] if not math.isnan(t[1]) else 0.0, t[0]))
-    return rung, scored
-
-
-FAILED_STATUSES = frozenset({"diverged", "error"})
-
-
-def rank_configs(root: str, sweep: str, metric: str, mode: str) -> tuple[int, list[tuple[str, float, int]]]:
-    """The sweep's explore configs ranked best first (see :func:`rank_rows`).
-
-    Runs that diverged or errored are left out, so one run that died at epoch 1 cannot pull the
-    ranking rung down to epoch 1 for every config (a config all of whose runs failed is not ranked)."""
-    failed = {r["trial_id"] for r in _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
-              if r.get("sweep") == sweep and r.get("status") in FAILED_STATUSES}
-    rows = [r for r in _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
-            if r.get("phase") == EXPLORE and r.get("sweep") == sweep and r.get("trial_id") not in failed]
-    return rank_rows(rows, metric, mode)
+def rank_configs(root: str, sweep: str, metric: str, mode: str) -> Ranked:
+    """The sweep's explore configs ranked best first (:func:`sweeps.ranking.rank_phase`)."""
+    trials = _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
+    epochs = _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
+    return rank_phase(epochs, trials, sweep, EXPLORE, metric, mode)
 
 
 def config_from_row(row: Mapping[str, Any]) -> SearchConfig:
@@ -453,7 +423,7 @@ def config_from_row(row: Mapping[str, Any]) -> SearchConfig:
         if col not in row:
             continue
         value = row[col]
-        if _nan(value):
+        if is_missing(value):
             value = None
         elif spec_field.kind.startswith("list") and isinstance(value, str):
             value = value.split(",")
@@ -566,7 +536,7 @@ def status_text(root: str) -> str:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(by.items())) or "none ended"
         lines.append(f"  {phase}: {len(ended)} trials ended ({counts}); {len(running)} without an end; "
                      f"{len(e)} epochs consumed")
-        rung, ranked = rank_rows(e, metric, spec.mode)
+        rung, ranked = rank_phase(e, t, spec.name, phase, metric, spec.mode)
         if ranked and not math.isnan(ranked[0][1]):
             cid, score, n = ranked[0]
             lines.append(f"    best so far: config {cid} {metric} {score:.4f} at epoch {rung} "
