@@ -3,7 +3,8 @@
 Inputs are validated and every number is computed before anything is written; figures and exports
 go into a temporary folder beside ``--out`` that is renamed to ``--out`` at the end (an existing
 ``--out`` folder is replaced only then). On any error the temporary folder is removed, so a failed
-report leaves nothing half-written.
+report leaves nothing half-written. ``--out`` must not overlap a results folder being read and may
+replace only a previous diffnas report, whose foreign files are kept (:mod:`diffnas.outputs`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +44,7 @@ from analysis.summary import (
 )
 from analysis.tables import aggregate_view, comparison_view, ranking_view
 from diffnas.errors import InputError
+from diffnas.outputs import check_report_out, replace_report
 
 
 @dataclass
@@ -107,12 +108,7 @@ def validate(opts: ReportOptions) -> None:
         raise InputError("--n-resamples", f"must be >= 100, got {opts.n_resamples}")
     if opts.mode not in (None, "max", "min"):
         raise InputError("--mode", f"must be max or min, got {opts.mode!r}")
-    if os.path.exists(opts.out) and not os.path.isdir(opts.out):
-        raise InputError("--out", f"{opts.out} exists and is not a folder")
-    out_abs = os.path.abspath(opts.out)
-    for folder in opts.results:
-        if os.path.abspath(folder) == out_abs:
-            raise InputError("--out", "must not be one of the results folders")
+    check_report_out(opts.out, opts.results)
 
 
 def _spec_value(specs: list[dict[str, Any]], key: str) -> Any:
@@ -253,16 +249,6 @@ def bundle(analysis: Analysis, figures: list, title: str) -> ReportBundle:
                         methods=analysis.methods, notes=analysis.notes + analysis.plot_input.notes)
 
 
-def _swap_into_place(tmp: str, out: str) -> None:
-    old = None
-    if os.path.isdir(out):
-        old = f"{out.rstrip(os.sep)}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def write_report(opts: ReportOptions) -> dict[str, list[str]]:
     """Run the whole report; returns the written files (relative to ``--out``) by format."""
     validate(opts)
@@ -280,7 +266,7 @@ def write_report(opts: ReportOptions) -> dict[str, list[str]]:
         for fmt in opts.formats:
             opts.progress(f"writing {fmt}")
             written[fmt] = EXPORTERS[fmt](content, tmp)
-        _swap_into_place(tmp, out)
+        replace_report(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -93,6 +93,15 @@ def _add_unavailable(sub: argparse._SubParsersAction, name: str, err: ImportErro
     p.set_defaults(handler=handler)
 
 
+MAX_LINE = 200
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` on one line of at most ``limit`` characters (whitespace runs collapsed, the end cut)."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 4] + " ..."
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (the console script passes it to ``sys.exit``)."""
     from diffnas.errors import InputError
@@ -109,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(handler(args) or 0)
     except InputError as err:
-        print(f"diffnas {args.command}: error: {err}", file=sys.stderr)
+        print(one_line(f"diffnas {args.command}: error: {err}"), file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:  # output piped into `head` and closed
         sys.stderr.close()
