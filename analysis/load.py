@@ -15,7 +15,6 @@ number of dropped duplicates is kept in :attr:`Results.notes`.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+import diffnas.storage as storage
 from diffnas.errors import InputError
 from diffnas.schema import (
     CONFIG_PREFIX,
@@ -91,21 +91,19 @@ def _first_line(exc: BaseException) -> str:
 
 
 def part_files(folder: str, kind: str) -> list[str]:
-    """The visible ``*.parquet`` parts under ``folder/kind`` (temporary ``.name.tmp`` files skipped)."""
-    sub = os.path.join(folder, kind)
-    if not os.path.isdir(sub):
-        return []
-    return sorted(
-        os.path.join(sub, name)
-        for name in os.listdir(sub)
-        if name.endswith(".parquet") and not name.startswith(".")
-    )
+    """The visible ``*.parquet`` parts under ``folder/kind`` (temporary ``.name.tmp`` files skipped);
+    ``folder`` may be a local path or a bucket URI (``s3://...``, see :mod:`diffnas.storage`)."""
+    return storage.list_files(storage.join(folder, kind), ".parquet")
+
+
+def _parquet_file(path: str, **kwargs: Any) -> pq.ParquetFile:
+    return pq.ParquetFile(storage.open_input_file(path) if storage.is_remote(path) else path, **kwargs)
 
 
 def open_part(path: str, kind: str, required: Sequence[str]) -> pq.ParquetFile:
     """Open one part and validate readability, ``schema_version``, required columns and types."""
     try:
-        pf = pq.ParquetFile(path)
+        pf = _parquet_file(path)
         schema = pf.schema_arrow
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputError(path, f"not a readable Parquet file (truncated or corrupt?): {_first_line(exc)}") from None
@@ -148,7 +146,7 @@ def read_part(path: str, kind: str, columns: Sequence[str] | None, required: Seq
     ]
     try:
         if dictionary:
-            pf = pq.ParquetFile(path, read_dictionary=dictionary)
+            pf = _parquet_file(path, read_dictionary=dictionary)
         table = pf.read(columns=wanted)
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise InputError(path, f"cannot decode Parquet data (corrupt?): {_first_line(exc)}") from None
@@ -170,12 +168,12 @@ def _concat(tables: list[pa.Table], where: str) -> pa.Table:
 
 def read_spec(folder: str) -> dict[str, Any] | None:
     """``folder/sweep.json`` as a mapping, or None when absent."""
-    path = os.path.join(folder, SPEC_FILE)
-    if not os.path.isfile(path):
-        return None
+    path = storage.join(folder, SPEC_FILE)
     try:
-        with open(path, encoding="utf-8") as fh:
-            spec = json.load(fh)
+        data = storage.read_bytes(path)
+        if data is None:
+            return None
+        spec = json.loads(data.decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable JSON file: {_first_line(exc)}") from None
     if not isinstance(spec, dict):
@@ -209,7 +207,11 @@ def load_results(
     trial_tables: list[pa.Table] = []
     specs: list[dict[str, Any]] = []
     for folder in folders:
-        if not os.path.isdir(folder):
+        try:
+            found = storage.is_dir(folder)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise InputError(folder, f"cannot read this results folder: {_first_line(exc)}") from None
+        if not found:
             raise InputError(folder, "no such results folder")
         files = part_files(folder, EPOCHS_DIR)
         if not files:
@@ -298,7 +300,8 @@ def load_run_epochs(folders: Sequence[str], sweep: str, trial_id: str,
             names = pf.schema_arrow.names
             cols = [c for c in ("sweep", "trial_id", *columns) if c in names]
             try:
-                table = ds.dataset(path, format="parquet").to_table(
+                filesystem, inner = storage.resolve(path)
+                table = ds.dataset(inner, format="parquet", filesystem=filesystem).to_table(
                     columns=cols, filter=ds.field("trial_id") == trial_id)
             except (pa.ArrowException, OSError, ValueError) as exc:
                 raise InputError(path, f"cannot decode Parquet data (corrupt?): {_first_line(exc)}") from None

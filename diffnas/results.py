@@ -1,25 +1,22 @@
 """Writing results folders: immutable Parquet part files, written atomically.
 
 ``write_part(rows, root, kind)`` turns a list of row dicts into one Parquet file
-``root/<kind>/<name>.parquet`` carrying ``schema_version`` in its metadata. On local disk the
-file is written to a temporary name in the same folder and renamed (``os.replace`` is atomic),
-so a reader never sees half a file. For a bucket URI (``s3://``, ``gs://`` ...) the whole object
-is uploaded in one ``open_output_stream`` through pyarrow's filesystems, which object stores
-make visible only when complete.
+``root/<kind>/<name>.parquet`` carrying ``schema_version`` in its metadata, through
+:func:`diffnas.storage.write_parquet` (local disk: temporary file then rename; a bucket URI such
+as ``s3://``: one whole-object upload), so a reader never sees half a file.
 
 Pure pyarrow: no torch, no Ray.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from diffnas import storage
 from diffnas.schema import (
     CONFIG_PREFIX,
     EPOCH_COLUMNS,
@@ -44,14 +41,6 @@ _IDENTITY_TYPES = {
     "seed": pa.int64(),
     "phase": pa.string(),
 }
-
-
-def _is_local(root: str) -> bool:
-    return "://" not in root or root.startswith("file://")
-
-
-def _local_path(root: str) -> str:
-    return root[len("file://"):] if root.startswith("file://") else root
 
 
 def _infer_type(values: list[Any]) -> pa.DataType | None:
@@ -136,36 +125,13 @@ def rows_to_table(rows: list[Mapping[str, Any]]) -> pa.Table:
 
 
 def write_table(table: pa.Table, root: str, kind: str, name: str | None = None) -> str:
-    """Write ``table`` as one immutable part ``root/kind/name.parquet``; return its path."""
+    """Write ``table`` as one immutable part ``root/kind/name.parquet``; return its location."""
     if kind not in (EPOCHS_DIR, TRIALS_DIR):
         raise ValueError(f"kind must be '{EPOCHS_DIR}' or '{TRIALS_DIR}', got {kind!r}")
     meta = dict(table.schema.metadata or {})
     meta[SCHEMA_VERSION_KEY.encode()] = SCHEMA_VERSION.encode()
     table = table.replace_schema_metadata(meta)
-    fname = f"{name or uuid.uuid4().hex}.parquet"
-    if _is_local(root):
-        folder = os.path.join(_local_path(root), kind)
-        os.makedirs(folder, exist_ok=True)
-        final = os.path.join(folder, fname)
-        tmp = os.path.join(folder, f".{fname}.{uuid.uuid4().hex}.tmp")
-        try:
-            pq.write_table(table, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return final
-    from pyarrow import fs as pafs
-
-    filesystem, base = pafs.FileSystem.from_uri(root)
-    path = f"{base.rstrip('/')}/{kind}/{fname}"
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink)
-    with filesystem.open_output_stream(path) as out:
-        out.write(sink.getvalue())
-    return f"{root.rstrip('/')}/{kind}/{fname}"
+    return storage.write_parquet(table, storage.join(root, kind, f"{name or uuid.uuid4().hex}.parquet"))
 
 
 def write_part(rows: Iterable[Mapping[str, Any]], root: str, kind: str, name: str | None = None) -> str | None:
@@ -182,24 +148,10 @@ def read_keys(root: str, kind: str, columns: tuple[str, ...]) -> pa.Table | None
     Used by writers to rebuild what they already wrote (idempotent resume)."""
     import pyarrow.dataset as ds
 
-    if _is_local(root):
-        folder = os.path.join(_local_path(root), kind)
-        if not os.path.isdir(folder):
-            return None
-        files = sorted(
-            os.path.join(folder, f) for f in os.listdir(folder) if f.endswith(".parquet")
-        )
-        if not files:
-            return None
-        dataset = ds.dataset(files, format="parquet")
-    else:
-        from pyarrow import fs as pafs
-
-        filesystem, base = pafs.FileSystem.from_uri(root)
-        selector = pafs.FileSelector(f"{base.rstrip('/')}/{kind}", allow_not_found=True)
-        files = [f.path for f in filesystem.get_file_info(selector) if f.path.endswith(".parquet")]
-        if not files:
-            return None
-        dataset = ds.dataset(files, format="parquet", filesystem=filesystem)
+    files = storage.list_files(storage.join(root, kind), ".parquet")
+    if not files:
+        return None
+    filesystem, _ = storage.resolve(root)
+    dataset = ds.dataset([storage.resolve(f)[1] for f in files], format="parquet", filesystem=filesystem)
     present = [c for c in columns if c in dataset.schema.names]
     return dataset.to_table(columns=present)

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import random
-import tempfile
 import time
 from typing import Any
 
@@ -36,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from diffnas import storage
 from diffnas.bilevel import momentum_buffers, unrolled_alpha_grad
 from diffnas.clipping import build_clipper
 from diffnas.config import SearchConfig
@@ -427,21 +426,10 @@ class SearchRun:
             torch.cuda.set_rng_state_all(rng["cuda"])
 
     def save(self, path: str) -> None:
-        """Atomically write the state (temporary file in the same folder, then rename)."""
-        folder = os.path.dirname(os.path.abspath(path))
-        os.makedirs(folder, exist_ok=True)
+        """Atomically write the state (:func:`diffnas.storage.atomic_write`: temporary file, rename)."""
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        storage.atomic_write(path, buf.getvalue())
 
     @classmethod
     def load(cls, config: SearchConfig, path: str, device: str | None = None, threads: int | None = None) -> SearchRun:

@@ -68,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
+    from diffnas import storage
     from diffnas.errors import InputError
     from diffnas.progress import Progress
     from diffnas.records import identity_columns, with_identity
@@ -105,10 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")},
                 "data": {k[5:]: config[k] for k in ("data.subset", "data.resolution", "data.test_fraction",
                                                     "data.dir")}}
-    tmp = os.path.join(out, ".genotype.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(genotype, fh, indent=2)
-    os.replace(tmp, os.path.join(out, "genotype.json"))
+    storage.atomic_write(os.path.join(out, "genotype.json"), json.dumps(genotype, indent=2).encode())
     if trial["status"] == "diverged":
         print(f"warning: run diverged at epoch {trial['epochs_run']} ({trial['stop_reason']}); "
               f"rows up to it are kept", file=sys.stderr)

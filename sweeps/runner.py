@@ -28,11 +28,12 @@ import json
 import logging
 import math
 import os
+import socket
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from diffnas import storage
 from diffnas.config import FIELDS, NON_IDENTITY_KEYS, SearchConfig
 from diffnas.errors import InputError
 from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
@@ -45,61 +46,28 @@ SWEEP_FILE = "sweep.json"
 RAY_DIR = "ray"
 EXPLORE = "explore"
 CONFIRM = "confirm"
+PROBE_TIMEOUT_S = 5.0  # an --address that accepts no TCP connection in this long is refused
 
 
 # -- results folder --------------------------------------------------------------------------
-def _is_local(root: str) -> bool:
-    return "://" not in root or root.startswith("file://")
-
-
-def _local(root: str) -> str:
-    return root[len("file://"):] if root.startswith("file://") else root
-
-
-def results_root(storage: str | None, name: str) -> str:
+def results_root(storage_location: str | None, name: str) -> str:
     """``--storage`` (absolute when local) or ``./results/<name>``."""
-    root = storage or os.path.join("results", name)
-    return os.path.abspath(_local(root)) if _is_local(root) else root.rstrip("/")
+    return storage.normalize(storage_location or os.path.join("results", name))
 
 
-def join(root: str, *parts: str) -> str:
-    return os.path.join(root, *parts) if _is_local(root) else "/".join([root.rstrip("/"), *parts])
+join = storage.join
 
 
 def read_sweep(root: str) -> dict[str, Any] | None:
     """``DIR/sweep.json`` as a dict, or None when there is none."""
-    if _is_local(root):
-        path = os.path.join(_local(root), SWEEP_FILE)
-        if not os.path.exists(path):
-            return None
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    from pyarrow import fs as pafs
-
-    filesystem, base = pafs.FileSystem.from_uri(root)
-    path = f"{base.rstrip('/')}/{SWEEP_FILE}"
-    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
-        return None
-    with filesystem.open_input_stream(path) as fh:
-        return json.loads(fh.read().decode())
+    data = storage.read_bytes(join(root, SWEEP_FILE))
+    return None if data is None else json.loads(data.decode("utf-8"))
 
 
 def write_sweep(root: str, data: Mapping[str, Any]) -> None:
-    """Write ``DIR/sweep.json`` atomically (rename on local disk, one whole object on a bucket)."""
+    """Write ``DIR/sweep.json`` atomically (:func:`diffnas.storage.atomic_write`)."""
     text = json.dumps(data, indent=2, sort_keys=False, default=str)
-    if _is_local(root):
-        folder = _local(root)
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{SWEEP_FILE}.{uuid.uuid4().hex}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, os.path.join(folder, SWEEP_FILE))
-        return
-    from pyarrow import fs as pafs
-
-    filesystem, base = pafs.FileSystem.from_uri(root)
-    with filesystem.open_output_stream(f"{base.rstrip('/')}/{SWEEP_FILE}") as out:
-        out.write(text.encode())
+    storage.atomic_write(join(root, SWEEP_FILE), text.encode("utf-8"))
 
 
 def load_sweep(root: str) -> tuple[dict[str, Any], SweepSpec]:
@@ -140,16 +108,55 @@ def _quiet_env(verbose: bool) -> None:
         os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
+def parse_address(address: str) -> tuple[str, int] | None:
+    """``(host, port)`` of a Ray address ``[ray://]host[:port]`` (GCS default port 6379); None for
+    ``auto`` / ``local`` (Ray finds or starts those itself)."""
+    text = address.strip()
+    if text in ("auto", "local"):
+        return None
+    default = 6379
+    if text.startswith("ray://"):
+        text, default = text[len("ray://"):], 10001
+    if "://" in text:
+        raise InputError("--address", f"{address!r} is not a Ray address (host:port or ray://host:port)")
+    host, sep, port = text.rpartition(":") if ":" in text else (text, "", "")
+    host = host.strip("[]") if sep else text
+    if not host:
+        raise InputError("--address", f"{address!r} has no host (expected host:port)")
+    if not sep:
+        return host, default
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError("--address", f"{address!r}: the port must be a number from 1 to 65535")
+    return host, int(port)
+
+
+def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """InputError within ``timeout_s`` unless something accepts a TCP connection at ``address``
+    (``ray.init`` would otherwise retry for minutes against a port nothing answers)."""
+    target = parse_address(address)
+    if target is None:
+        return
+    try:
+        with socket.create_connection(target, timeout=timeout_s):
+            return
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    raise InputError("--address", f"no Ray cluster answers at {address} ({reason}); start one with "
+                     f"`ray start --head` or check the host and port")
+
+
 def connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
     """Join ``address`` / ``RAY_ADDRESS`` or start local Ray; True when this call started it."""
     _quiet_env(verbose)
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        probe_address(address)  # before Ray: a dead address is one line within seconds
     import ray
 
     if ray.is_initialized():
         return False
     level = logging.INFO if verbose else logging.ERROR
     kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=verbose, logging_level=level)
-    address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -223,12 +230,25 @@ def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> lis
             Progress(total, spec.metric, phase, axes=spec.axes)]
 
 
+def tune_storage(root: str, *parts: str) -> tuple[str, Any]:
+    """Tune's ``(storage_path, storage_filesystem)`` for ``root/ray/...``: a local path and None,
+    or the path inside the bucket and the :mod:`diffnas.storage` filesystem (so Tune, its workers
+    and the Parquet sink reach the same endpoint with the same settings)."""
+    location = join(root, RAY_DIR, *parts)
+    if not storage.is_remote(location):
+        return location, None
+    filesystem, path = storage.resolve(location)
+    return path, filesystem
+
+
 def _run_config(spec: SweepSpec, root: str, name: str, phase: str, total: int | None, verbose: bool) -> Any:
     from ray import tune
 
+    path, filesystem = tune_storage(root)
     return tune.RunConfig(
         name=name,
-        storage_path=join(root, RAY_DIR),
+        storage_path=path,
+        storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         callbacks=_callbacks(spec, root, phase, total),
@@ -382,11 +402,13 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         from ray import tune
 
         path = join(root, RAY_DIR, exp["name"])
-        if not tune.Tuner.can_restore(path):
+        inner, filesystem = tune_storage(root, exp["name"])
+        if not tune.Tuner.can_restore(inner, storage_filesystem=filesystem):
             raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
         print(f"sweep {spec.name}: resuming {exp['name']} from {path}", flush=True)
-        tuner = tune.Tuner.restore(path, trainable=make_trainable(spec), resume_unfinished=True,
-                                   resume_errored=False, restart_errored=False)
+        tuner = tune.Tuner.restore(inner, trainable=make_trainable(spec), resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False,
+                                   storage_filesystem=filesystem)
         _retarget_callbacks(tuner, root)
         return _finish(root, exp["name"], _fit(tuner))
     finally:

@@ -110,3 +110,35 @@ def test_run_refuses_an_existing_sweep_folder(sweep_results, tmp_path, monkeypat
     assert main(["sweep", "run", tiny_spec(), "--storage", sweep_results]) == 2
     assert "already holds a sweep" in capsys.readouterr().err
     assert calls == [] and sorted(os.listdir(sweep_results)) == before
+
+
+def test_unreachable_address_fails_fast_with_one_line(tmp_path, monkeypatch, capsys, tiny_spec):
+    import time
+
+    monkeypatch.chdir(tmp_path)
+    spec = tiny_spec()
+    start = time.monotonic()
+    assert main(["sweep", "run", spec, "--address", "127.0.0.1:1", "--storage", str(tmp_path / "r")]) == 2
+    assert time.monotonic() - start < 30
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--address: no Ray cluster answers at 127.0.0.1:1" in err, err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("address, expected", [
+    ("10.0.0.1:6380", ("10.0.0.1", 6380)), ("head", ("head", 6379)), ("ray://head", ("head", 10001)),
+    ("ray://10.0.0.1:10002", ("10.0.0.1", 10002)), ("auto", None), ("[::1]:6379", ("::1", 6379)),
+])
+def test_parse_address(address, expected):
+    from sweeps.runner import parse_address
+
+    assert parse_address(address) == expected
+
+
+@pytest.mark.parametrize("address", ["host:0", "host:x", ":6379", "http://host:1"])
+def test_bad_address_named(address):
+    from diffnas.errors import InputError
+    from sweeps.runner import parse_address
+
+    with pytest.raises(InputError, match="--address"):
+        parse_address(address)

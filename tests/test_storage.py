@@ -1,0 +1,67 @@
+"""diffnas.storage: one location layer for local folders and bucket URIs, one atomic write."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from diffnas import storage
+
+
+def test_local_atomic_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "a" / "b" / "x.bin"
+    storage.atomic_write(str(target), b"first")
+    storage.atomic_write(str(target), b"second")
+    assert target.read_bytes() == b"second"
+    assert os.listdir(target.parent) == ["x.bin"]
+
+
+def test_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "x.json"
+    storage.atomic_write(str(target), b"old")
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        storage.atomic_write(str(target), b"new")
+    assert target.read_bytes() == b"old"
+    assert os.listdir(tmp_path) == ["x.json"]
+
+
+def test_parquet_list_read_and_file_uri(tmp_path):
+    table = pa.table({"x": [1, 2, 3]})
+    storage.write_parquet(table, storage.join(str(tmp_path), "parts", "p1.parquet"))
+    (tmp_path / "parts" / ".p0.parquet.tmp").write_bytes(b"half")
+    uri = f"file://{tmp_path}"
+    files = storage.list_files(storage.join(uri, "parts"), ".parquet")
+    assert [os.path.basename(f) for f in files] == ["p1.parquet"]
+    assert pq.read_table(storage.open_input_file(files[0])).column("x").to_pylist() == [1, 2, 3]
+    assert storage.list_files(str(tmp_path / "missing")) == []
+    assert storage.read_bytes(str(tmp_path / "missing.json")) is None
+    assert storage.is_dir(uri) and not storage.is_file(uri) and storage.exists(files[0])
+
+
+def test_join_and_normalize():
+    assert storage.join("s3://b/p/", "ray", "explore") == "s3://b/p/ray/explore"
+    assert storage.join("/x", "epochs") == os.path.join("/x", "epochs")
+    assert storage.normalize("s3://b/p/") == "s3://b/p"
+    assert storage.normalize("rel") == os.path.abspath("rel")
+    assert storage.normalize("file:///abs/x") == "/abs/x"
+
+
+def test_s3_options_from_the_standard_environment():
+    env = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000", "DIFFNAS_S3_ALLOW_BUCKET_CREATION": "1"}
+    assert storage.s3_options(env) == {"endpoint_override": "127.0.0.1:9000", "scheme": "http",
+                                       "region": "us-east-1", "allow_bucket_creation": True}
+    env = {"AWS_ENDPOINT_URL_S3": "https://s3.example.org", "AWS_ENDPOINT_URL": "http://other:1",
+           "AWS_REGION": "eu-west-1"}
+    assert storage.s3_options(env) == {"endpoint_override": "s3.example.org", "scheme": "https",
+                                       "region": "eu-west-1"}
+    assert storage.s3_options({}) == {}
+    fs, path = storage.resolve("s3://bucket/some/prefix/")
+    assert isinstance(fs, pa.fs.S3FileSystem) and path == "bucket/some/prefix"
