@@ -63,6 +63,30 @@ class MixedOp(nn.Module):
         return out
 
 
+def _op_macs(op: nn.Module, x: torch.Tensor) -> int:
+    """Multiply-accumulates of ``op`` for one sample of ``x``: Σ over its convs of
+    Cout·Hout·Wout·(Cin/groups)·k², plus Σ over its k×k pools of C·Hout·Wout·k²."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        size = module.kernel_size
+        k = size * size if isinstance(size, int) else size[0] * size[1]
+        per_sample = output[0].numel()
+        total += per_sample * (module.in_channels // module.groups) * k if isinstance(module, nn.Conv2d) \
+            else per_sample * k
+
+    handles = [m.register_forward_hook(hook) for m in op.modules()
+               if isinstance(m, (nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d))]
+    try:
+        with torch.no_grad():
+            op(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
 def _sum_or_zero(terms: list[torch.Tensor | None], like: torch.Tensor, stride: int = 1) -> torch.Tensor:
     present = [t for t in terms if t is not None]
     if not present:
@@ -222,28 +246,21 @@ class Supernet(nn.Module):
         return table
 
     def flop_costs(self, input_shape: tuple[int, int, int]) -> torch.Tensor:
-        """(edges, ops): multiply-accumulates of each op for one input of ``input_shape`` (C, H, W).
+        """(edges, ops): multiply-accumulates of each op for one input of ``input_shape`` (C, H, W),
+        summed over the cells that share that α row.
 
-        Conv: Cout·Hout·Wout·(Cin/groups)·k²; pooling: C·Hout·Wout·k²; identity and none: 0."""
-        table = torch.zeros(self.space.n_edges, self.space.n_ops, dtype=torch.float64)
-        handles = []
+        Conv: Cout·Hout·Wout·(Cin/groups)·k²; k×k pooling: C·Hout·Wout·k²; identity, ``none``, ReLU
+        and BatchNorm: 0. Every (edge, op) is priced on its own: one forward pass records the input
+        shape of each edge, then each op runs alone on an input of that shape. (The forward pass
+        shares a parameter-free op between the edges leaving one node; pricing through it would
+        charge that op to the first such edge only.)
+        """
+        shapes: dict[int, tuple[int, ...]] = {}
 
-        def hook_for(row: int, idx: int):
-            def hook(module, inputs, output):
-                per_sample = output[0].numel()
-                if isinstance(module, nn.Conv2d):
-                    k = module.kernel_size[0] * module.kernel_size[1]
-                    table[row, idx] += per_sample * (module.in_channels // module.groups) * k
-                elif isinstance(module, (nn.AvgPool2d, nn.MaxPool2d)):
-                    table[row, idx] += per_sample * 9
+        def record(module: nn.Module, args: tuple) -> None:
+            shapes[id(module)] = tuple(args[0].shape[1:])
 
-            return hook
-
-        for row, mixed in self.mixed_ops():
-            for i, op in enumerate(mixed.ops):
-                for m in op.modules():
-                    if isinstance(m, (nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d)):
-                        handles.append(m.register_forward_hook(hook_for(row, i)))
+        handles = [mixed.register_forward_pre_hook(record) for _, mixed in self.mixed_ops()]
         try:
             with torch.no_grad():
                 device = next(self.parameters()).device
@@ -252,6 +269,12 @@ class Supernet(nn.Module):
         finally:
             for h in handles:
                 h.remove()
+        table = torch.zeros(self.space.n_edges, self.space.n_ops, dtype=torch.float64)
+        for row, mixed in self.mixed_ops():
+            x = torch.zeros(2, *shapes[id(mixed)], device=device)  # 2: BatchNorm needs > 1 value
+            for i, op in enumerate(mixed.ops):
+                if not mixed.skip[i]:
+                    table[row, i] += _op_macs(op, x)
         return table
 
     def fixed_params(self) -> int:

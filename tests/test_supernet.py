@@ -88,3 +88,56 @@ def test_parameter_free_ops_are_computed_once_per_source_node():
         nodes.append(acc)
     ref = ref_net.classifier(ref_net.head(nodes[-1]).mean(dim=(2, 3)))
     assert torch.allclose(out, ref, atol=1e-5)
+
+
+def test_flop_costs_price_every_nb201_edge_and_op_by_hand():
+    """Every (edge, op) entry equals the hand count summed over the cells sharing the row; pooling is
+    not under-priced on edges whose source node's pooled output the forward pass shares."""
+    space = build_space("nb201")
+    net = Supernet(space, 1, 10, channels=4, cells_per_stage=2, stages=2)
+    cells = [(4, 8)] * 2 + [(8, 4)] * 2  # (channels, side) of each cell: 8x8 input, one reduction
+    per_op = {
+        "none": 0, "skip_connect": 0,
+        "nor_conv_1x1": sum(c * h * h * c for c, h in cells),
+        "nor_conv_3x3": sum(c * h * h * c * 9 for c, h in cells),
+        "avg_pool_3x3": sum(c * h * h * 9 for c, h in cells),
+    }
+    expected = torch.tensor([[per_op[o] for o in space.ops]] * space.n_edges, dtype=torch.float64)
+    assert torch.equal(net.flop_costs((1, 8, 8)), expected)
+
+
+def test_flop_costs_match_torch_flop_counter_on_darts():
+    """DARTS (strided reduction edges, separable and dilated convs, pools with BN): every entry equals an
+    independent count, torch's FlopCounterMode for the convs (2 FLOPs per MAC) plus C·Hout·Wout·9 per pool,
+    each op run alone on its edge's input."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    space = build_space("darts")
+    net = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
+    inputs = {}
+
+    def record(module, args):
+        inputs[id(module)] = args[0].shape
+
+    handles = [m.register_forward_pre_hook(record) for _, m in net.mixed_ops()]
+    with torch.no_grad():
+        net(torch.zeros(2, 1, 8, 8), torch.ones(space.n_edges, space.n_ops))
+    for h in handles:
+        h.remove()
+    expected = torch.zeros(space.n_edges, space.n_ops, dtype=torch.float64)
+    for row, mixed in net.mixed_ops():
+        _, c, side, _ = inputs[id(mixed)]
+        for i, (name, op) in enumerate(zip(space.ops, mixed.ops)):
+            if name == "none":
+                continue
+            with FlopCounterMode(display=False) as counter, torch.no_grad():
+                op(torch.zeros(2, c, side, side))
+            macs = counter.get_total_flops() // 2 // 2  # per sample, 2 FLOPs per multiply-accumulate
+            if name.endswith("pool_3x3"):
+                out = (side - 1) // mixed.stride + 1
+                macs += c * out * out * 9
+            expected[row, i] += macs
+    got = net.flop_costs((1, 8, 8))
+    assert torch.equal(got, expected)
+    assert (got[:, space.ops.index("avg_pool_3x3")] > 0).all()
