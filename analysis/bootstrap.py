@@ -29,6 +29,11 @@ DEFAULT_CONFIDENCE = 0.95
 DEFAULT_SEED = 0
 
 
+def confidence_label(confidence: float) -> str:
+    """The confidence level as captions print it: 0.95 -> ``"95%"``, 0.9 -> ``"90%"``, 0.999 -> ``"99.9%"``."""
+    return f"{round(confidence * 100, 6):g}%"
+
+
 def resample_counts(n: int, n_resamples: int, rng: np.random.Generator) -> np.ndarray:
     """Draw ``rng.integers(0, n, (B, n))`` (scipy's draw) and return the B × n count matrix."""
     idx = rng.integers(0, n, (n_resamples, n))

@@ -4,7 +4,8 @@ no global backend state, headless by construction).
 Registry :data:`PLOTS` maps a name to a function ``(PlotInput, out_dir) -> list[FigureFile]``:
 
 - ``convergence``: per config, the mean over its finished runs at each epoch of ``entropy_norm``,
-  ``val_acc``, ``stability`` and ``gap``, with a 95 % percentile-bootstrap band of that mean
+  ``val_acc``, ``stability`` and ``gap``, with a percentile-bootstrap band of that mean at the
+  report's ``--confidence`` (95 % by default)
   (:mod:`analysis.bootstrap`, seeded; a band needs ≥ 2 runs at that epoch);
 - ``op_probs``: the op-probability evolution on every edge of one featured run
   (``op_probs`` rows are edges × ops, row-major; labels from the trials' ``ops`` / ``edges``);
@@ -25,7 +26,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch
 from matplotlib.ticker import MaxNLocator
 
-from analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, bootstrap_mean_ci
+from analysis.bootstrap import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_N_RESAMPLES,
+    DEFAULT_SEED,
+    bootstrap_mean_ci,
+    confidence_label,
+)
 from analysis.genotype import parse_genotype
 from analysis.groups import short
 
@@ -122,9 +129,10 @@ def plot_convergence(inp: PlotInput, out_dir: str) -> list[FigureFile]:
     fig.legend(handles, names, loc="lower center", ncol=min(3, max(1, len(names))), fontsize=8,
                bbox_to_anchor=(0.5, -0.02 - 0.025 * ((len(names) - 1) // 3)))
     fig.suptitle(f"Convergence per config (phase {inp.phase}; mean of finished runs, "
-                 f"{int(inp.confidence * 100)}% bootstrap band)")
+                 f"{confidence_label(inp.confidence)} bootstrap band)")
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    return [FigureFile("convergence", "Convergence curves per config with bootstrap confidence bands",
+    return [FigureFile("convergence", f"Convergence curves per config with "
+                                      f"{confidence_label(inp.confidence)} bootstrap confidence bands",
                        save(fig, out_dir, "convergence"))]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.aggregate import aggregate
-from analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED
+from analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, confidence_label
 from analysis.compare import LOGRANK_NAME, TEST_NAME, compare_to_baseline, rank_metric, rank_table
 from analysis.export import EXPORTERS, ReportBundle
 from analysis.groups import (
@@ -208,7 +208,7 @@ def _featured(opts: ReportOptions, pruns: pd.DataFrame, ranking: pd.DataFrame, m
 
 def _methods(opts: ReportOptions, keys: list[str], phase: str, baseline_id: int | None, pruns: pd.DataFrame,
              metric: str, mode: str) -> list[str]:
-    pct = int(round(opts.confidence * 100))
+    pct = confidence_label(opts.confidence)
     lines = [
         f"Results: {', '.join(opts.results)}.",
         f"Configs grouped by {', '.join(short(k) for k in keys)} within each phase; comparisons, ranking and "
@@ -220,9 +220,9 @@ def _methods(opts: ReportOptions, keys: list[str], phase: str, baseline_id: int 
         "consecutive epochs; censored likewise.",
         "Final metrics average finished runs only (completed, early_stopped); ASHA-stopped, diverged, errored and "
         "incomplete runs are counted separately.",
-        f"{pct}% CIs: percentile bootstrap of the mean, {opts.n_resamples} resamples, numpy default_rng seed "
+        f"{pct} CIs: percentile bootstrap of the mean, {opts.n_resamples} resamples, numpy default_rng seed "
         f"{opts.seed} (equal to scipy.stats.bootstrap(method='percentile') with that seed).",
-        f"Comparison with the baseline: difference of means with a {pct}% percentile-bootstrap CI; {TEST_NAME} "
+        f"Comparison with the baseline: difference of means with a {pct} percentile-bootstrap CI; {TEST_NAME} "
         f"across configs; convergence epoch: {LOGRANK_NAME}.",
         f"Ranking by mean {metric} ({'higher' if mode == 'max' else 'lower'} is better).",
         f"Collapse: final share of skip_connect edges >= {opts.collapse:g}.",
@@ -240,7 +240,8 @@ def bundle(analysis: Analysis, figures: list, title: str) -> ReportBundle:
     tables = {"runs": runs, "aggregate": analysis.aggregate, "ranking": analysis.ranking}
     views = {"ranking": (f"Ranking (phase {analysis.phase}, by {analysis.metric})",
                          ranking_view(analysis.ranking, analysis.metric)),
-             "aggregate": ("Per-config summary across seeds (finished runs; mean [95% CI])",
+             "aggregate": (f"Per-config summary across seeds (finished runs; mean "
+                           f"[{confidence_label(analysis.plot_input.confidence)} CI])",
                            aggregate_view(analysis.aggregate))}
     if not analysis.comparison.empty:
         tables["comparison"] = analysis.comparison

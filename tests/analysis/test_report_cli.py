@@ -152,3 +152,15 @@ def test_analysis_imports_neither_torch_nor_ray_nor_heavy_diffnas_modules() -> N
                 assert name.split(".")[0] not in ("torch", "ray", "sweeps"), f"{path.name} imports {name}"
                 if name.startswith("diffnas"):
                     assert name in allowed_diffnas, f"{path.name} imports {name}"
+
+
+def test_captions_state_the_confidence_level_given(standard_results: Path, tmp_path: Path) -> None:
+    """--confidence 0.9: every caption, the methods and the plot title say 90 %, none says 95 %."""
+    out = tmp_path / "report"
+    assert main(["report", str(standard_results), "--out", str(out), "--confidence", "0.9", "--n-resamples",
+                 "200", "--format", "md,html", "--plots", "convergence", "--quiet"]) == 0
+    md = (out / "report.md").read_text()
+    assert "mean [90% CI]" in md and "90% bootstrap confidence bands" in md and "90% CIs" in md
+    assert "95%" not in md and "95 %" not in md
+    assert "95%" not in (out / "report.html").read_text()
+    assert "90% bootstrap band" in (out / "convergence.svg").read_text()
