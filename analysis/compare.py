@@ -162,8 +162,8 @@ def rank_table(aggregate: pd.DataFrame, metric: str, mode: str = "max",
     key = f"{metric}_mean"
     table["rank"] = table[key].rank(method="min", ascending=(mode == "min"), na_option="bottom").astype(np.int64)
     cols = ["rank", "group_id", "group", "phase", "n_runs", "n_finished", key, f"{metric}_ci_low", f"{metric}_ci_high"]
-    for m in HEADLINE_METRICS:
-        if m != metric and f"{m}_mean" in table:
+    for m in (*HEADLINE_METRICS, "final_truth_acc", "final_proxy_score"):  # truth and proxy when recorded
+        if m != metric and f"{m}_mean" in table and f"{m}_mean" not in cols:
             cols.append(f"{m}_mean")
     cols += [c for c in ("converged_fraction", "km_median_convergence_epoch", "km_median_stabilisation_epoch")
              if c in table]

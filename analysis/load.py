@@ -45,7 +45,7 @@ IDENTITY_TYPES = {"sweep": "str", "trial_id": "str", "config_id": "str", "seed":
 REQUIRED_EPOCH_COLUMNS = ("trial_id", "config_id", "seed", "phase", "epoch", "entropy_norm", "val_acc")
 SUMMARY_EPOCH_COLUMNS = (
     "sweep", "trial_id", "config_id", "seed", "phase", "epoch", "entropy_norm", "val_acc", "val_loss",
-    "discrete_val_acc", "gap", "stability", "skip_fraction", "genotype", "truth_acc",
+    "discrete_val_acc", "gap", "stability", "skip_fraction", "genotype", "truth_acc", "proxy_score",
 )
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status")
 _DICTIONARY_COLUMNS = ("sweep", "trial_id", "config_id", "phase", "genotype", "status")

@@ -42,9 +42,10 @@ from analysis.summary import (
     SUMMARY_METRICS,
     summarise,
 )
-from analysis.tables import aggregate_view, comparison_view, ranking_view
+from analysis.tables import aggregate_view, anchors_view, comparison_view, ranking_view
 from diffnas.errors import InputError
 from diffnas.outputs import check_report_out, replace_report
+from diffnas.truth import ANCHORS
 
 
 @dataclass
@@ -243,11 +244,25 @@ def bundle(analysis: Analysis, figures: list, title: str) -> ReportBundle:
              "aggregate": (f"Per-config summary across seeds (finished runs; mean "
                            f"[{confidence_label(analysis.plot_input.confidence)} CI])",
                            aggregate_view(analysis.aggregate))}
+    anchors = anchors_view(analysis.aggregate, analysis.phase, ANCHORS) if _cifar10_truth(analysis.runs) \
+        else pd.DataFrame()
+    if not anchors.empty:
+        views["anchors"] = ("NAS-Bench-201 truth (CIFAR-10 test %) of the final cells beside published anchors",
+                            anchors)
     if not analysis.comparison.empty:
         tables["comparison"] = analysis.comparison
         views["comparison"] = ("Difference to the baseline", comparison_view(analysis.comparison))
     return ReportBundle(title=title, tables=tables, views=views, figures=figures,
                         methods=analysis.methods, notes=analysis.notes + analysis.plot_input.notes)
+
+
+def _cifar10_truth(runs: pd.DataFrame) -> bool:
+    """True unless the runs say their truth column is not CIFAR-10 (the anchors are CIFAR-10 numbers)."""
+    col = "config/truth.column"
+    if col not in runs:
+        return True
+    values = {str(v) for v in runs[col].dropna().unique()}
+    return values <= {"cifar10_test"}
 
 
 def write_report(opts: ReportOptions) -> dict[str, list[str]]:

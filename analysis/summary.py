@@ -13,7 +13,8 @@ every quantity is a ``ufunc.reduceat`` over the contiguous block or a value at `
   epoch at which the genotype has been unchanged for W consecutive epochs (g_{e−W} = … = g_e).
   Censored like the convergence epoch (``stabilised = False``, value E_r). When a run has no
   genotypes at all, u_e = [stability_e = 1] (every edge's argmax unchanged) is used instead.
-- ``final_*`` (val_acc, val_loss, discrete_val_acc, skip_fraction, entropy_norm, truth_acc): the
+- ``final_*`` (val_acc, val_loss, discrete_val_acc, skip_fraction, entropy_norm, truth_acc,
+  proxy_score — the zero-cost proxy of the final cell, the calibrated ranking metric): the
   value at the last observed epoch; ``best_val_acc`` = max_e val_acc_e (NaN-skipping).
 - ``final_gap`` = gap at the last epoch (val_acc − discrete_val_acc where the gap column is null).
 - ``mean_stability`` = mean of the non-NaN stability values (epoch 1 has none).
@@ -42,7 +43,7 @@ STOPPED_STATUSES = ("asha_stopped", "diverged", "error", "incomplete")
 HEADLINE_METRICS = ("final_val_acc", "final_discrete_val_acc", "final_gap", "mean_stability")
 SUMMARY_METRICS = (
     "final_val_acc", "best_val_acc", "final_val_loss", "final_discrete_val_acc", "final_gap", "mean_stability",
-    "final_skip_fraction", "final_entropy_norm", "final_truth_acc",
+    "final_skip_fraction", "final_entropy_norm", "final_truth_acc", "final_proxy_score",
 )
 CENSORED_METRICS = {"convergence_epoch": "converged", "stabilisation_epoch": "stabilised"}
 _TRIAL_EXTRA = ("status", "stop_reason", "space", "ops", "edges", "final_truth_acc")
@@ -140,6 +141,7 @@ def summarise(
             "collapsed": np.nan_to_num(skip, nan=-np.inf) >= collapse_threshold,
             "final_entropy_norm": ent[ends],
             "final_truth_acc": _float(e, "truth_acc")[ends],
+            "final_proxy_score": _float(e, "proxy_score")[ends],
             "final_genotype": e["genotype"].iloc[ends].astype(object).to_numpy()
             if "genotype" in e else np.full(len(ends), None, dtype=object),
         }

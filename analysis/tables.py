@@ -88,6 +88,24 @@ def comparison_view(comparison: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _has_truth(frame: pd.DataFrame) -> bool:
+    return "final_truth_acc_mean" in frame and bool(frame["final_truth_acc_mean"].notna().any())
+
+
+def anchors_view(aggregate: pd.DataFrame, phase: str, anchors: dict[str, float]) -> pd.DataFrame:
+    """Each config's mean true accuracy of its final cells among the published anchors, best first."""
+    if not _has_truth(aggregate):
+        return pd.DataFrame()
+    rows = [{"cell": name, "truth_acc": value, "source": "published"} for name, value in anchors.items()]
+    for _, row in aggregate[aggregate["phase"] == phase].iterrows():
+        if not np.isnan(row["final_truth_acc_mean"]):
+            rows.append({"cell": f"{row['group']} (final cells, n={int(row['n_finished'])})",
+                         "truth_acc": float(row["final_truth_acc_mean"]), "source": "this report"})
+    frame = pd.DataFrame(rows).sort_values("truth_acc", ascending=False, kind="stable")
+    frame["truth_acc"] = [num(v, 2) for v in frame["truth_acc"]]
+    return frame.reset_index(drop=True)
+
+
 def ranking_view(ranking: pd.DataFrame, metric: str) -> pd.DataFrame:
     """The rank table with formatted numbers."""
     rows = []
@@ -98,6 +116,8 @@ def ranking_view(ranking: pd.DataFrame, metric: str) -> pd.DataFrame:
         for m in HEADLINE_METRICS:
             if m != metric and f"{m}_mean" in row:
                 out[m] = num(row[f"{m}_mean"])
+        if metric != "final_truth_acc" and _has_truth(ranking):  # NAS-Bench-201 truth beside the ranking metric
+            out["final_truth_acc"] = num(row["final_truth_acc_mean"], 2)
         if "km_median_convergence_epoch" in row:
             out["KM median conv. epoch"] = _median(row["km_median_convergence_epoch"])
         if "p_holm" in row:

@@ -134,6 +134,11 @@ FIELDS: dict[str, Field] = {
     "optim.alpha_init_std": _f("float", 1e-3, "alpha: std of the initial values", minimum=0.0),
     "metrics.hessian_every": _f("int", 0, "dominant Hessian eigenvalue every k epochs (0 = off)", minimum=0),
     "metrics.hessian_iters": _f("int", 8, "power iterations for the eigenvalue", minimum=1),
+    "metrics.proxy": _f("str", "naswot", "zero-cost proxy of the current argmax cell recorded as proxy_score "
+                        "(the calibrated ranking metric, see docs/proxies.md; none = off)",
+                        choices=("naswot", "synflow", "jacob_cov", "params", "none")),
+    "metrics.proxy_batch": _f("int", 64, "examples (first ones of the weight split) the proxy is computed on",
+                              minimum=2),
     "metrics.eval_batches": _f("int", 0, "limit evaluation to this many batches (0 = whole split)", minimum=0),
     "early_stop.patience": _f("int", 0, "stop after this many epochs without val_acc improvement (0 = off)",
                               minimum=0),
@@ -147,9 +152,10 @@ FIELDS: dict[str, Field] = {
                                     "by more than this ratio over the window", minimum=1.0, nullable=True),
     "early_stop.hessian_window": _f("int", 3, "window (in eigenvalue measurements) for the growth ratio",
                                     minimum=1),
-    "truth.table": _f("str", None, "CSV(.gz) with arch_str and accuracy columns (NAS-Bench-201 truth)",
-                      nullable=True),
-    "truth.column": _f("str", "cifar10_test", "accuracy column of the truth table"),
+    "truth.table": _f("str", None, "CSV(.gz) with arch_str and accuracy columns (NAS-Bench-201 truth); "
+                      "null = the NATS-Bench table shipped with the package", nullable=True),
+    "truth.column": _f("str", "cifar10_test", "accuracy column of the truth table (bundled: cifar10_test, "
+                       "cifar100_test, imagenet16_120_test)"),
     "fault.nan_at_epoch": _f("int", None, "test hook: inject a NaN loss at this epoch", minimum=1, nullable=True),
     "fault.raise_at_epoch": _f("int", None, "test hook: raise once at this epoch", minimum=1, nullable=True),
     "fault.marker": _f("str", None, "test hook: file that records that the fault already fired",
@@ -157,7 +163,8 @@ FIELDS: dict[str, Field] = {
 }
 
 # Keys that do not change what is searched: excluded from config_id.
-NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column"}
+NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column",
+                               "metrics.proxy", "metrics.proxy_batch"}
                               | {k for k in FIELDS if k.startswith("fault.")})
 
 

@@ -123,10 +123,12 @@ class SearchRun:
         costs = self.param_costs if config["resource"] == "params" else self.model.flop_costs(input_shape)
         self.costs = costs.to(self.device, torch.float32)
         self.truth = None
-        if config["truth.table"]:
+        if self.space.name == "nb201":  # the user's table, else the NATS-Bench table shipped with diffnas
             from diffnas.truth import TruthTable
 
             self.truth = TruthTable(config["truth.table"], config["truth.column"])
+
+        self._proxy_cache: dict[str, float] = {}  # genotype -> proxy score (a pure function of the genotype)
 
         self.stopper = EarlyStopper(config)
         self.epoch = 0
@@ -322,6 +324,7 @@ class SearchRun:
             "weight_lr": float(self.w_opt.param_groups[0]["lr"]),
             "hessian_eig": nan,
             "truth_acc": nan,
+            "proxy_score": nan,
         }
         if diverged or not bool(torch.isfinite(self.alpha).all()):
             record.update(val_loss=nan, val_acc=nan, discrete_val_acc=nan, gap=nan)
@@ -337,10 +340,29 @@ class SearchRun:
             record["hessian_eig"] = self._hessian(temperature)
         if self.truth is not None and self.space.name == "nb201":
             record["truth_acc"] = self.truth.lookup(record["genotype"])
+        record["proxy_score"] = self.proxy_score(record["genotype"])
         self.model.train()
         record.update(val_loss=val_loss, val_acc=val_acc, discrete_val_acc=disc_acc, gap=val_acc - disc_acc)
         self.prev_choice, self.prev_argmax = choice, argmax
         return record
+
+    def proxy_score(self, genotype: str) -> float:
+        """``metrics.proxy`` of ``genotype`` (NaN when off): :func:`diffnas.proxies.cell_score` on a
+        network of this run's sizes initialised from seed 0 and the first ``metrics.proxy_batch``
+        examples of the weight split — the same genotype scores the same in every run and seed."""
+        name = self.config["metrics.proxy"]
+        if name == "none":
+            return float("nan")
+        if genotype not in self._proxy_cache:
+            from diffnas.proxies import cell_score
+
+            n = self.config["metrics.proxy_batch"]
+            c = self.config
+            self._proxy_cache[genotype] = cell_score(
+                name, self.space, genotype, self.data.x_weights[:n], self.data.y_weights[:n],
+                num_classes=self.data.num_classes, channels=c["model.channels"],
+                cells_per_stage=c["model.cells_per_stage"], stages=c["model.stages"], seed=0)
+        return self._proxy_cache[genotype]
 
     # -- summary ------------------------------------------------------------------------------
     def trial_record(self) -> dict[str, Any]:
@@ -357,6 +379,7 @@ class SearchRun:
             "best_val_acc": max(vals) if vals else nan,
             "final_discrete_val_acc": last.get("discrete_val_acc", nan),
             "final_truth_acc": last.get("truth_acc", nan),
+            "final_proxy_score": last.get("proxy_score", nan),
             "final_entropy_norm": last.get("entropy_norm", nan),
             "params": last.get("params"),
             "wall_s": self.wall_s,

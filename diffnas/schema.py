@@ -50,6 +50,9 @@ EPOCH_COLUMNS: dict[str, str] = {
     # additions (allowed by the contract): context that analysis and plots use
     "expected_cost": "float",
     "weight_lr": "float",
+    # zero-cost proxy (config metrics.proxy, default naswot) of the current argmax cell: the ranking
+    # metric calibrated against NAS-Bench-201 truth (docs/proxies.md); higher is better
+    "proxy_score": "float",
 }
 
 TRIAL_COLUMNS: dict[str, str] = {
@@ -68,6 +71,7 @@ TRIAL_COLUMNS: dict[str, str] = {
     "space": "str",
     "ops": "list<str>",
     "edges": "list<str>",
+    "final_proxy_score": "float",
 }
 
 

@@ -7,10 +7,12 @@ import pytest
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
 from diffnas.run import SearchRun
-from diffnas.truth import TruthTable
-from tests.helpers import TINY
+from diffnas.truth import ALL_SKIP, ANCHORS, BEST_CELL, BUNDLED_COLUMNS, TruthTable, nb201_truth
+from tests.helpers import TINY, tiny_overrides
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "nb201_accuracy.csv.gz")
+# ../shared/data beside the checkout (the integration repo), or beside the folder of clones
+SHARED = next((p for p in (os.path.join(os.path.dirname(__file__), *[".."] * k, "shared", "data", "nb201_accuracy.csv.gz")
+                           for k in (2, 3)) if os.path.exists(p)), "")
 
 
 def test_truth_table_lookup(tmp_path):
@@ -48,3 +50,45 @@ def test_shared_nb201_reference_points():
     assert len(table.table) == 15625
     skip = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
     assert table.lookup(skip) == pytest.approx(54.30, abs=0.01)
+
+
+def test_bundled_table_knows_every_cell_and_the_published_reference_points():
+    table = TruthTable()  # the NATS-Bench table shipped with the package
+    assert len(table.table) == 15625
+    assert table.lookup(ALL_SKIP) == pytest.approx(54.30, abs=0.005)
+    assert table.lookup(BEST_CELL) == pytest.approx(94.37, abs=0.005)
+    assert max(table.table.values()) == table.lookup(BEST_CELL)
+    assert sum(table.table.values()) / len(table.table) == pytest.approx(87.06, abs=0.005)
+    assert max(TruthTable(None, "cifar100_test").table.values()) == pytest.approx(73.51, abs=0.005)
+    assert nb201_truth(ALL_SKIP, "imagenet16_120_test") == pytest.approx(16.32, abs=0.005)
+    assert set(BUNDLED_COLUMNS) == {"cifar10_test", "cifar100_test", "imagenet16_120_test"}
+    assert ANCHORS["optimum"] == table.lookup(BEST_CELL).__round__(2)
+    with pytest.raises(InputError, match="truth.column"):
+        TruthTable(None, column="svhn_test")
+
+
+@pytest.mark.skipif(not os.path.exists(SHARED), reason="shared NB201 table not beside this checkout")
+def test_bundled_table_equals_the_shared_reference_file():
+    assert TruthTable().table == TruthTable(SHARED).table
+
+
+def test_nb201_search_records_truth_without_any_flag(tmp_path):
+    from diffnas.cli import main
+
+    out = tmp_path / "run"
+    code = main(["search", "--set", "space=nb201", *tiny_overrides(epochs=1), "--out", str(out)])
+    assert code == 0
+    import pyarrow.dataset as ds
+
+    rows = ds.dataset(str(out / "epochs"), format="parquet").to_table().to_pylist()
+    assert len(rows) == 1
+    assert rows[0]["truth_acc"] == nb201_truth(rows[0]["genotype"])
+    assert 10.0 <= rows[0]["truth_acc"] <= 94.37
+    trial = ds.dataset(str(out / "trials"), format="parquet").to_table().to_pylist()[0]
+    assert trial["final_truth_acc"] == rows[0]["truth_acc"]
+
+
+def test_truth_column_picks_the_bundled_column():
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 1, "truth.column": "cifar100_test"}))
+    record = run.step()
+    assert record["truth_acc"] == nb201_truth(record["genotype"], "cifar100_test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from synth_results import ALT, BASE, make_run, standard_runs, write_results
@@ -80,3 +81,24 @@ def test_truth_accuracy_aggregated_and_shown_when_present(tmp_path) -> None:
     assert view.loc[0, "final_truth_acc"].startswith("91.000 [")
     _, plain = _aggregate(write_results(tmp_path / "p", [make_run("a", BASE, 0, entropy=[0.9, 0.2])]))
     assert "final_truth_acc" not in aggregate_view(plain.reset_index()).columns
+
+
+def test_truth_beside_the_ranking_metric_and_among_the_published_anchors(tmp_path) -> None:
+    from analysis.compare import rank_table
+    from analysis.tables import anchors_view, ranking_view
+    from diffnas.truth import ANCHORS
+
+    runs = [make_run(f"r{s}", BASE, s, entropy=[0.9, 0.2], truth=[None, 90.0 + s]) for s in range(3)]
+    _, agg = _aggregate(write_results(tmp_path / "r", runs))
+    agg = agg.reset_index()
+    view = ranking_view(rank_table(agg, "final_val_acc", "max", pd.DataFrame(), None), "final_val_acc")
+    assert view.loc[0, "final_truth_acc"] == "91.00"
+    anchors = anchors_view(agg, agg["phase"].iloc[0], ANCHORS)
+    cells = anchors["cell"].tolist()
+    assert len(anchors) == len(ANCHORS) + 1
+    mine = next(i for i, c in enumerate(cells) if "final cells" in c)
+    # 91.00 sits between the random-cell mean (87.06) and SNAS (92.77)
+    assert cells[mine - 1] == "SNAS" and cells[mine + 1].startswith("random cell")
+    assert anchors.loc[mine, "truth_acc"] == "91.00"
+    _, plain = _aggregate(write_results(tmp_path / "p", [make_run("a", BASE, 0, entropy=[0.9, 0.2])]))
+    assert anchors_view(plain.reset_index(), plain["phase"].iloc[0], ANCHORS).empty
