@@ -119,5 +119,7 @@ class AdaptiveClip(Clipper):
         self.history = deque(state.get("history", []), maxlen=self.window)
 
 
+CLIPPERS.check_builtins()  # every name diffnas.names lists is implemented
+
 def build_clipper(mode: str, value: float = 1.0, window: int = 20) -> Clipper:
     return CLIPPERS.get(mode)(value=value, window=window)

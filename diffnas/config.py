@@ -23,17 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diffnas.errors import InputError
+from diffnas.names import SPACE_OPS as SPACE_OPS  # re-exported: the spaces and their ops
+from diffnas.names import names
 
-SPACE_OPS: dict[str, tuple[str, ...]] = {
-    "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
-    "darts": (
-        "none", "max_pool_3x3", "avg_pool_3x3", "skip_connect",
-        "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5",
-    ),
-}
-SAMPLER_NAMES = ("softmax", "gumbel", "gumbel_hard", "enhanced")
-SCHEDULE_NAMES = ("constant", "linear", "exponential", "cosine", "step")
-CLIP_MODES = ("none", "fixed", "adaptive")
+
+def _registered(kind: str) -> Callable[[], tuple[str, ...]]:
+    """The allowed values of a key that names a registry entry: read when validating, so a name
+    registered after import (a new sampler) is accepted (:mod:`diffnas.names`)."""
+    return lambda: names(kind)
 
 
 def _dataset_names() -> list[str]:
@@ -95,11 +92,12 @@ FIELDS: dict[str, Field] = {
     "data.test_fraction": _f("float", 0.2, "held-out test share where no official split exists",
                              minimum=0.05, maximum=0.5),
     "data.batch_size": _f("int", 64, "mini-batch size", minimum=2),
-    "sampler": _f("str", "softmax", "maps alpha and T to op weights", choices=SAMPLER_NAMES),
+    "sampler": _f("str", "softmax", "maps alpha and T to op weights", choices_from=_registered("sampler")),
     "sampler_options.noise_std": _f("float", 0.1, "enhanced: std of Gaussian noise on alpha", minimum=0.0),
     "sampler_options.dropout": _f("float", 0.1, "enhanced: op dropout probability p in [0, 1)",
                                   minimum=0.0, maximum=1.0, exclusive_max=True),
-    "temperature.schedule": _f("str", "constant", "temperature schedule", choices=SCHEDULE_NAMES),
+    "temperature.schedule": _f("str", "constant", "temperature schedule",
+                               choices_from=_registered("temperature.schedule")),
     "temperature.t0": _f("float", 1.0, "temperature at the start", minimum=0.0, exclusive_min=True),
     "temperature.t_min": _f("float", 1.0, "temperature at the last epoch/step", minimum=0.0, exclusive_min=True),
     "temperature.per": _f("str", "epoch", "update the temperature per epoch or per step", choices=("epoch", "step")),
@@ -109,7 +107,7 @@ FIELDS: dict[str, Field] = {
     "l2_weight": _f("float", 0.0, "weight of ||alpha||^2 in alpha's loss", minimum=0.0),
     "resource_weight": _f("float", 0.0, "weight of the expected (normalised) cost in alpha's loss", minimum=0.0),
     "resource": _f("str", "params", "cost used by the resource term", choices=("params", "flops")),
-    "clip.mode": _f("str", "none", "clipping of alpha's gradient", choices=CLIP_MODES),
+    "clip.mode": _f("str", "none", "clipping of alpha's gradient", choices_from=_registered("clip.mode")),
     "clip.value": _f("float", 5.0, "fixed: max norm c; adaptive: multiplier k", minimum=0.0, exclusive_min=True),
     "clip.window": _f("int", 20, "adaptive: number of recent gradient norms in the history", minimum=1),
     "order": _f("str", "first", "bilevel approximation order", choices=("first", "second")),

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from diffnas.names import SPACE_OPS, check_implemented
 from diffnas.registry import Registry
 
 OpBuilder = Callable[[int, int, bool], nn.Module]  # (channels, stride, affine) -> module
@@ -118,6 +119,8 @@ OPS.register("sep_conv_3x3")(lambda c, stride, affine: SepConv(c, c, 3, stride, 
 OPS.register("sep_conv_5x5")(lambda c, stride, affine: SepConv(c, c, 5, stride, 2, affine))
 OPS.register("dil_conv_3x3")(lambda c, stride, affine: DilConv(c, c, 3, stride, 2, 2, affine))
 OPS.register("dil_conv_5x5")(lambda c, stride, affine: DilConv(c, c, 5, stride, 4, 2, affine))
+
+check_implemented("op", {op for ops in SPACE_OPS.values() for op in ops}, OPS)
 
 # DARTS pools inside a mixed op get a BatchNorm (as in the DARTS search code); NB201's avg pool does not.
 DARTS_AVG_POOL: OpBuilder = lambda c, stride, affine: Pool("avg", c, stride, affine, bn=True)  # noqa: E731

@@ -170,6 +170,8 @@ class EnhancedSampler(Sampler):
         return OpWeights(F.softmax((logits + g) / t, dim=-1))
 
 
+SAMPLERS.check_builtins()  # every name diffnas.names lists is implemented
+
 def build_sampler(name: str, **options: Any) -> Sampler:
     """Instantiate a registered sampler; options that its constructor does not take are ignored."""
     import inspect

@@ -50,6 +50,8 @@ def step(p: float, t0: float, t_min: float, n_steps: int) -> float:
     return t0 * (t_min / t0) ** (level / (n_steps - 1))
 
 
+SCHEDULES.check_builtins()  # every name diffnas.names lists is implemented
+
 @dataclass(frozen=True)
 class TemperatureSchedule:
     """A named schedule over ``total`` points (epochs or steps)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from diffnas.config import SPACE_OPS
+from diffnas.names import SPACE_OPS, check_implemented
 from diffnas.registry import Registry
 
 
@@ -123,6 +123,8 @@ DISCRETISERS.register("darts")(_darts_choice)
 GENOTYPE_WRITERS: Registry = Registry("space")
 GENOTYPE_WRITERS.register("nb201")(_nb201_genotype)
 GENOTYPE_WRITERS.register("darts")(_darts_genotype)
+for _registry in (DISCRETISERS, GENOTYPE_WRITERS, _EDGES):
+    check_implemented("space", SPACE_OPS, _registry)
 
 
 def build_space(name: str, ops: Sequence[str] | None = None) -> SearchSpace:
