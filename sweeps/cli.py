@@ -62,6 +62,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "confirm.top_k)")
     p.add_argument("--seeds", type=int, default=None, help="fresh seeds per config (default: the spec's "
                                                            "confirm.seeds)")
+    p.add_argument("--per", metavar="AXIS", default=None,
+                   help="keep the top K configs of EVERY value of this axis (e.g. sampler), each value ranked "
+                        "on its own rung, so no value drops out of the comparison; 'none' ranks all configs "
+                        "together (default: the spec's confirm.per)")
     _ray_options(p)
     _resource_option(p)
     p.set_defaults(handler=_confirm)
@@ -92,7 +96,8 @@ def _confirm(args: argparse.Namespace) -> int:
     from sweeps.runner import confirm_sweep
 
     return confirm_sweep(args.dir, top_k=args.top_k, n_seeds=args.seeds, address=args.address,
-                         num_cpus=args.num_cpus, verbose=args.verbose, resource_check=args.resource_check)
+                         num_cpus=args.num_cpus, verbose=args.verbose, resource_check=args.resource_check,
+                         per=args.per)
 
 
 def _status(args: argparse.Namespace) -> int:

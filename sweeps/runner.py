@@ -19,7 +19,9 @@ Confirm: ranks the explore configs by the spec's metric at the highest epoch tha
 config reached (the mean over that config's runs at that epoch; with ASHA usually the grace
 period; runs that diverged or errored left out — :mod:`sweeps.ranking`, the same rule ``status``
 uses), then re-runs the top K and the baseline with N seeds never used before in this sweep,
-FIFO, to the full epoch budget, as phase ``confirm`` into the same folder.
+FIFO, to the full epoch budget, as phase ``confirm`` into the same folder. With ``confirm.per``
+(or ``--per``) set to an axis, the ranking runs within each value of that axis and the top K of
+every value are kept (:func:`sweeps.ranking.select_configs`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from diffnas.config import FIELDS, NON_IDENTITY_KEYS, SearchConfig
 from diffnas.errors import InputError
 from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
 from sweeps.ranking import FAILED_STATUSES as FAILED_STATUSES  # re-exported: sweeps.runner's public names
-from sweeps.ranking import Ranked, is_missing, rank_phase
+from sweeps.ranking import Ranked, confirm_plan, is_missing, phase_rows, rank_phase, select_configs
 from sweeps.ranking import rank_rows as rank_rows
 from sweeps.spec import SweepSpec, parse_spec
 
@@ -477,32 +479,41 @@ def _point(cfg: SearchConfig, base: SearchConfig) -> dict[str, Any]:
 
 
 def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = None, address: str | None = None,
-                  num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
-    """``diffnas sweep confirm``: top-K explore configs + the baseline, N fresh seeds, FIFO, full epochs."""
+                  num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True,
+                  per: str | None = None) -> int:
+    """``diffnas sweep confirm``: top-K explore configs (of each value of the ``per`` axis, when
+    given) + the baseline, N fresh seeds, FIFO, full epochs."""
     root = results_root(root, "")
     data, spec = load_sweep(root)
     top_k = spec.confirm["top_k"] if top_k is None else top_k
     n_seeds = spec.confirm["seeds"] if n_seeds is None else n_seeds
+    per = spec.confirm.get("per") if per is None else (None if per == "none" else per)
     if top_k < 1:
         raise InputError("--top-k", f"must be >= 1, got {top_k}")
     if n_seeds < 1:
         raise InputError("--seeds", f"must be >= 1, got {n_seeds}")
+    if per is not None and per not in spec.axes:
+        raise InputError("--per", f"unknown axis {per!r}; allowed: {', '.join(spec.axes) or 'none'} (or none)")
     unfinished = [e["name"] for e in data.get("experiments", []) if not e.get("finished")]
     if unfinished:
         raise InputError("DIR", f"experiment {unfinished[-1]} is unfinished; run `diffnas sweep resume {root}` "
                          "first")
-    rung, ranked = rank_configs(root, spec.name, spec.metric, spec.mode)
-    if not ranked:
+    extra = (config_column(per),) if per is not None else ()
+    trials = _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
+    epochs = _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", spec.metric, *extra))
+    picks = select_configs(phase_rows(epochs, trials, spec.name, EXPLORE), spec.metric, spec.mode, top_k, per)
+    if not picks:
         raise InputError("DIR", f"no explore results in {root}; run the sweep first")
-    chosen = [cid for cid, _, _ in ranked[:top_k]]
+    chosen = [c.config_id for c in picks]
+    rung = max(c.rung for c in picks)
     baseline = spec.baseline_config()
     points = _points(root, spec.name, chosen, spec.base)
     missing = [cid for cid in chosen if cid not in points]
     if missing:
         raise InputError("DIR", f"config {missing[0]} has epoch rows but no trial row; resume the sweep first")
-    ordered = [points[cid] for cid in chosen]
-    if baseline.config_id() not in chosen:
-        ordered.append(_point(baseline, spec.base))
+    plan = confirm_plan(picks, baseline.config_id())
+    points.setdefault(baseline.config_id(), _point(baseline, spec.base))
+    ordered = [points[cid] for cid in plan]
     used = {int(r["seed"]) for r in _read(root, TRIALS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
     used |= {int(r["seed"]) for r in _read(root, EPOCHS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
     used |= set(spec.seeds)
@@ -517,14 +528,16 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
             check_resources(spec.resources)
         data["experiments"].append({
             "name": name, "phase": CONFIRM, "finished": False, "seeds": seeds, "rung": rung,
-            "top_k": chosen, "baseline_config_id": baseline.config_id(),
+            "top_k": chosen, "per": per, "baseline_config_id": baseline.config_id(),
             "trials": len(ordered) * len(seeds),
         })
         write_sweep(root, data)
-        print(f"sweep {spec.name}: confirming {len(chosen)} best configs (by {spec.metric} at epoch {rung}, "
-              f"{spec.mode}) + baseline with seeds {seeds}: {len(ordered) * len(seeds)} trials", flush=True)
-        for cid, score, n in ranked[:top_k]:
-            print(f"  {cid}  {spec.metric}@{rung} = {score:.4f} (n={n})")
+        which = f"the {top_k} best config(s) of each {per}" if per else f"{len(chosen)} best configs"
+        print(f"sweep {spec.name}: confirming {which} (by {spec.metric}, {spec.mode}) + baseline with seeds "
+              f"{seeds}: {len(ordered) * len(seeds)} trials", flush=True)
+        for c in picks:
+            label = f"{per}={c.value}  " if per else ""
+            print(f"  {label}{c.config_id}  {spec.metric}@{c.rung} = {c.score:.4f} (n={c.n})")
         return _finish(root, name, _fit(build_confirm_tuner(spec, root, name, ordered, seeds, verbose)))
     finally:
         if started:

@@ -22,6 +22,7 @@ A spec names a base search config, the axes to explore and how to explore them::
     mode: max
     baseline: {sampler: softmax, temperature.t0: 1.0}   # overrides on base: the reference config
     confirm: {top_k: 2, seeds: 3}    # defaults for `diffnas sweep confirm`
+    # confirm: {per: sampler, top_k: 1, seeds: 3}   # the best config of every sampler (any axis)
 
 Every fixed field is declared once in :data:`SPEC_FIELDS` (type, default, allowed values, help);
 ``base``, ``grid``, ``sample`` and ``baseline`` are keyed by search-config keys and validated through
@@ -79,6 +80,9 @@ SPEC_FIELDS: dict[str, Field] = {
     "mode": _sf("str", "max", "whether the metric is maximised or minimised", choices=("max", "min")),
     "confirm.top_k": _sf("int", 2, "default --top-k of `diffnas sweep confirm`", minimum=1),
     "confirm.seeds": _sf("int", 3, "default --seeds of `diffnas sweep confirm`", minimum=1),
+    "confirm.per": _sf("str", None, "default --per of `diffnas sweep confirm`: keep the top_k best configs "
+                       "of every value of this axis (e.g. sampler), so no value drops out of the comparison",
+                       nullable=True),
 }
 # Sections keyed by search-config keys.
 CONFIG_SECTIONS = ("base", "grid", "sample", "baseline", "seeds")
@@ -168,7 +172,7 @@ class SweepSpec:
     metric: str
     mode: str
     baseline: dict[str, Any]
-    confirm: dict[str, int]
+    confirm: dict[str, Any]
     description: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -378,7 +382,11 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
             raise InputError(extra[0], "only applies to scheduler type asha")
 
     resources = {"cpu": fixed["resources.cpu"], "gpu": fixed["resources.gpu"]}
-    confirm = {"top_k": fixed["confirm.top_k"], "seeds": fixed["confirm.seeds"]}
+    confirm = {"top_k": fixed["confirm.top_k"], "seeds": fixed["confirm.seeds"], "per": fixed["confirm.per"]}
+    axes = list(grid) + [k for k in sample if k not in grid]
+    if confirm["per"] is not None and confirm["per"] not in axes:
+        raise InputError("confirm.per", f"unknown axis {confirm['per']!r}; allowed: "
+                         f"{', '.join(axes) or 'none (the spec has no grid or sample axes)'}")
     raw = {
         "name": name,
         "description": fixed["description"],

@@ -30,6 +30,7 @@ BAD_SPECS = {
     "unknown_resource": ("resources: {tpu: 1}\n", "resources.tpu"),
     "bad_baseline": ("baseline: {clip.mode: sometimes}\n", "baseline.clip.mode"),
     "seed_axis": ("grid: {seed: [1, 2]}\n", "grid.seed"),
+    "confirm_per_not_an_axis": ("grid: {sampler: [softmax, gumbel]}\nconfirm: {per: clip.mode}\n", "confirm.per"),
     "not_yaml": ("base: [unclosed\n", "SPEC"),
     "not_mapping": ("- just\n- a list\n", "spec"),
 }

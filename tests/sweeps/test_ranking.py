@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from diffnas.results import write_part
-from sweeps.ranking import rank_phase, rank_rows
+from sweeps.ranking import confirm_plan, rank_phase, rank_rows, select_configs
 
 
 def _epochs(trial: str, cid: str, upto: int, m: float, phase: str = "explore") -> list[dict]:
@@ -49,3 +51,63 @@ def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     assert (rung, ranked[0][0]) == (4, "b")
     text = status_text(root)
     assert "best so far: config b val_acc 0.8000 at epoch 4" in text, text
+
+
+# -- per-axis selection (confirm.per) ------------------------------------------------------
+def _rows() -> list[dict]:
+    """Explore epochs of 5 configs over 2 samplers, as ASHA leaves them (grace period 2, max_t 4):
+    softmax configs a, b run to epoch 4; gumbel configs c, d were stopped at epoch 2 except d;
+    e is gumbel and only ever reached epoch 1 (an earlier failure pulled nothing else down)."""
+    rows = []
+
+    def add(cid: str, sampler: str, values: list[float], seed: int = 0) -> None:
+        for epoch, v in enumerate(values, start=1):
+            rows.append({"config_id": cid, "config/sampler": sampler, "trial_id": f"{cid}{seed}",
+                         "epoch": epoch, "val_acc": v})
+
+    add("a", "softmax", [0.5, 0.90, 0.93, 0.95])
+    add("b", "softmax", [0.5, 0.80, 0.85, 0.90])
+    add("b", "softmax", [0.5, 0.84, 0.86, 0.91], seed=1)
+    add("c", "gumbel", [0.2, 0.30])
+    add("d", "gumbel", [0.2, 0.25, 0.60, 0.70])
+    add("e", "gumbel_hard", [0.1, 0.20])
+    return rows
+
+
+def test_without_per_the_global_top_k():
+    picks = select_configs(_rows(), "val_acc", "max", top_k=2)
+    # one rung for all: epoch 2 (the highest every config reached); the two softmax configs win
+    assert [p.config_id for p in picks] == ["a", "b"]
+    assert {p.rung for p in picks} == {2} and all(p.value is None for p in picks)
+    assert picks[1].score == pytest.approx(0.82) and picks[1].n == 2
+
+
+def test_per_axis_keeps_the_best_config_of_every_value():
+    picks = select_configs(_rows(), "val_acc", "max", top_k=1, per="sampler")
+    assert [(p.value, p.config_id) for p in picks] == [("softmax", "a"), ("gumbel", "c"), ("gumbel_hard", "e")]
+    by_value = {p.value: p for p in picks}
+    # each value is ranked at its own rung: every softmax config reached 4, every gumbel config 2
+    assert by_value["softmax"].rung == 4 and by_value["gumbel"].rung == 2 and by_value["gumbel_hard"].rung == 2
+    assert by_value["gumbel"].score == pytest.approx(0.30)
+
+
+def test_per_axis_top_k_and_min_mode():
+    picks = select_configs(_rows(), "val_acc", "min", top_k=2, per="sampler")
+    # lower is better: the gumbel part comes first, and each value keeps up to two configs
+    assert [(p.value, p.config_id) for p in picks] == [
+        ("gumbel_hard", "e"), ("gumbel", "d"), ("gumbel", "c"), ("softmax", "b"), ("softmax", "a")]
+
+
+def test_per_axis_with_a_value_that_has_no_metric():
+    rows = _rows() + [{"config_id": "f", "config/sampler": "enhanced", "trial_id": "f0", "epoch": 1,
+                       "val_acc": math.nan}]
+    picks = select_configs(rows, "val_acc", "max", top_k=1, per="sampler")
+    assert picks[-1].value == "enhanced" and math.isnan(picks[-1].score)  # kept, ranked last
+    assert len(picks) == 4
+
+
+def test_per_axis_confirm_plan_is_one_config_per_value_plus_the_baseline():
+    picks = select_configs(_rows(), "val_acc", "max", top_k=1, per="sampler")
+    assert confirm_plan(picks, "base") == ["a", "c", "e", "base"]
+    # a baseline that is already the best of its value is not run twice
+    assert confirm_plan(picks, "c") == ["a", "c", "e"]

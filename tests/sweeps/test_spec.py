@@ -62,6 +62,14 @@ def test_defaults_and_shorthands():
     assert s.baseline_config() == s.base
 
 
+def test_confirm_per_names_an_axis():
+    s = parse_spec(spec(confirm={"per": "sampler", "top_k": 1}))
+    assert s.confirm == {"top_k": 1, "seeds": 3, "per": "sampler"}
+    assert parse_spec(s.to_dict()).confirm == s.confirm  # survives sweep.json
+    assert parse_spec(spec(confirm={"per": "clip.mode"})).confirm["per"] == "clip.mode"  # a sampled axis too
+    assert parse_spec(spec()).confirm["per"] is None
+
+
 def test_optuna_runs_first_seed():
     s = parse_spec(spec(grid=None, search="optuna", num_samples=5))
     assert s.n_trials() == 5 and s.explore_seeds() == [0]
@@ -97,6 +105,8 @@ def test_quick_spec_is_a_demo():
     ({"resources": {"gpu": -1}}, "resources.gpu"),
     ({"baseline": {"sampler": "nope"}}, "baseline.sampler"),
     ({"grid": {"temperature.t_min": [2.0]}}, "grid.temperature.t_min"),
+    ({"confirm": {"per": "samplers"}}, "confirm.per"),
+    ({"confirm": {"per": "seed"}}, "confirm.per"),
 ])
 def test_bad_specs_name_the_key(changes, field):
     with pytest.raises(InputError) as info:
