@@ -134,7 +134,7 @@ FIELDS: dict[str, Field] = {
     "metrics.hessian_iters": _f("int", 8, "power iterations for the eigenvalue", minimum=1),
     "metrics.proxy": _f("str", "naswot", "zero-cost proxy of the current argmax cell recorded as proxy_score "
                         "(the calibrated ranking metric, see docs/proxies.md; none = off)",
-                        choices=("naswot", "synflow", "jacob_cov", "params", "none")),
+                        choices_from=lambda: (*names("metrics.proxy"), "none")),
     "metrics.proxy_batch": _f("int", 64, "examples (first ones of the weight split) the proxy is computed on",
                               minimum=2),
     "metrics.eval_batches": _f("int", 0, "limit evaluation to this many batches (0 = whole split)", minimum=0),

@@ -35,6 +35,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "sampler_options.hard_forward": ("chosen", "all"),
     "temperature.schedule": ("constant", "linear", "exponential", "cosine", "step"),
     "clip.mode": ("none", "fixed", "adaptive"),
+    "metrics.proxy": ("naswot", "synflow", "jacob_cov", "params"),
 }
 """Registry kind (the config key that chooses from it) -> the names that ship with diffnas."""
 

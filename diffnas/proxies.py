@@ -38,7 +38,7 @@ from diffnas.spaces import SearchSpace, choice_from_genotype
 from diffnas.supernet import Supernet
 
 Proxy = Callable[[Supernet, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], float]
-PROXIES: Registry[Proxy] = Registry("proxy")
+PROXIES: Registry[Proxy] = Registry("metrics.proxy")
 
 
 def one_hot_weights(space: SearchSpace, chosen: torch.Tensor) -> torch.Tensor:
@@ -126,6 +126,9 @@ def jacob_cov(net: Supernet, weights: torch.Tensor, chosen: torch.Tensor, x: tor
 @PROXIES.register("params")
 def params(net: Supernet, weights: torch.Tensor, chosen: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
     return float(net.genotype_params(chosen))
+
+
+PROXIES.check_builtins()  # every proxy diffnas.names lists is implemented
 
 
 def score(name: str, net: Supernet, weights: torch.Tensor, chosen: torch.Tensor, x: torch.Tensor,

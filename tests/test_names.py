@@ -41,12 +41,14 @@ def test_registries_implement_exactly_the_listed_builtins():
     pytest.importorskip("torch")
     from diffnas.clipping import CLIPPERS
     from diffnas.ops import OPS
+    from diffnas.proxies import PROXIES
     from diffnas.samplers import SAMPLERS
     from diffnas.schedules import SCHEDULES
     from diffnas.spaces import DISCRETISERS, GENOTYPE_WRITERS
 
     assert tuple(SAMPLERS.names()) == names.BUILTIN["sampler"] == FIELDS["sampler"].options()
     assert tuple(SCHEDULES.names()) == names.BUILTIN["temperature.schedule"]
+    assert (*PROXIES.names(), "none") == FIELDS["metrics.proxy"].options()
     assert tuple(CLIPPERS.names()) == names.BUILTIN["clip.mode"] == FIELDS["clip.mode"].options()
     assert tuple(DISCRETISERS.names()) == tuple(GENOTYPE_WRITERS.names()) == tuple(names.SPACE_OPS)
     assert {op for ops in names.SPACE_OPS.values() for op in ops} <= set(OPS.names())
