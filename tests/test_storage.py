@@ -65,3 +65,17 @@ def test_s3_options_from_the_standard_environment():
     assert storage.s3_options({}) == {}
     fs, path = storage.resolve("s3://bucket/some/prefix/")
     assert isinstance(fs, pa.fs.S3FileSystem) and path == "bucket/some/prefix"
+
+
+def test_real_s3_round_trip_creates_the_bucket(s3_server, monkeypatch):
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    root = "s3://roundtrip/a/b"
+    assert not storage.exists(root)
+    storage.atomic_write(storage.join(root, "sweep.json"), b'{"x": 1}')
+    storage.write_parquet(pa.table({"x": [1, 2]}), storage.join(root, "epochs", "p.parquet"))
+    assert storage.read_bytes(storage.join(root, "sweep.json")) == b'{"x": 1}'
+    assert storage.is_dir(root) and storage.is_file(storage.join(root, "sweep.json"))
+    parts = storage.list_files(storage.join(root, "epochs"), ".parquet")
+    assert parts == ["s3://roundtrip/a/b/epochs/p.parquet"]
+    assert pq.read_table(storage.open_input_file(parts[0])).column("x").to_pylist() == [1, 2]
