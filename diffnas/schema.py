@@ -53,6 +53,9 @@ EPOCH_COLUMNS: dict[str, str] = {
     # zero-cost proxy (config metrics.proxy, default naswot) of the current argmax cell: the ranking
     # metric calibrated against NAS-Bench-201 truth (docs/proxies.md); higher is better
     "proxy_score": "float",
+    # where the epoch ran (sweeps on Ray): the Ray node id and the host's name
+    "node_id": "str",
+    "hostname": "str",
 }
 
 TRIAL_COLUMNS: dict[str, str] = {
@@ -72,6 +75,11 @@ TRIAL_COLUMNS: dict[str, str] = {
     "ops": "list<str>",
     "edges": "list<str>",
     "final_proxy_score": "float",
+    # sweeps on Ray: the node and host of the trial's last epoch, and the checkpoint epoch its last
+    # process started from (0: it ran from scratch; > 0: restored after a pause, retry or resume)
+    "node_id": "str",
+    "hostname": "str",
+    "restored_from_epoch": "int",
 }
 
 

@@ -10,7 +10,9 @@ the run bit-for-bit from its last epoch.
 Every report carries the epoch record's columns plus ``record_keys`` (which keys are the
 record), ``run_status`` (``None`` while running, then the run's terminal status),
 ``stop_reason``, ``trial_record`` (the trial columns so far, from ``run.trial_record()``) and
-``restored_from_epoch`` (the checkpoint epoch this process started from; 0 when fresh). A trial
+``restored_from_epoch`` (the checkpoint epoch this process started from; 0 when fresh). Each
+record also names where it ran: ``node_id`` (the Ray node id) and ``hostname``; the trial record
+carries the last epoch's and ``restored_from_epoch``. A trial
 whose last report has no terminal status was stopped by the scheduler (the sink writes
 ``asha_stopped``).
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import tempfile
 from collections.abc import Mapping
 from typing import Any
@@ -67,6 +70,13 @@ def trial_search_config(base: Mapping[str, Any], trial_config: Mapping[str, Any]
     flat = resolve_flat(base, trial_config)
     flat.update(device=device, threads=threads)
     return SearchConfig.validate(flat)
+
+
+def node_columns() -> dict[str, str]:
+    """``{"node_id", "hostname"}`` of the process running this trial (the Ray node id)."""
+    import ray
+
+    return {"node_id": ray.get_runtime_context().get_node_id(), "hostname": socket.gethostname()}
 
 
 def _run_class() -> Any:
@@ -119,6 +129,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
     else:
         run = run_cls(cfg, device=device, threads=threads)
     restored_from = int(run.epoch)
+    where = node_columns()
     # After a restore, the first report carries the records up to the checkpoint, so the sink
     # recovers any it had buffered but not written when the driver died.
     resend = list(history) if checkpoint is not None else []
@@ -128,7 +139,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
         metrics["record_keys"] = list(record)
         metrics["run_status"] = run.status
         metrics["stop_reason"] = run.stop_reason
-        metrics["trial_record"] = dict(run.trial_record())
+        metrics["trial_record"] = dict(run.trial_record(), **where, restored_from_epoch=restored_from)
         metrics["restored_from_epoch"] = restored_from
         if resend:
             metrics["history"] = resend
@@ -140,6 +151,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
         return
     while not run.done:
         record = dict(run.step())
+        record.update(where)
         _maybe_fault(cfg, int(record["epoch"]))
         history.append(record)
         metrics = metrics_for(record)

@@ -1,0 +1,79 @@
+"""A sweep on a real multi-node Ray cluster on this machine (head + worker, separate ``ray start``
+processes, see tests/ray_cluster.py), joined with ``diffnas sweep run --address``.
+
+Each node has one CPU and two trials run at once, so trials land on both nodes (``node_id`` /
+``hostname`` columns). Once both running trials have a checkpoint, the worker node's raylet is
+SIGKILLed: its trial is retried from its checkpoint on the surviving head, and every epoch row is
+written exactly once. The driver runs as a subprocess CLI, so the pytest process keeps its one
+session Ray."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+
+import pytest
+
+from tests.ray_cluster import LocalCluster
+from tests.sweeps.test_runner import check_exactly_once
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = LocalCluster(cpus=1).start(workers=1)
+    yield c
+    c.stop()
+
+
+def checkpointed_trials(exp_dir: str) -> set[str]:
+    if not os.path.isdir(exp_dir):
+        return set()
+    return {name for name in os.listdir(exp_dir)
+            if os.path.isdir(os.path.join(exp_dir, name, "checkpoint_000000"))}
+
+
+def test_sweep_spreads_over_nodes_and_survives_a_killed_node(cluster, tiny_spec, tmp_path):
+    spec = tiny_spec(name="multinode", sample=None, num_samples=1, seeds=[0, 1], scheduler="fifo",
+                     grid={"temperature.t0": [1.0, 2.0]}, baseline={"temperature.t0": 1.0}, max_failures=3,
+                     base={"epochs": 4, "data": {"subset": 1000}, "model": {"channels": 8}})
+    root = str(tmp_path / "results")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    log_path = tmp_path / "driver.log"
+    with open(log_path, "w") as log:
+        driver = subprocess.Popen([sys.executable, "-m", "diffnas.cli", "sweep", "run", spec, "--storage", root,
+                                   "--address", cluster.address], env=env, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(checkpointed_trials(os.path.join(root, "ray", "explore"))) < 2:
+            assert driver.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "two trials never both checkpointed"
+            time.sleep(0.2)
+        cluster.kill_raylet(0)
+        assert driver.wait(timeout=400) == 0, log_path.read_text()
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait(timeout=30)
+    out = log_path.read_text()
+    assert "retrying from its last checkpoint" in out, out
+
+    epochs, trials = check_exactly_once(root)
+    assert len(trials) == 4 and all(r["status"] == "completed" for r in trials), trials
+    assert len(epochs) == 4 * 4
+    assert all(r["node_id"] and r["hostname"] for r in epochs + trials)
+    nodes_of = defaultdict(list)
+    for r in sorted(epochs, key=lambda r: r["epoch"]):
+        nodes_of[r["trial_id"]].append(r["node_id"])
+    assert len({r["node_id"] for r in epochs}) == 2, "trials did not land on both nodes"
+    moved = [t for t in trials if len(set(nodes_of[t["trial_id"]])) == 2]
+    assert moved, "no trial continued on the surviving node"
+    for t in moved:
+        # continued from its checkpoint on the other node: the last process started past epoch 0
+        assert t["restored_from_epoch"] >= 1, t
+        assert t["node_id"] == nodes_of[t["trial_id"]][-1] != nodes_of[t["trial_id"]][0]
