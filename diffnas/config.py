@@ -96,6 +96,10 @@ FIELDS: dict[str, Field] = {
     "sampler_options.noise_std": _f("float", 0.1, "enhanced: std of Gaussian noise on alpha", minimum=0.0),
     "sampler_options.dropout": _f("float", 0.1, "enhanced: op dropout probability p in [0, 1)",
                                   minimum=0.0, maximum=1.0, exclusive_max=True),
+    "sampler_options.hard_forward": _f("str", "chosen", "gumbel_hard: chosen = w_k*op_k only (AutoDL "
+                                       "forward_gdas_v1); all = also + the unselected straight-through "
+                                       "weights (forward_gdas, NASLib), which changes alpha's gradient",
+                                       choices_from=_registered("sampler_options.hard_forward")),
     "temperature.schedule": _f("str", "constant", "temperature schedule",
                                choices_from=_registered("temperature.schedule")),
     "temperature.t0": _f("float", 1.0, "temperature at the start", minimum=0.0, exclusive_min=True),
@@ -164,6 +168,10 @@ FIELDS: dict[str, Field] = {
 NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column",
                                "metrics.proxy", "metrics.proxy_batch"}
                               | {k for k in FIELDS if k.startswith("fault.")})
+
+# Semantic keys added after results existed: left out of config_id while at their default, so the
+# config_id of every config written before the key existed stays what it was.
+LATER_KEYS = frozenset({"sampler_options.hard_forward"})
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -344,7 +352,8 @@ class SearchConfig:
 
     def config_id(self) -> str:
         """Stable 12-hex-digit hash of the config without seed and non-semantic keys."""
-        ident = {k: v for k, v in sorted(self._values.items()) if k not in NON_IDENTITY_KEYS}
+        ident = {k: v for k, v in sorted(self._values.items()) if k not in NON_IDENTITY_KEYS
+                 and not (k in LATER_KEYS and v == FIELDS[k].default)}
         blob = json.dumps(ident, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
 

@@ -97,7 +97,8 @@ class SearchRun:
                                                               generator=init_gen)
         self.alpha = torch.nn.Parameter(alpha0.to(self.device))
         self.sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
-                                     dropout=config["sampler_options.dropout"])
+                                     dropout=config["sampler_options.dropout"],
+                                     hard_forward=config["sampler_options.hard_forward"])
         self.sampler_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.batch_gen = torch.Generator().manual_seed(seed + 2)
 
@@ -164,8 +165,9 @@ class SearchRun:
             reg = reg + resource_term(self.alpha, self.costs, c["resource_weight"])
         return reg
 
-    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, weights, chosen=None) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x, weights, chosen)
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, weights, chosen=None,
+                      hard_forward: str = "chosen") -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.model(x, weights, chosen, hard_forward)
         return F.cross_entropy(logits, y), logits
 
     # -- one epoch ----------------------------------------------------------------------------
@@ -176,8 +178,9 @@ class SearchRun:
             train_sample = self.sampler.sample(self.alpha, temperature, self.sampler_gen)
             hyper, _ = unrolled_alpha_grad(
                 self.w_params, self.alpha,
-                train_loss=lambda: self._forward_loss(xw, yw, train_sample.weights, train_sample.chosen)[0],
-                val_loss=lambda: self._forward_loss(xa, ya, sample.weights, sample.chosen)[0],
+                train_loss=lambda: self._forward_loss(xw, yw, train_sample.weights, train_sample.chosen,
+                                                      train_sample.hard_forward)[0],
+                val_loss=lambda: self._forward_loss(xa, ya, sample.weights, sample.chosen, sample.hard_forward)[0],
                 xi=self.w_opt.param_groups[0]["lr"], momentum=self.config["optim.w_momentum"],
                 weight_decay=self.config["optim.w_weight_decay"],
                 momentum_buffers=momentum_buffers(self.w_opt, self.w_params),
@@ -186,7 +189,7 @@ class SearchRun:
             reg.backward()
             self.alpha.grad = hyper + (self.alpha.grad if self.alpha.grad is not None else 0.0)
         else:
-            loss, _ = self._forward_loss(xa, ya, sample.weights, sample.chosen)
+            loss, _ = self._forward_loss(xa, ya, sample.weights, sample.chosen, sample.hard_forward)
             (loss + self._alpha_loss_terms()).backward()
         for p in self.w_params:  # α's loss must not leave gradients on the weights
             p.grad = None
@@ -198,7 +201,7 @@ class SearchRun:
         self.w_opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             sample = self.sampler.sample(self.alpha.detach(), temperature, self.sampler_gen)
-        loss, logits = self._forward_loss(xw, yw, sample.weights, sample.chosen)
+        loss, logits = self._forward_loss(xw, yw, sample.weights, sample.chosen, sample.hard_forward)
         if inject_nan:
             loss = loss * float("nan")
         loss.backward()

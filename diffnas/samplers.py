@@ -13,7 +13,12 @@ Formulas (row-wise over the ops of each edge, g_i = −log(−log u_i), u_i ~ U(
 * ``gumbel`` (SNAS-like):         w = softmax((α + g) / T)
 * ``gumbel_hard`` (GDAS-like):    y = softmax((α + g) / T), k = argmax(α + g),
   forward w = one_hot(k), backward ∂w/∂α = ∂y/∂α (straight-through: w = one_hot − sg(y) + y).
-  P(k = i) = softmax(α)_i, independent of T. Only op k is computed on each edge.
+  P(k = i) = softmax(α)_i, independent of T. Only op k is computed on each edge. How the edge uses
+  w is option ``hard_forward`` (config ``sampler_options.hard_forward``; see :mod:`diffnas.supernet`):
+  ``chosen`` (default, AutoDL's ``forward_gdas_v1``) out = w_k·op_k(x), so α's gradient is
+  Jᵀ(⟨G, op_k(x)⟩·e_k); ``all`` (AutoDL's ``forward_gdas``, NASLib) out = w_k·op_k(x) + Σ_{j≠k} w_j,
+  so every unselected w_j (0 in value) also carries ΣG and α's gradient is
+  Jᵀ(⟨G, op_k(x)⟩·e_k + ΣG·(1 − e_k)); G = ∂L/∂out, J = ∂y/∂α = (diag(y) − y yᵀ)/T.
 * ``enhanced``:                    α̃ = α + σ·ε, ε ~ N(0, 1); each op is dropped with probability p
   (at least one op per edge is kept) and the kept ops renormalised; w = softmax((α̃ + g) / T) over
   the kept ops (dropped logits set to −∞).
@@ -57,10 +62,12 @@ def gumbel_noise(shape: torch.Size, generator: torch.Generator, like: torch.Tens
 
 @dataclass
 class OpWeights:
-    """Weights per edge and op; ``chosen`` (edges,) is set when only one op per edge must run."""
+    """Weights per edge and op; ``chosen`` (edges,) is set when only one op per edge must run, and
+    ``hard_forward`` names how an edge combines the weights with that op (:mod:`diffnas.supernet`)."""
 
     weights: torch.Tensor
     chosen: torch.Tensor | None = None
+    hard_forward: str = "chosen"
 
 
 class Sampler(ABC):
@@ -119,15 +126,26 @@ class GumbelSampler(Sampler):
 
 @SAMPLERS.register("gumbel_hard")
 class GumbelHardSampler(GumbelSampler):
-    """GDAS-like straight-through Gumbel: forward one-hot of argmax(α + g), backward soft sample's gradient."""
+    """GDAS-like straight-through Gumbel: forward one-hot of argmax(α + g), backward soft sample's gradient.
+
+    ``hard_forward``: ``chosen`` (AutoDL's ``forward_gdas_v1``, the default) or ``all`` (AutoDL's
+    ``forward_gdas``, NASLib); the formulas are in the module docstring."""
 
     name = "gumbel_hard"
+
+    def __init__(self, hard_forward: str = "chosen") -> None:
+        from diffnas.names import names
+
+        if hard_forward not in names("sampler_options.hard_forward"):
+            raise ValueError(f"hard_forward: unknown {hard_forward!r}; allowed: "
+                             f"{', '.join(names('sampler_options.hard_forward'))}")
+        self.hard_forward = hard_forward
 
     def sample(self, alpha, temperature, generator):
         soft, perturbed = self.perturb(alpha, temperature, generator)
         index = perturbed.argmax(dim=-1)
         hard = F.one_hot(index, alpha.shape[-1]).to(alpha.dtype)
-        return OpWeights(hard - soft.detach() + soft, chosen=index)
+        return OpWeights(hard - soft.detach() + soft, chosen=index, hard_forward=self.hard_forward)
 
     def eval_weights(self, alpha, temperature):
         check_temperature(temperature)

@@ -5,10 +5,20 @@ weights for that edge's row of α. Compute rules:
 
 * ``none`` is never computed (its output and its gradient are 0);
 * ops whose weight is exactly 0 (dropped by the ``enhanced`` sampler, or dropped edges of a
-  discretised DARTS cell) are skipped — for weights produced by a softmax this is exact, since
-  ∂softmax_o/∂α = 0 where softmax_o = 0;
-* when the sampler returns ``chosen`` (``gumbel_hard``, argmax evaluation) only the chosen op runs:
-  out = w_k · op_k(x), which carries the straight-through gradient to α;
+  discretised DARTS cell) are skipped only when no gradient flows to the weights (evaluation,
+  ``torch.no_grad`` weight steps): then a zero weight's term is exactly 0 in value and nothing is
+  lost. When the weights require a gradient every op except ``none`` is computed (the skip test would
+  cost a host transfer per forward);
+* when the sampler returns ``chosen`` (``gumbel_hard``, argmax evaluation) the edge's output follows
+  the registered hard forward (:data:`HARD_FORWARDS`, the config key
+  ``sampler_options.hard_forward``), with h the straight-through weights (one-hot in value):
+
+  - ``chosen`` (default; AutoDL's ``forward_gdas_v1``): out = h_k · op_k(x). Only op k runs; α's
+    gradient comes through h_k alone: ∂L/∂h_k = ⟨∂L/∂out, op_k(x)⟩, ∂L/∂h_j = 0 for j ≠ k.
+  - ``all`` (AutoDL's ``forward_gdas``, NASLib's GDAS mixed op): out = h_k · op_k(x) + Σ_{j≠k} h_j,
+    the unselected weights added as scalars (value 0, broadcast over the output). Still only op k
+    runs, but every unselected weight gets the gradient ∂L/∂h_j = Σ ∂L/∂out (the sum of the output
+    gradient), which changes α's gradient: ∂L/∂α = Jᵀ ∂L/∂h with J = ∂y/∂α of the soft sample y;
 * parameter-free ops (skip, pooling — with DARTS' parameter-free batch-statistics BN) are computed
   once per (source node, op, stride) in a cell's forward pass and shared by every edge leaving that
   node, instead of once per edge.
@@ -20,11 +30,18 @@ BatchNorm uses batch statistics everywhere (``track_running_stats=False``, see :
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
 from diffnas.ops import FactorizedReduce, ReLUConvBN, build_op
+from diffnas.registry import Registry
 from diffnas.spaces import SearchSpace
+
+HardForward = Callable[["MixedOp", torch.Tensor, torch.Tensor, int, int, "dict | None"], "torch.Tensor | None"]
+HARD_FORWARDS: Registry[HardForward] = Registry("sampler_options.hard_forward")
+"""How an edge combines a sampled one-hot choice with its ops (see the module docstring)."""
 
 
 class MixedOp(nn.Module):
@@ -48,12 +65,14 @@ class MixedOp(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, chosen: int | None, src: int = 0,
-                cache: dict | None = None, zeros: list[bool] | None = None) -> torch.Tensor | None:
-        """Σ_o w_o·op_o(x); ``zeros`` marks ops whose weight is exactly 0 (given when w needs no grad)."""
+                cache: dict | None = None, zeros: list[bool] | None = None,
+                hard_forward: str = "chosen") -> torch.Tensor | None:
+        """Σ_o w_o·op_o(x); ``zeros`` marks ops whose weight is exactly 0 (given when w needs no grad).
+        With ``chosen`` (an op index, −1 = edge dropped) the registered ``hard_forward`` decides."""
         if chosen is not None:
-            if chosen < 0 or self.skip[chosen]:
+            if chosen < 0:
                 return None
-            return w[chosen] * self._run_op(chosen, x, src, cache)
+            return HARD_FORWARDS.get(hard_forward)(self, x, w, chosen, src, cache)
         out = None
         for i in range(len(self.ops)):
             if self.skip[i] or (zeros is not None and zeros[i]):
@@ -61,6 +80,28 @@ class MixedOp(nn.Module):
             term = w[i] * self._run_op(i, x, src, cache)
             out = term if out is None else out + term
         return out
+
+
+@HARD_FORWARDS.register("chosen")
+def chosen_only(mixed: MixedOp, x: torch.Tensor, w: torch.Tensor, k: int, src: int,
+                cache: dict | None) -> torch.Tensor | None:
+    """out = w_k · op_k(x) (AutoDL's ``forward_gdas_v1``); None when op k is ``none``."""
+    return None if mixed.skip[k] else w[k] * mixed._run_op(k, x, src, cache)
+
+
+@HARD_FORWARDS.register("all")
+def chosen_plus_unselected(mixed: MixedOp, x: torch.Tensor, w: torch.Tensor, k: int, src: int,
+                           cache: dict | None) -> torch.Tensor:
+    """out = w_k · op_k(x) + Σ_{j≠k} w_j (AutoDL's ``forward_gdas``, NASLib): the unselected
+    straight-through weights enter as scalars, 0 in value (w_j − sg(w_j), exact) with gradient 1."""
+    rest = torch.cat([w[:k], w[k + 1:]])
+    st = (rest - rest.detach()).sum()
+    if mixed.skip[k]:
+        return x[:, :, ::mixed.stride, ::mixed.stride].mul(0.0) + st
+    return w[k] * mixed._run_op(k, x, src, cache) + st
+
+
+HARD_FORWARDS.check_builtins()
 
 
 def _op_macs(op: nn.Module, x: torch.Tensor) -> int:
@@ -105,13 +146,13 @@ class NB201Cell(nn.Module):
         self.space = space
         self.edges = nn.ModuleList(MixedOp(space, channels, 1) for _ in space.edges)
 
-    def forward(self, x, weights, chosen, zeros=None):
+    def forward(self, x, weights, chosen, zeros=None, hard_forward="chosen"):
         nodes = [x]
         cache: dict = {}
         for node in range(1, 4):
             terms = [
                 self.edges[k](nodes[e.src], weights[k], None if chosen is None else chosen[k], e.src, cache,
-                              None if zeros is None else zeros[k])
+                              None if zeros is None else zeros[k], hard_forward)
                 for k, e in enumerate(self.space.edges)
                 if e.dst == node
             ]
@@ -149,7 +190,7 @@ class DartsCell(nn.Module):
             MixedOp(space, c, 2 if reduction and space.edges[r].src < 2 else 1) for r in self.rows
         )
 
-    def forward(self, s0, s1, weights, chosen, zeros=None):
+    def forward(self, s0, s1, weights, chosen, zeros=None, hard_forward="chosen"):
         nodes = [self.pre0(s0), self.pre1(s1)]
         stride = 2 if self.reduction else 1
         cache: dict = {}
@@ -159,7 +200,8 @@ class DartsCell(nn.Module):
                 e = self.space.edges[row]
                 if e.dst == node:
                     terms.append(self.edges[local](nodes[e.src], weights[row], None if chosen is None else chosen[row],
-                                                   e.src, cache, None if zeros is None else zeros[row]))
+                                                   e.src, cache, None if zeros is None else zeros[row],
+                                                   hard_forward))
             nodes.append(_sum_or_zero(terms, nodes[1], stride if node >= 2 else 1))
         return torch.cat(nodes[2:], dim=1)
 
@@ -210,18 +252,21 @@ class Supernet(nn.Module):
         self.classifier = nn.Linear(c_p, n_cls)
 
     # -- forward ------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor | None = None,
+                hard_forward: str = "chosen") -> torch.Tensor:
+        """Logits for ``x`` under op ``weights`` (edges × ops); with ``chosen`` one op per edge, combined
+        by the registered ``hard_forward`` (module docstring)."""
         picks = None if chosen is None else [int(c) for c in chosen.tolist()]
         # ops with weight exactly 0 are skipped; one host transfer per forward, only when no grad flows
         zeros = None if weights.requires_grad else (weights.detach() == 0).cpu().tolist()
         h = self.stem(x)
         if self.kind == "nb201":
             for layer in self.layers:
-                h = layer(h, weights, picks, zeros) if isinstance(layer, NB201Cell) else layer(h)
+                h = layer(h, weights, picks, zeros, hard_forward) if isinstance(layer, NB201Cell) else layer(h)
         else:
             s0 = s1 = h
             for cell in self.layers:
-                s0, s1 = s1, cell(s0, s1, weights, picks, zeros)
+                s0, s1 = s1, cell(s0, s1, weights, picks, zeros, hard_forward)
             h = s1
         h = self.head(h)
         return self.classifier(h.mean(dim=(2, 3)))

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from diffnas.samplers import build_sampler
@@ -141,3 +142,90 @@ def test_flop_costs_match_torch_flop_counter_on_darts():
     got = net.flop_costs((1, 8, 8))
     assert torch.equal(got, expected)
     assert (got[:, space.ops.index("avg_pool_3x3")] > 0).all()
+
+
+def _hard_edge_grads(hard_forward: str, alpha0: torch.Tensor, seed: int, temperature: float = 0.7):
+    """One NB201 edge driven by gumbel_hard: (alpha grad, chosen k, y, op outputs, G, out)."""
+    from diffnas.samplers import gumbel_noise
+
+    torch.manual_seed(0)
+    space = build_space("nb201")
+    mixed = Supernet(space, 1, 10, channels=2, stages=1).layers[0].edges[0]
+    x = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    mixed.double()
+    big_g = torch.randn(2, 2, 3, 3, dtype=torch.float64)
+    alpha = alpha0.clone().requires_grad_(True)
+    sample = build_sampler("gumbel_hard", hard_forward=hard_forward).sample(
+        alpha, temperature, torch.Generator().manual_seed(seed))
+    k = int(sample.chosen[0])
+    out = mixed(x, sample.weights[0], k, hard_forward=hard_forward)
+    if out is None:  # "chosen" with k = none: the edge contributes nothing, α gets no gradient
+        out = torch.zeros_like(x)
+        alpha.grad = torch.zeros_like(alpha)
+    else:
+        (out * big_g).sum().backward()
+    g = gumbel_noise(alpha0.shape, torch.Generator().manual_seed(seed), alpha0)  # the same draw, by hand
+    y = torch.softmax((alpha0 + g) / temperature, dim=-1)[0]
+    assert k == int((alpha0 + g).argmax())
+    with torch.no_grad():
+        outputs = [torch.zeros_like(x) if name == "none" else op(x) for name, op in zip(space.ops, mixed.ops)]
+    return alpha.grad[0], k, y, outputs, big_g, out.detach()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_gumbel_hard_variants_alpha_gradients_follow_their_formulas(seed):
+    """G = ∂L/∂out, J = ∂y/∂α = (diag(y) − y yᵀ)/T. chosen: ∂L/∂α = Jᵀ(⟨G, op_k(x)⟩ e_k);
+    all: ∂L/∂α = Jᵀ(⟨G, op_k(x)⟩ e_k + ΣG (1 − e_k)). Same forward value, different α gradient."""
+    temperature = 0.7
+    alpha0 = torch.tensor([[0.3, -0.2, 0.4, 0.5, 0.1]], dtype=torch.float64)
+    grads = {}
+    for variant in ("chosen", "all"):
+        grad, k, y, outputs, big_g, out = _hard_edge_grads(variant, alpha0, seed, temperature)
+        jac = (torch.diag(y) - torch.outer(y, y)) / temperature
+        e_k = torch.nn.functional.one_hot(torch.tensor(k), 5).double()
+        dl_dh = float((big_g * outputs[k]).sum()) * e_k
+        if variant == "all":
+            dl_dh = dl_dh + float(big_g.sum()) * (1 - e_k)
+        assert torch.allclose(grad, jac.T @ dl_dh, atol=1e-12), (variant, k)
+        assert torch.allclose(out, outputs[k] if k else torch.zeros_like(out), atol=1e-12)  # forward = op_k(x)
+        grads[variant] = (grad, jac, k)
+    (g_v1, jac, k), (g_all, _, _) = grads["chosen"], grads["all"]
+    e_k = torch.nn.functional.one_hot(torch.tensor(k), 5).double()
+    assert torch.allclose(g_all - g_v1, jac.T @ (float(big_g.sum()) * (1 - e_k)), atol=1e-12)
+    assert not torch.allclose(g_all, g_v1)
+
+
+def test_gumbel_hard_all_variant_still_runs_only_the_chosen_op():
+    """Both variants run only the chosen op of each edge; the whole network's α gradients differ."""
+    space = build_space("nb201")
+    x, y = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(3)), torch.arange(4)
+    grads = {}
+    for variant in ("chosen", "all"):
+        torch.manual_seed(0)
+        net = Supernet(space, 1, 10, channels=4, stages=2)
+        calls = _count_calls(net)
+        alpha = torch.zeros(6, 5, requires_grad=True)
+        sample = build_sampler("gumbel_hard", hard_forward=variant).sample(alpha, 1.0,
+                                                                           torch.Generator().manual_seed(1))
+        assert sample.hard_forward == variant
+        logits = net(x, sample.weights, sample.chosen, sample.hard_forward)
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        picked = {(r, space.ops[int(c)]) for r, c in enumerate(sample.chosen) if space.ops[int(c)] != "none"}
+        assert set(calls) == picked
+        grads[variant] = (alpha.grad, logits.detach())
+    assert torch.allclose(grads["chosen"][1], grads["all"][1])  # same forward values
+    assert float((grads["all"][0] - grads["chosen"][0]).abs().max()) > 1e-5  # different α gradient
+
+
+def test_hard_forward_is_a_validated_sampler_option():
+    from diffnas.config import SearchConfig
+    from diffnas.errors import InputError
+
+    assert SearchConfig.validate({})["sampler_options.hard_forward"] == "chosen"
+    with pytest.raises(InputError, match="allowed: chosen, all"):
+        SearchConfig.validate({"sampler_options.hard_forward": "v2"})
+    with pytest.raises(ValueError, match="hard_forward"):
+        build_sampler("gumbel_hard", hard_forward="v2")
+    # a default value keeps the config_id that configs had before the key existed
+    base = SearchConfig.validate({"sampler": "gumbel_hard"})
+    assert base.config_id() != base.replace(**{"sampler_options.hard_forward": "all"}).config_id()
