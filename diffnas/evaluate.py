@@ -1,7 +1,11 @@
 """Retrain a discretised genotype from scratch and report its test accuracy.
 
-The network is the supernet skeleton with one-hot weights: on each kept edge only the chosen op is
-built into the forward pass, so its parameters are the genotype's. Training uses the whole
+The network is the supernet skeleton (every op of every edge is built) driven by one-hot weights and
+the chosen op per edge: only the chosen op of each kept edge runs, so only its parameters (and the
+fixed stem, reductions and classifier) receive gradients and change; the other ops' parameters
+exist but stay at their initial values. The reported ``params`` is the genotype's count (fixed part
++ the chosen op of every kept edge, :meth:`~diffnas.supernet.Supernet.genotype_params`), not the
+skeleton's. Training uses the whole
 training split (weight half ∪ α half) with SGD + momentum, cosine learning rate, then accuracy on
 the held-out test split.
 """

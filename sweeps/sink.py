@@ -243,7 +243,7 @@ class Progress(tune.Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         if not self._running and not self._done and not self._epochs:
-            self._print("first trials starting (each new worker imports torch and loads the data once)")
+            self._print("first trials starting (a new worker first imports torch; each trial loads its data)")
         self._running.add(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
