@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from diffnas.genotypes import parse_nb201 as nb201_edges
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -24,19 +26,11 @@ class Cell:
 
 
 def parse_nb201(arch: str) -> list[Cell]:
-    """Parse an NB201 ``arch_str`` into one :class:`Cell`."""
-    blocks = [b for b in arch.strip().split("+") if b.strip("|")]
-    if not blocks:
-        raise ValueError(f"not a NAS-Bench-201 arch_str: {arch!r}")
-    edges = []
-    for k, block in enumerate(blocks, start=1):
-        for item in (t for t in block.split("|") if t):
-            op, sep, src = item.rpartition("~")
-            if not sep or not src.isdigit() or int(src) >= k:
-                raise ValueError(f"bad NB201 edge {item!r} in {arch!r}")
-            edges.append((src, str(k), op))
-    nodes = tuple(str(i) for i in range(len(blocks) + 1))
-    return [Cell("cell", nodes, tuple(edges))]
+    """Parse an NB201 ``arch_str`` into one :class:`Cell` (:func:`diffnas.genotypes.parse_nb201`)."""
+    triples = nb201_edges(arch)
+    edges = tuple((str(src), str(dst), op) for op, src, dst in triples)
+    nodes = tuple(str(i) for i in range(max(dst for _, _, dst in triples) + 1))
+    return [Cell("cell", nodes, edges)]
 
 
 def parse_darts(text: str) -> list[Cell]:

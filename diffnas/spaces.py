@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
+from diffnas.genotypes import parse_nb201 as parse_nb201  # re-exported
 from diffnas.names import SPACE_OPS, check_implemented
 from diffnas.registry import Registry
 
@@ -140,16 +141,6 @@ def build_space(name: str, ops: Sequence[str] | None = None) -> SearchSpace:
     else:
         chosen = all_ops
     return SearchSpace(name=name, ops=chosen, edges=_EDGES[name]())
-
-
-def parse_nb201(arch_str: str) -> list[tuple[str, int, int]]:
-    """``|a~0|+|b~0|c~1|+...`` -> [(op, src, dst), ...] in edge order."""
-    out = []
-    for dst, node in enumerate(arch_str.split("+"), start=1):
-        for token in node.strip("|").split("|"):
-            op, src = token.split("~")
-            out.append((op, int(src), dst))
-    return out
 
 
 def choice_from_genotype(space: SearchSpace, genotype: str) -> torch.Tensor:
