@@ -258,6 +258,13 @@ def _coerce(key: str, spec: Field, value: Any) -> Any:
     return value
 
 
+def coerce_field(key: str, spec: Field, value: Any) -> Any:
+    """``value`` checked against the declaration ``spec`` (type, range, choices) and normalised;
+    :class:`InputError` naming ``key`` otherwise. The one coercion for config keys and for any other
+    table of :class:`Field` declarations (the sweep spec's fixed fields)."""
+    return _coerce(key, spec, value)
+
+
 def check_value(key: str, value: Any) -> Any:
     """``value`` checked against ``FIELDS[key]`` (type, range, choices) and coerced (``8.0`` -> ``8``
     for an int); :class:`InputError` naming ``key`` otherwise. Code outside the config (data loading)

@@ -35,14 +35,13 @@ Pure Python + PyYAML: no Ray, no torch.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffnas.config import FIELDS, Field, SearchConfig, flatten
+from diffnas.config import FIELDS, Field, SearchConfig, coerce_field, flatten
 from diffnas.errors import InputError
 from diffnas.schema import EPOCH_COLUMNS
 
@@ -87,36 +86,6 @@ SPEC_FIELDS: dict[str, Field] = {
 # Sections keyed by search-config keys.
 CONFIG_SECTIONS = ("base", "grid", "sample", "baseline", "seeds")
 TOP_LEVEL = tuple(sorted({k.split(".")[0] for k in SPEC_FIELDS} | set(CONFIG_SECTIONS)))
-
-
-def _coerce(key: str, spec: Field, value: Any) -> Any:
-    """Check one fixed spec field against its declaration; return the normalised value."""
-    bad = InputError(key, f"must be {spec.allowed()}, got {value!r}")
-    if value is None:
-        if spec.nullable:
-            return None
-        raise bad
-    if spec.kind in ("int", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if spec.kind == "int":
-            if isinstance(value, float) and not value.is_integer():
-                raise bad
-            value = int(value)
-        else:
-            value = float(value)
-            if not math.isfinite(value):
-                raise bad
-        lo, hi = spec.minimum, spec.maximum
-        if lo is not None and (value < lo or (spec.exclusive_min and value == lo)):
-            raise bad
-        if hi is not None and (value > hi or (spec.exclusive_max and value == hi)):
-            raise bad
-    elif spec.kind == "str" and not isinstance(value, str):
-        raise bad
-    if spec.choices is not None and value not in spec.choices:
-        raise InputError(key, f"unknown {value!r}; allowed: {', '.join(map(str, spec.choices))}")
-    return value
 
 
 def _config_key(section: str, key: Any) -> str:
@@ -292,7 +261,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
             section = key.split(".")[0]
             allowed = ", ".join(k for k in SPEC_FIELDS if k.startswith(f"{section}."))
             raise InputError(key, f"unknown spec key; allowed: {allowed}")
-        fixed[key] = _coerce(key, spec_field, value)
+        fixed[key] = coerce_field(key, spec_field, value)
 
     name = fixed["name"] or default_name
     if not name:
