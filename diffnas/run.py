@@ -38,7 +38,7 @@ from diffnas import storage
 from diffnas.bilevel import momentum_buffers, unrolled_alpha_grad
 from diffnas.clipping import build_clipper
 from diffnas.config import SearchConfig
-from diffnas.data import DataSplits, load_dataset
+from diffnas.data import load_dataset
 from diffnas.early_stopping import EarlyStopper
 from diffnas.errors import InputError
 from diffnas.hessian import dominant_eigenvalue
@@ -65,15 +65,10 @@ def resolve_device(name: str) -> torch.device:
     raise InputError("device", f"unknown {name!r}; allowed: auto, cpu, cuda")
 
 
-def _finite(x: float) -> bool:
-    return math.isfinite(x)
-
-
 class SearchRun:
     """A DARTS-style search with one sampler setup, advanced with :meth:`step`."""
 
-    def __init__(self, config: SearchConfig, device: str | None = None, threads: int | None = None,
-                 data: DataSplits | None = None) -> None:
+    def __init__(self, config: SearchConfig, device: str | None = None, threads: int | None = None) -> None:
         self.config = config
         self.threads = int(threads or config["threads"])
         torch.set_num_threads(self.threads)
@@ -83,7 +78,7 @@ class SearchRun:
         np.random.seed(seed % (2**32))
         torch.manual_seed(seed)
 
-        self.data = data or load_dataset(
+        self.data = load_dataset(
             config["dataset"], subset=config["data.subset"], resolution=config["data.resolution"],
             data_dir=config["data.dir"], seed=seed, test_fraction=config["data.test_fraction"],
         )
@@ -273,7 +268,7 @@ class SearchRun:
             loss_sum += loss * len(yw)
             correct += corr
             w_norms.append(w_norm)
-            if not _finite(loss):
+            if not math.isfinite(loss):
                 diverged_reason = "non_finite_loss"
                 break
             if not bool(torch.isfinite(self.alpha).all()):
@@ -372,7 +367,7 @@ class SearchRun:
         """The trials-table row (without identity columns)."""
         nan = float("nan")
         last = self.records[-1] if self.records else {}
-        vals = [r["val_acc"] for r in self.records if _finite(r.get("val_acc", nan))]
+        vals = [r["val_acc"] for r in self.records if math.isfinite(r.get("val_acc", nan))]
         return {
             "status": self.status,
             "stop_reason": self.stop_reason,

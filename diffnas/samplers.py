@@ -74,7 +74,6 @@ class Sampler(ABC):
     """Base class. Subclasses register with ``@SAMPLERS.register(name)``."""
 
     name: ClassVar[str] = ""
-    stochastic: ClassVar[bool] = True
 
     @abstractmethod
     def sample(self, alpha: torch.Tensor, temperature: float, generator: torch.Generator | None) -> OpWeights:
@@ -102,7 +101,6 @@ class SoftmaxSampler(Sampler):
     """DARTS: w = softmax(α / T)."""
 
     name = "softmax"
-    stochastic = False
 
     def sample(self, alpha, temperature, generator=None):
         return self.eval_weights(alpha, temperature)

@@ -92,7 +92,6 @@ def sweep_document(spec: SweepSpec) -> dict[str, Any]:
         "baseline_config_id": baseline.config_id(),
         "axes": spec.axes,
         "spec": spec.to_dict(),
-        "layout": {"epochs": EPOCHS_DIR, "trials": TRIALS_DIR, "ray": RAY_DIR},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "experiments": [],
     }
