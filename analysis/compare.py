@@ -7,7 +7,8 @@ For metric m, a config's finished runs x_1..x_n and the baseline's y_1..y_k:
   method="percentile")`` — see :mod:`analysis.bootstrap`);
 - **Welch's t test** (unequal variances, two-sided):
   t = d / sqrt(s_x²/n + s_y²/k), ν = (s_x²/n + s_y²/k)² / ((s_x²/n)²/(n−1) + (s_y²/k)²/(k−1)),
-  p = 2·(1 − F_t(|t|; ν)) (= ``scipy.stats.ttest_ind(x, y, equal_var=False)``);
+  p = 2·(1 − F_t(|t|; ν)), computed by ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``
+  (= ``scipy.stats.ttest_ind(x, y, equal_var=False)``; two constant samples give t = ±∞, p = 0);
 - **Holm correction** across the configs compared on the same metric: with the m_c p-values
   sorted p_(1) ≤ … ≤ p_(m_c), p̃_(i) = max_{j ≤ i} min(1, (m_c − j + 1)·p_(j));
   ``significant`` = p̃ < α (0.05).
@@ -53,14 +54,20 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 def welch(mean_x: np.ndarray, var_x: np.ndarray, n_x: np.ndarray,
           mean_y: float, var_y: float, n_y: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Welch's t statistic, degrees of freedom and two-sided p-value (vectorised over configs)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    """Welch's t statistic, degrees of freedom and two-sided p-value (vectorised over configs).
+
+    t and p are ``scipy.stats.ttest_ind_from_stats(..., equal_var=False)``; ν is the
+    Welch–Satterthwaite formula of the module docstring with scipy's convention (ν = 1 where it is
+    0/0, i.e. both samples constant), which scipy uses for p but does not return."""
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind_from_stats(mean_x, np.sqrt(var_x), n_x, mean_y, np.sqrt(var_y), n_y,
+                                         equal_var=False)
         a = var_x / n_x
         b = var_y / n_y
-        t = (mean_x - mean_y) / np.sqrt(a + b)
         df = (a + b) ** 2 / (a ** 2 / (n_x - 1) + b ** 2 / (n_y - 1))
-        p = 2.0 * stats.t.sf(np.abs(t), df)
-    return t, df, p
+    df = np.where(np.isnan(df) & ~np.isnan(np.asarray(res.statistic, dtype=np.float64)), 1.0, df)
+    return np.asarray(res.statistic, dtype=np.float64), df, np.asarray(res.pvalue, dtype=np.float64)
 
 
 def compare_to_baseline(

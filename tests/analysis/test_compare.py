@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -68,3 +70,17 @@ def test_rank_table_orders_by_mode() -> None:
     assert rank_table(agg, "final_val_acc", "max", baseline_id=0)["group"].tolist() == ["b", "c", "a"]
     table = rank_table(agg, "final_val_acc", "min", baseline_id=0)
     assert table["group"].tolist() == ["a", "c", "b"] and table["baseline"].tolist() == [True, False, False]
+
+
+def test_welch_on_constant_samples_is_scipys() -> None:
+    """Two constant samples with different means: scipy says t = inf, p = 0 (df 1); a hand-written
+    formula gave NaN there."""
+    rows = [{"group_id": g, "group": f"g{g}", "phase": "confirm", "finished": True, "final_val_acc": v}
+            for g, v in ((0, 0.9), (0, 0.9), (0, 0.9), (1, 1.0), (1, 1.0), (1, 1.0))]
+    cmp = compare_to_baseline(pd.DataFrame(rows), 0, metrics=("final_val_acc",), n_resamples=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scipy's "nearly identical data" note
+        ref = stats.ttest_ind([1.0] * 3, [0.9] * 3, equal_var=False)
+    row = cmp.iloc[0]
+    assert row["p_value"] == ref.pvalue == 0.0
+    assert row["statistic"] == ref.statistic and row["df"] == ref.df
