@@ -144,6 +144,13 @@ def open_input_file(location: str) -> pa.NativeFile:
     return filesystem.open_input_file(path)
 
 
+def delete(location: str) -> None:
+    """Remove one file; nothing when it is already gone."""
+    filesystem, path = resolve(location)
+    if filesystem.get_file_info(path).type == pafs.FileType.File:
+        filesystem.delete_file(path)
+
+
 def atomic_write(location: str, data: bytes) -> str:
     """Write ``data`` to ``location`` so that readers see the old content or the new, never part.
 

@@ -154,6 +154,9 @@ def connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
         probe_address(address)  # before Ray: a dead address is one line within seconds
     import ray
 
+    from sweeps.local_ray import install_filters
+
+    install_filters()
     if ray.is_initialized():
         return False
     level = logging.INFO if verbose else logging.ERROR
@@ -228,7 +231,7 @@ def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> lis
     from sweeps.sink import ParquetSink, Progress
 
     return [ParquetSink(root, spec.name, phase, spec.base.to_flat()),
-            Progress(total, spec.metric, phase, axes=spec.axes)]
+            Progress(total, spec.metric, phase, axes=spec.axes, root=root)]
 
 
 def tune_storage(root: str, *parts: str) -> tuple[str, Any]:
@@ -353,11 +356,33 @@ def _set_finished(root: str, name: str, finished: bool) -> None:
     write_sweep(root, data)
 
 
-def _session(address: str | None, num_cpus: int | None, verbose: bool) -> tuple[bool, Any]:
+def _session(address: str | None, num_cpus: int | None, verbose: bool,
+             root: str | None = None) -> tuple[bool, Any]:
+    """Connect (after stopping local Ray processes that a killed driver of ``root`` left behind)."""
+    if root is not None and not (address or os.environ.get("RAY_ADDRESS")):
+        from sweeps.local_ray import stop_leftovers
+
+        stop_leftovers(root)
     started = connect(address, num_cpus, verbose)
     import ray
 
     return started, ray
+
+
+def _record_local_ray(root: str, started: bool) -> None:
+    """Record the local Ray this driver started (``DIR/ray/local-processes.json``)."""
+    if started:
+        from sweeps.local_ray import write_record
+
+        write_record(root)
+
+
+def _end_session(root: str, started: bool, ray: Any) -> None:
+    if started:
+        ray.shutdown()
+        from sweeps.local_ray import remove_record
+
+        remove_record(root)
 
 
 # -- commands --------------------------------------------------------------------------------
@@ -372,6 +397,7 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
     try:
         if resource_check:
             check_resources(spec.resources)
+        _record_local_ray(root, started)
         doc = sweep_document(spec)
         doc["experiments"].append({"name": EXPLORE, "phase": EXPLORE, "finished": False,
                                    "seeds": spec.explore_seeds(), "trials": spec.n_trials()})
@@ -383,8 +409,7 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
             print(f"next: diffnas sweep confirm {root}")
         return code
     finally:
-        if started:
-            ray.shutdown()
+        _end_session(root, started, ray)
 
 
 def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = None,
@@ -398,7 +423,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         print(status_text(root))
         return 0
     exp = pending[-1]
-    started, ray = _session(address, num_cpus, verbose)
+    started, ray = _session(address, num_cpus, verbose, root)
     try:
         from ray import tune
 
@@ -406,6 +431,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         inner, filesystem = tune_storage(root, exp["name"])
         if not tune.Tuner.can_restore(inner, storage_filesystem=filesystem):
             raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
+        _record_local_ray(root, started)
         print(f"sweep {spec.name}: resuming {exp['name']} from {path}", flush=True)
         tuner = tune.Tuner.restore(inner, trainable=make_trainable(spec), resume_unfinished=True,
                                    resume_errored=False, restart_errored=False,
@@ -413,15 +439,20 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         _retarget_callbacks(tuner, root)
         return _finish(root, exp["name"], _fit(tuner))
     finally:
-        if started:
-            ray.shutdown()
+        _end_session(root, started, ray)
 
 
 def _retarget_callbacks(tuner: Any, root: str) -> None:
-    """Point the restored sink at this folder (the results folder may have been moved)."""
+    """Point the restored sink and progress at this folder (the results folder may have been moved)."""
+    from sweeps.sink import Progress
+
     sink = _sink(tuner)
     if sink is not None:
         sink.root = root
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
+    for callback in getattr(run_config, "callbacks", None) or []:
+        if isinstance(callback, Progress):
+            callback.root = root
 
 
 def _read(root: str, kind: str, columns: Sequence[str]) -> list[dict[str, Any]]:
@@ -521,10 +552,11 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
     name = f"{CONFIRM}-{rounds + 1}"
 
-    started, ray = _session(address, num_cpus, verbose)
+    started, ray = _session(address, num_cpus, verbose, root)
     try:
         if resource_check:
             check_resources(spec.resources)
+        _record_local_ray(root, started)
         data["experiments"].append({
             "name": name, "phase": CONFIRM, "finished": False, "seeds": seeds, "rung": rung,
             "top_k": chosen, "per": per, "baseline_config_id": baseline.config_id(),
@@ -539,8 +571,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
             print(f"  {label}{c.config_id}  {spec.metric}@{c.rung} = {c.score:.4f} (n={c.n})")
         return _finish(root, name, _fit(build_confirm_tuner(spec, root, name, ordered, seeds, verbose)))
     finally:
-        if started:
-            ray.shutdown()
+        _end_session(root, started, ray)
 
 
 # -- status ----------------------------------------------------------------------------------

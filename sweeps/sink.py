@@ -210,13 +210,14 @@ class Progress(tune.Callback):
     """Concise live progress: one line per finished trial and a summary line every ``every_s``."""
 
     def __init__(self, total: int | None, metric: str, phase: str, every_s: float = 15.0,
-                 stream: TextIO | None = None, axes: Sequence[str] = ()) -> None:
+                 stream: TextIO | None = None, axes: Sequence[str] = (), root: str | None = None) -> None:
         self.total = total
         self.metric = metric
         self.phase = phase
         self.every_s = every_s
         self.stream = stream
         self.axes = list(axes)
+        self.root = root  # results folder: counts continue from what earlier runs of it wrote
         self._reset()
 
     def _reset(self) -> None:
@@ -225,9 +226,27 @@ class Progress(tune.Callback):
         self._epochs = 0
         self._done: dict[str, int] = {}
         self._running: set[str] = set()
+        self._counted_before = False
+
+    def _count_before(self, trials: Sequence[Any]) -> None:
+        """Once: add the trials ended and epochs written by earlier (interrupted) runs of this
+        experiment, so that counts are cumulative across resumes."""
+        if self._counted_before:
+            return
+        self._counted_before = True
+        if self.root is None:
+            return
+        ids = {t.trial_id for t in trials}
+        ended = read_keys(self.root, TRIALS_DIR, ("trial_id", "status"))
+        for row in [] if ended is None else ended.to_pylist():
+            if row.get("trial_id") in ids:
+                self._done[str(row["status"])] = self._done.get(str(row["status"]), 0) + 1
+        epochs = read_keys(self.root, EPOCHS_DIR, ("trial_id",))
+        if epochs is not None:
+            self._epochs += sum(1 for t in epochs.column("trial_id").to_pylist() if t in ids)
 
     def __getstate__(self) -> dict[str, Any]:
-        keep = ("total", "metric", "phase", "every_s", "axes")
+        keep = ("total", "metric", "phase", "every_s", "axes", "root")
         return {k: self.__dict__.get(k) for k in keep} | {"stream": None}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -242,11 +261,15 @@ class Progress(tune.Callback):
         self._reset()
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._count_before(trials)
         if not self._running and not self._done and not self._epochs:
             self._print("first trials starting (a new worker first imports torch; each trial loads its data)")
         self._running.add(trial.trial_id)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._count_before(trials)
+        if result.get("restored_from_epoch") and int(result.get("epoch") or 0) <= int(result["restored_from_epoch"]):
+            return  # a restored trial re-reporting its checkpoint epoch, counted already
         self._epochs += 1
         now = time.monotonic()
         if now - self._last >= self.every_s:

@@ -163,6 +163,17 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
         started = _descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        meta = json.load(open(os.path.join(root, "sweep.json")))
+        assert meta["experiments"][0]["finished"] is False
+        before = len(rows(root, "trials")) if os.path.isdir(os.path.join(root, "trials")) else 0
+        assert before < 8, "the sweep finished before the kill; make the spec slower"
+        record = os.path.join(root, "ray", "local-processes.json")
+        assert json.load(open(record))["driver_pid"] == proc.pid
+
+        # the resume stops the local Ray the killed driver had started, then finishes the sweep
+        assert main(["sweep", "resume", root]) == 0
+        assert not [pid for pid in started if os.path.exists(f"/proc/{pid}")], "the dead driver's Ray still runs"
+        assert not os.path.exists(record)
     finally:
         # clean up only what this test started: the driver's process group and recorded descendants
         if proc.poll() is None:
@@ -178,12 +189,6 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
             except ProcessLookupError:
                 pass
         log.close()
-    meta = json.load(open(os.path.join(root, "sweep.json")))
-    assert meta["experiments"][0]["finished"] is False
-    before = len(rows(root, "trials")) if os.path.isdir(os.path.join(root, "trials")) else 0
-    assert before < 8, "the sweep finished before the kill; make the spec slower"
-
-    assert main(["sweep", "resume", root]) == 0
     epochs, trials = check_exactly_once(root)
     assert len(trials) == 8 and all(r["status"] == "completed" for r in trials)
     assert sorted(Counter(r["config_id"] for r in trials).values()) == [2, 2, 2, 2]

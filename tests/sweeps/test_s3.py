@@ -68,6 +68,17 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
         started = _descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
+        meta = json.loads(storage.read_bytes(storage.join(root, "sweep.json")))
+        assert meta["experiments"][0]["finished"] is False
+        assert len(bucket_rows(s3_server, root, "trials")) < 4, "finished before the kill; make the spec slower"
+
+        resumed = subprocess.run(cmd + ["resume", root, "--num-cpus", "2"], env=env, capture_output=True,
+                                 text=True, timeout=300)
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        # the killed driver's local Ray (recorded on the bucket) was stopped by the resume
+        assert "local Ray processes left by the killed driver" in resumed.stdout, resumed.stdout
+        assert not [pid for pid in started if os.path.exists(f"/proc/{pid}")]
+        assert "Traceback" not in resumed.stdout + resumed.stderr
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -78,13 +89,6 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
             except ProcessLookupError:
                 pass
         log.close()
-    meta = json.loads(storage.read_bytes(storage.join(root, "sweep.json")))
-    assert meta["experiments"][0]["finished"] is False
-    assert len(bucket_rows(s3_server, root, "trials")) < 4, "finished before the kill; make the spec slower"
-
-    resumed = subprocess.run(cmd + ["resume", root, "--num-cpus", "2"], env=env, capture_output=True, text=True,
-                             timeout=300)
-    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     epochs, trials = bucket_rows(s3_server, root, "epochs"), bucket_rows(s3_server, root, "trials")
     keys = Counter((r["trial_id"], r["epoch"]) for r in epochs)
     assert len(trials) == 4 and all(r["status"] == "completed" for r in trials)
