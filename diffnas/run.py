@@ -62,6 +62,10 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda")
     if name == "cpu":
         return torch.device("cpu")
+    if name.startswith("cuda:") and name[5:].isdigit():  # an exact GPU (a Ray trial's assignment)
+        if not torch.cuda.is_available() or int(name[5:]) >= torch.cuda.device_count():
+            raise InputError("device", f"{name} is not a CUDA device of this process")
+        return torch.device(name)
     raise InputError("device", f"unknown {name!r}; allowed: auto, cpu, cuda")
 
 

@@ -34,7 +34,7 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffnas.config import SearchConfig
@@ -61,6 +61,32 @@ def placement(resources: Mapping[str, float]) -> tuple[str, int]:
     threads = max(1, int(resources.get("CPU", 1) or 1))
     device = "cuda" if float(resources.get("GPU", 0) or 0) > 0 else "cpu"
     return device, threads
+
+
+def cuda_device(gpu_ids: Sequence[str], visible: str | None) -> str:
+    """The torch device of a trial that Ray assigned the GPUs ``gpu_ids`` (``"cpu"`` without any).
+
+    Ray normally sets ``CUDA_VISIBLE_DEVICES`` (``visible``) to the assigned ids, so the trial's GPU
+    is ``cuda:<position of its first id in that list>`` (``cuda:0``); where it is unset (all GPUs
+    visible, e.g. ``RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES=1``) it is ``cuda:<id>``. A
+    fractional trial (``gpu: 0.25``) holds one id shared with other trials on the same GPU."""
+    ids = [str(i).strip() for i in gpu_ids if str(i).strip()]
+    if not ids:
+        return "cpu"
+    listed = [v.strip() for v in (visible or "").split(",") if v.strip()]
+    if not listed:
+        return f"cuda:{int(ids[0])}"
+    if ids[0] not in listed:
+        raise RuntimeError(f"Ray assigned GPU {ids[0]} but CUDA_VISIBLE_DEVICES is {visible!r}")
+    return f"cuda:{listed.index(ids[0])}"
+
+
+def trial_device() -> str:
+    """This Ray worker's torch device, from its accelerator ids and ``CUDA_VISIBLE_DEVICES``."""
+    import ray
+
+    ids = ray.get_runtime_context().get_accelerator_ids().get("GPU", [])
+    return cuda_device(ids, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
 def trial_search_config(base: Mapping[str, Any], trial_config: Mapping[str, Any],
@@ -118,7 +144,8 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
 
     resources = tune.get_context().get_trial_resources().required_resources
     cfg = trial_search_config(base or {}, config, resources)
-    device, threads = cfg["device"], cfg["threads"]
+    # the exact GPU Ray gave this trial (cuda:N); the config keeps the portable "cuda" / "cpu"
+    device, threads = (trial_device() if cfg["device"] == "cuda" else "cpu"), cfg["threads"]
     run_cls = _run_class()
     history: list[dict[str, Any]] = []
     checkpoint = tune.get_checkpoint()

@@ -4,7 +4,8 @@
 ``ray start`` process in its own process group, with its own temp folder (short paths under /tmp:
 Unix socket paths are limited to 107 bytes) and every fixed-default port chosen free, so it never
 clashes with another Ray on the machine (the test session's own ``ray.init`` included). Each node
-has ``cpus`` CPUs. The head's health checks are fast, so a killed node is declared dead in
+has ``cpus`` CPUs; the head may declare ``head_gpus`` GPUs that do not exist (Ray then assigns GPU
+ids and sets ``CUDA_VISIBLE_DEVICES`` as on a GPU node, which is what placement tests need). The head's health checks are fast, so a killed node is declared dead in
 seconds. ``kill_raylet(i)`` SIGKILLs worker node ``i``'s raylet (a node failure);
 ``stop()`` ends every process it started, by process group and PID, and removes the temp folders.
 """
@@ -59,8 +60,9 @@ def _comm(pid: int) -> str:
 
 
 class LocalCluster:
-    def __init__(self, cpus: int = 1) -> None:
+    def __init__(self, cpus: int = 1, head_gpus: int = 0) -> None:
         self.cpus = cpus
+        self.head_gpus = head_gpus  # declared only: Ray assigns ids and CUDA_VISIBLE_DEVICES, no hardware
         self.root = tempfile.mkdtemp(prefix="dnray-", dir="/tmp")
         self.procs: list[subprocess.Popen] = []
         self.pids: set[int] = set()
@@ -74,7 +76,8 @@ class LocalCluster:
         temp = os.path.join(self.root, name)
         os.makedirs(temp, exist_ok=True)
         p = free_ports(8)
-        cmd = [self._ray(), "start", "--block", f"--temp-dir={temp}", f"--num-cpus={self.cpus}", "--num-gpus=0",
+        cmd = [self._ray(), "start", "--block", f"--temp-dir={temp}", f"--num-cpus={self.cpus}",
+               f"--num-gpus={self.head_gpus if head else 0}",
                "--node-ip-address=127.0.0.1", f"--node-manager-port={p[0]}", f"--object-manager-port={p[1]}",
                f"--dashboard-agent-listen-port={p[2]}", f"--dashboard-agent-grpc-port={p[3]}",
                f"--metrics-export-port={p[4]}", f"--runtime-env-agent-port={p[5]}",

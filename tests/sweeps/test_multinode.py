@@ -9,6 +9,7 @@ session Ray."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,9 +26,43 @@ pytestmark = pytest.mark.ray
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = LocalCluster(cpus=1).start(workers=1)
+    c = LocalCluster(cpus=1, head_gpus=2).start(workers=1)
     yield c
     c.stop()
+
+
+GPU_DRIVER = """
+import json, os, sys, time
+import ray
+from sweeps.trainable import trial_device
+
+@ray.remote(num_cpus=0)
+class Trial:
+    def where(self):
+        ids = ray.get_runtime_context().get_accelerator_ids()["GPU"]
+        return {"ids": ids, "visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": trial_device()}
+
+ray.init(address=sys.argv[1], log_to_driver=False)
+noset = {"env_vars": {"RAY_EXPERIMENTAL_NOSET_CUDA_VISIBLE_DEVICES": "1"}}
+whole = Trial.options(num_gpus=1, runtime_env=noset).remote()  # sees every GPU: cuda:<its id>
+first = ray.get(whole.where.remote())
+quarters = [Trial.options(num_gpus=0.25).remote() for _ in range(4)]  # gpu: 0.25 trials
+print(json.dumps({"whole": first, "quarters": ray.get([q.where.remote() for q in quarters])}))
+"""
+
+
+def test_fractional_gpu_trials_get_the_gpu_ray_assigned(cluster):
+    """The head declares 2 GPUs (no hardware): Ray assigns ids, trial_device() maps them to torch."""
+    out = subprocess.run([sys.executable, "-c", GPU_DRIVER, cluster.address], capture_output=True, text=True,
+                         timeout=240, env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    whole = got["whole"]
+    assert len(whole["ids"]) == 1 and whole["visible"] is None
+    assert whole["device"] == f"cuda:{whole['ids'][0]}"
+    other = {"0", "1"} - set(whole["ids"])
+    for q in got["quarters"]:  # four quarter trials share the other GPU, each seeing only it
+        assert set(q["ids"]) == other and q["visible"] == q["ids"][0] and q["device"] == "cuda:0", q
 
 
 def checkpointed_trials(exp_dir: str) -> set[str]:

@@ -26,6 +26,18 @@ def test_placement_follows_ray_assignment():
     assert (cfg["seed"], cfg["threads"], cfg["device"]) == (3, 4, "cpu")
 
 
+def test_cuda_device_maps_ray_gpu_ids_to_the_visible_index():
+    from sweeps.trainable import cuda_device
+
+    assert cuda_device([], None) == "cpu"
+    assert cuda_device(["1"], "1") == "cuda:0"  # Ray's usual case: only the assigned GPU visible
+    assert cuda_device(["3"], "2,3") == "cuda:1"
+    assert cuda_device(["2"], None) == "cuda:2"  # nothing hidden (RAY_EXPERIMENTAL_NOSET_...)
+    assert cuda_device([2], "") == "cuda:2"
+    with pytest.raises(RuntimeError, match="CUDA_VISIBLE_DEVICES"):
+        cuda_device(["1"], "0")
+
+
 def _rows(root, kind):
     return ds.dataset(os.path.join(root, kind), format="parquet").to_table().to_pylist()
 
