@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from diffnas.inputs import nonempty_arg, number_arg
+
 _FORMATS = ("csv", "md", "tex", "parquet", "html")
 _PLOTS = ("convergence", "op_probs", "cell", "outcome")
 
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("results", nargs="+", metavar="RESULTS",
                         help="results folder(s) holding epochs/*.parquet (and trials/*.parquet, sweep.json)")
-    parser.add_argument("--out", required=True, metavar="DIR",
+    parser.add_argument("--out", required=True, metavar="DIR", type=nonempty_arg,
                         help="output folder (written atomically: replaced only when the report is complete)")
     parser.add_argument("--baseline", metavar="EXPR",
                         help="baseline config: key=value pairs without the config/ prefix "
@@ -31,11 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-by", metavar="KEYS",
                         help="comma-separated config keys to group runs by "
                              "(default: every config key that varies, except the seed)")
-    parser.add_argument("--threshold", type=float, default=0.3, metavar="X",
+    parser.add_argument("--threshold", type=number_arg(float, 0.0, 1.0, exclusive_min=True), default=0.3, metavar="X",
                         help="convergence: first epoch with entropy_norm < X (default 0.3)")
-    parser.add_argument("--window", type=int, default=3, metavar="W",
+    parser.add_argument("--window", type=number_arg(int, 1, 100_000), default=3, metavar="W",
                         help="stabilisation: argmax genotype unchanged for W consecutive epochs (default 3)")
-    parser.add_argument("--collapse", type=float, default=0.5, metavar="S",
+    parser.add_argument("--collapse", type=number_arg(float, 0.0, 1.0, exclusive_min=True), default=0.5, metavar="S",
                         help="collapse flag: final share of skip_connect edges >= S (default 0.5)")
     parser.add_argument("--format", type=_csv_list, default=list(_FORMATS), metavar="LIST",
                         help=f"comma-separated output formats (default: {','.join(_FORMATS)})")
@@ -46,11 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", help="rank configs by this summary metric "
                                          "(default: sweep.json's metric, else final_val_acc)")
     parser.add_argument("--mode", choices=("max", "min"), help="ranking direction (default: sweep.json's, else max)")
-    parser.add_argument("--n-resamples", type=int, default=2000, metavar="B",
+    parser.add_argument("--n-resamples", type=number_arg(int, 100, 1_000_000), default=2000, metavar="B",
                         help="bootstrap resamples for confidence intervals (default 2000)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="confidence level (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap generator (default 0)")
-    parser.add_argument("--max-curves", type=int, default=8, metavar="K",
+    parser.add_argument("--confidence", type=number_arg(float, 0.0, 0.9999, exclusive_min=True), default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--seed", type=number_arg(int, 0, 2**32 - 1), default=0, help="seed of the bootstrap generator (default 0)")
+    parser.add_argument("--max-curves", type=number_arg(int, 1, 100), default=8, metavar="K",
                         help="convergence curves for at most K configs (top-ranked plus the baseline)")
     parser.add_argument("--featured", metavar="TRIAL_ID",
                         help="run whose op probabilities and cell are drawn (default: best run of the top config)")
@@ -66,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         results=list(args.results), out=args.out, baseline=args.baseline, group_by=args.group_by,
         threshold=args.threshold, window=args.window, collapse=args.collapse, formats=list(args.format),
         plots=plots, n_resamples=args.n_resamples, confidence=args.confidence, seed=args.seed,
-        phase=args.phase, metric=args.metric, mode=args.mode, max_curves=max(1, args.max_curves),
+        phase=args.phase, metric=args.metric, mode=args.mode, max_curves=args.max_curves,
         featured=args.featured, progress=(lambda msg: None) if args.quiet else stderr_progress,
     )
     written = write_report(opts)

@@ -74,9 +74,10 @@ def _logical_ok(arrow_type: pa.DataType, logical: str) -> bool:
     if logical == "str":
         return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
     if logical.startswith("list"):
-        return pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type) or pa.types.is_fixed_size_list(
-            arrow_type
-        )
+        if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)
+                or pa.types.is_fixed_size_list(arrow_type)):
+            return False
+        return _logical_ok(arrow_type.value_type, logical[5:-1])
     return True
 
 
@@ -153,6 +154,11 @@ def read_part(path: str, kind: str, columns: Sequence[str] | None, required: Seq
     for key in ("trial_id", "epoch"):
         if key in table.column_names and table[key].null_count:
             raise InputError(path, f"column {key!r} has {table[key].null_count} missing value(s)")
+    if "epoch" in table.column_names and pa.types.is_floating(table["epoch"].type):
+        epoch = table["epoch"].combine_chunks()
+        whole = pc.equal(pc.floor(epoch), epoch)  # false for NaN and fractions
+        if not pc.all(whole).as_py():
+            raise InputError(path, "column 'epoch' holds NaN or a fraction; expected whole epoch numbers")
     _check_values(path, table, "phase", PHASES)
     _check_values(path, table, "status", STATUSES)
     return table.replace_schema_metadata(None)
@@ -174,10 +180,15 @@ def read_spec(folder: str) -> dict[str, Any] | None:
         if data is None:
             return None
         spec = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise InputError(path, "JSON nested too deeply") from None
     except (OSError, ValueError) as exc:
         raise InputError(path, f"not a readable JSON file: {_first_line(exc)}") from None
     if not isinstance(spec, dict):
         raise InputError(path, "expected a JSON object")
+    for key in ("name", "metric", "mode"):
+        if spec.get(key) is not None and not isinstance(spec[key], str):
+            raise InputError(path, f"{key!r} must be a string, got {type(spec[key]).__name__}")
     baseline = spec.get("baseline")
     if baseline is not None and not isinstance(baseline, dict):
         raise InputError(path, "'baseline' must be a mapping of dotted config keys to values")

@@ -105,8 +105,14 @@ def validate(opts: ReportOptions) -> None:
         raise InputError("--window", f"must be >= 1, got {opts.window}")
     if not 0.0 < opts.confidence < 1.0:
         raise InputError("--confidence", f"must be in (0, 1), got {opts.confidence}")
-    if opts.n_resamples < 100:
-        raise InputError("--n-resamples", f"must be >= 100, got {opts.n_resamples}")
+    if not 100 <= opts.n_resamples <= 1_000_000:
+        raise InputError("--n-resamples", f"must be an integer in 100..1000000, got {opts.n_resamples}")
+    if not 0.0 < opts.collapse <= 1.0:
+        raise InputError("--collapse", f"must be a skip share in (0, 1], got {opts.collapse}")
+    if not 0 <= opts.seed <= 2**32 - 1:
+        raise InputError("--seed", f"must be an integer in 0..4294967295, got {opts.seed}")
+    if opts.max_curves < 1:
+        raise InputError("--max-curves", f"must be >= 1, got {opts.max_curves}")
     if opts.mode not in (None, "max", "min"):
         raise InputError("--mode", f"must be max or min, got {opts.mode!r}")
     check_report_out(opts.out, opts.results)

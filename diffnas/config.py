@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from diffnas.errors import InputError
+from diffnas.inputs import shown
 from diffnas.names import SPACE_OPS as SPACE_OPS  # re-exported: the spaces and their ops
 from diffnas.names import names
 
@@ -175,15 +176,27 @@ LATER_KEYS = frozenset({"sampler_options.hard_forward"})
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are leaves."""
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists are leaves.
+
+    A key given twice — nested and dotted (``{"a": {"b": 1}, "a.b": 2}``) — with different values
+    raises :class:`InputError` naming it; the same value twice is accepted."""
     flat: dict[str, Any] = {}
     for key, value in nested.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
+        items = flatten(value, dotted + ".").items() if isinstance(value, Mapping) else [(dotted, value)]
+        for k, v in items:
+            if k in flat and not _same(flat[k], v):
+                raise InputError(k, f"given twice (nested and dotted) with different values: {shown(flat[k], 30)} "
+                                    f"and {shown(v, 30)}")
+            flat[k] = v
     return flat
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # noqa: BLE001 - incomparable values are different
+        return False
 
 
 def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -199,16 +212,20 @@ def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``"temperature.t0=2"`` -> ``("temperature.t0", 2)``; the value is parsed as YAML."""
-    import yaml
+    """``"temperature.t0=2"`` -> ``("temperature.t0", 2)``; the value is parsed as (strict) YAML,
+    and text that is not YAML at all is taken as a string."""
+    from diffnas.inputs import YAMLSyntaxError, parse_yaml
 
     if "=" not in text:
-        raise InputError("--set", f"expected key=value, got {text!r}")
+        raise InputError("--set", f"expected key=value, got {shown(text)}")
     key, raw = text.split("=", 1)
     key = key.strip()
+    if not key:
+        raise InputError("--set", f"no key before '=' in {shown(text)}; expected key=value with a config key "
+                                  "(diffnas search --list-keys)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = parse_yaml(raw, f"--set {key}") if raw.strip() else None
+    except YAMLSyntaxError:
         value = raw
     return key, value
 
@@ -219,7 +236,7 @@ def _coerce(key: str, spec: Field, value: Any) -> Any:
             return None
         raise InputError(key, f"must be {spec.allowed()}, got null")
     kind = spec.kind
-    bad = InputError(key, f"must be {spec.allowed()}, got {value!r}")
+    bad = InputError(key, f"must be {spec.allowed()}, got {shown(value)}")
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
@@ -241,14 +258,14 @@ def _coerce(key: str, spec: Field, value: Any) -> Any:
             raise bad
     elif kind.startswith("list"):
         if not isinstance(value, (list, tuple)) or not value:
-            raise InputError(key, f"must be a non-empty {spec.allowed()}, got {value!r}")
+            raise InputError(key, f"must be a non-empty {spec.allowed()}, got {shown(value)}")
         inner = kind[5:-1]
         if inner == "str" and not all(isinstance(v, str) for v in value):
             raise bad
         value = list(value)
     options = spec.options()
     if options is not None and value not in options:
-        raise InputError(key, f"unknown {value!r}; allowed: {', '.join(map(str, options))}")
+        raise InputError(key, f"unknown {shown(value)}; allowed: {', '.join(map(str, options))}")
     if kind in ("int", "float"):
         lo, hi = spec.minimum, spec.maximum
         if lo is not None and (value < lo or (spec.exclusive_min and value == lo)):
@@ -320,7 +337,7 @@ class SearchConfig:
         if v["ops"] is not None:
             unknown = [op for op in v["ops"] if op not in space_ops]
             if unknown:
-                raise InputError("ops", f"unknown op {unknown[0]!r} for space {v['space']}; "
+                raise InputError("ops", f"unknown op {shown(unknown[0])} for space {v['space']}; "
                                  f"allowed: {', '.join(space_ops)}")
             if len(set(v["ops"])) != len(v["ops"]):
                 raise InputError("ops", "must not repeat an op")
@@ -372,18 +389,17 @@ class SearchConfig:
 
 
 def load_config(path: str | None, overrides: Iterable[str] = ()) -> SearchConfig:
-    """Read a YAML config file (or none: all defaults) and apply ``key=value`` overrides."""
-    import yaml
+    """Read a YAML config file (or none: all defaults) and apply ``key=value`` overrides.
+
+    The file is read by :func:`diffnas.inputs.load_yaml` (size cap, UTF-8, duplicate keys and alias
+    bombs refused); problems name ``--config``."""
+    from diffnas.inputs import load_yaml
 
     data: Any = {}
     if path is not None:
-        try:
-            with open(path, encoding="utf-8") as fh:
-                data = yaml.safe_load(fh)
-        except FileNotFoundError:
-            raise InputError("--config", f"file not found: {path}") from None
-        except yaml.YAMLError as err:
-            raise InputError("--config", f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
+        data = load_yaml(path, "--config", "config file")
         if data is None:
             data = {}
+        if not isinstance(data, Mapping):
+            raise InputError("--config", f"{path} must hold a mapping of config keys, got {type(data).__name__}")
     return SearchConfig.from_dict(data, overrides)

@@ -7,6 +7,9 @@ class InputError(ValueError):
     """Bad user input: a config key, a spec field, a file. ``str(err)`` is the one line shown."""
 
     def __init__(self, field: str, message: str) -> None:
+        field = str(field)
+        if len(field) > 120:  # a field may come from user input (an unknown key): keep the line short
+            field = field[:40] + "..." + field[-77:]
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)

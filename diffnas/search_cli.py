@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 CHECKPOINT = "checkpoint.pt"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,10 +34,18 @@ def prepare(args: argparse.Namespace):
     from diffnas.config import load_config
     from diffnas.data import check_dataset
     from diffnas.errors import InputError
+    from diffnas.inputs import shown
+    from diffnas.outputs import check_search_out
+    from diffnas.truth import check_table
 
     overrides = list(args.overrides)
-    if args.data_dir:
+    if args.data_dir is not None:
+        if not args.data_dir.strip():
+            raise InputError("--data-dir", "must be a non-empty folder path")
         overrides.append(f"data.dir={args.data_dir}")
+    if not _NAME.match(args.name or ""):
+        raise InputError("--name", f"must be letters, digits, '_', '.', '-' (a short identifier), got {shown(args.name)}")
+    check_search_out(args.out, CHECKPOINT, inputs=[p for p in (args.config,) if p])
     config = load_config(args.config, overrides)
     check_dataset(config["dataset"], config["data.dir"])
     if config["device"] == "cuda":
@@ -43,14 +53,8 @@ def prepare(args: argparse.Namespace):
 
         if not torch.cuda.is_available():
             raise InputError("device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
-    if config["truth.table"] and not os.path.isfile(config["truth.table"]):
-        raise InputError("truth.table", f"file not found: {config['truth.table']}")
-    out = args.out
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InputError("--out", f"{out} exists and is not a folder")
-    ckpt = os.path.join(out, CHECKPOINT)
-    if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(ckpt):
-        raise InputError("--out", f"{out} is not empty and holds no resumable run; choose a new folder")
+    if config["truth.table"]:
+        check_table(config["truth.table"], config["truth.column"])
     return config
 
 
@@ -80,7 +84,12 @@ def run(args: argparse.Namespace) -> int:
     trial_id = f"{config.config_id()}-s{config['seed']}"
     identity = identity_columns(config, trial_id=trial_id, sweep=args.name, phase="single")
     if os.path.isfile(ckpt):
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001 - any unreadable checkpoint is the same bad input
+            raise InputError("--out", f"{ckpt} is not a readable diffnas checkpoint; choose a new folder") from None
+        if not isinstance(state, dict):
+            raise InputError("--out", f"{ckpt} is not a diffnas checkpoint; choose a new folder")
         if state.get("config_id") != config.config_id() or state.get("seed") != config["seed"]:
             raise InputError("--out", f"{out} holds a run of another config; choose a new folder")
         search = SearchRun(config)

@@ -47,15 +47,50 @@ def bundled_table_path() -> str:
     return str(resources.files("diffnas").joinpath("data_files", "nb201_accuracy.csv.gz"))
 
 
+def _open(path: str):
+    return gzip.open(path, "rt", encoding="utf-8") if path.endswith(".gz") else open(path, encoding="utf-8")
+
+
+def _bad(path: str, err: BaseException) -> InputError:
+    what = "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else "not a readable (gzipped) CSV file"
+    return InputError("truth.table", f"{path} is {what}; expected a CSV(.gz) with arch_str and accuracy columns")
+
+
+def check_table(path: str, column: str) -> None:
+    """Cheap check before any work: ``path`` is a readable UTF-8 CSV(.gz) whose header has
+    ``arch_str`` and ``column``; :class:`InputError` naming ``truth.table`` / ``truth.column``."""
+    if os.path.isdir(path):
+        raise InputError("truth.table", f"{path} is a folder, not a CSV file")
+    if not os.path.isfile(path):
+        raise InputError("truth.table", f"file not found: {path}")
+    try:
+        with _open(path) as fh:
+            fields = next(csv.reader([fh.readline(1 << 16)]), [])
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as err:
+        raise _bad(path, err) from None
+    if "arch_str" not in fields or column not in fields:
+        raise InputError("truth.column", f"{path} needs columns arch_str and {column!r}; has "
+                                         f"{', '.join(fields)[:60] or 'none'}")
+
+
 @functools.lru_cache(maxsize=8)
 def _read(path: str, column: str, mtime: float) -> dict[str, float]:
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
-        if "arch_str" not in fields or column not in fields:
-            raise InputError("truth.column", f"{path} needs columns arch_str and {column!r}; has {', '.join(fields)}")
-        return {row["arch_str"]: float(row[column]) for row in reader}
+    table: dict[str, float] = {}
+    try:
+        with _open(path) as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            if "arch_str" not in fields or column not in fields:
+                raise InputError("truth.column", f"{path} needs columns arch_str and {column!r}; has "
+                                                 f"{', '.join(fields)[:60] or 'none'}")
+            for line, row in enumerate(reader, start=2):
+                try:
+                    table[row["arch_str"]] = float(row[column])
+                except (TypeError, ValueError):
+                    raise InputError("truth.table", f"{path} line {line}: {column} is not a number") from None
+    except (OSError, EOFError, UnicodeDecodeError, csv.Error) as err:
+        raise _bad(path, err) from None
+    return table
 
 
 class TruthTable:
@@ -63,8 +98,7 @@ class TruthTable:
 
     def __init__(self, path: str | None = None, column: str = "cifar10_test") -> None:
         path = path or bundled_table_path()
-        if not os.path.isfile(path):
-            raise InputError("truth.table", f"file not found: {path}")
+        check_table(path, column)
         self.table = _read(path, column, os.path.getmtime(path))
         self.path = path
         self.column = column

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from diffnas.inputs import nonempty_arg, number_arg
+
 _LAYOUT = ("results folder layout: DIR/sweep.json (name, metric, mode, baseline, spec), "
            "DIR/epochs/*.parquet, DIR/trials/*.parquet (the results schema), DIR/ray/<experiment>/ "
            "(Tune's experiment state and checkpoints)")
@@ -17,7 +19,8 @@ _LAYOUT = ("results folder layout: DIR/sweep.json (name, metric, mode, baseline,
 def _ray_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--address", default=None,
                    help="join this running Ray cluster (default: $RAY_ADDRESS, else start local Ray here)")
-    p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    p.add_argument("--num-cpus", type=number_arg(int, 1, 4096), default=None,
+                   help="CPUs of the local Ray, >= 1 (default: all)")
     p.add_argument("--verbose", action="store_true", help="show Ray's and Tune's own output")
 
 
@@ -34,9 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        description="Validate SPEC (any problem: one line, exit 2, nothing written), then run "
                                    "its explore phase. " + _LAYOUT)
     p.add_argument("spec", metavar="SPEC", help="sweep spec YAML (see sweeps/*.yaml)")
-    p.add_argument("--storage", metavar="DIR", default=None,
+    p.add_argument("--storage", metavar="DIR", default=None, type=nonempty_arg,
                    help="results folder, local or a bucket URI (default: ./results/<name>)")
-    p.add_argument("--name", default=None, help="sweep name (default: the spec's name)")
+    p.add_argument("--name", default=None, type=nonempty_arg, help="sweep name (default: the spec's name)")
     _ray_options(p)
     _resource_option(p)
     p.set_defaults(handler=_run)
@@ -58,9 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "'confirm' into the same results folder. ASHA prunes individual seeds, so only "
                     "confirm runs give unbiased multi-seed comparisons.")
     p.add_argument("dir", metavar="DIR", help="the sweep's results folder")
-    p.add_argument("--top-k", type=int, default=None, help="how many best configs (default: the spec's "
+    p.add_argument("--top-k", type=number_arg(int, 1, 10_000), default=None, help="how many best configs (default: the spec's "
                                                            "confirm.top_k)")
-    p.add_argument("--seeds", type=int, default=None, help="fresh seeds per config (default: the spec's "
+    p.add_argument("--seeds", type=number_arg(int, 1, 10_000), default=None, help="fresh seeds per config (default: the spec's "
                                                            "confirm.seeds)")
     p.add_argument("--per", metavar="AXIS", default=None,
                    help="keep the top K configs of EVERY value of this axis (e.g. sampler), each value ranked "
@@ -77,9 +80,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sweeps.spec import load_spec
+    from diffnas.outputs import check_storage
+    from sweeps.spec import check_inputs, load_spec
 
     spec = load_spec(args.spec, name=args.name)
+    check_storage(args.storage if args.storage is not None else f"results/{spec.name}")
+    check_inputs(spec)
     from sweeps.runner import run_sweep
 
     return run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus,

@@ -42,7 +42,7 @@ from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
 from sweeps.ranking import FAILED_STATUSES as FAILED_STATUSES  # re-exported: sweeps.runner's public names
 from sweeps.ranking import Ranked, confirm_plan, is_missing, phase_rows, rank_phase, select_configs
 from sweeps.ranking import rank_rows as rank_rows
-from sweeps.spec import SweepSpec, parse_spec
+from sweeps.spec import SweepSpec, check_inputs, parse_spec
 
 SWEEP_FILE = "sweep.json"
 RAY_DIR = "ray"
@@ -72,12 +72,39 @@ def write_sweep(root: str, data: Mapping[str, Any]) -> None:
     storage.atomic_write(join(root, SWEEP_FILE), text.encode("utf-8"))
 
 
+def _read_sweep_checked(root: str, field: str = "DIR") -> dict[str, Any] | None:
+    """:func:`read_sweep`, with an unreadable or malformed ``sweep.json`` as one InputError line."""
+    where = f"{field} {SWEEP_FILE}"
+    try:
+        data = read_sweep(root)
+    except RecursionError:
+        raise InputError(where, "nested too deeply") from None
+    except (OSError, ValueError) as err:  # not JSON, not UTF-8, a folder, unreadable
+        raise InputError(where, f"{join(root, SWEEP_FILE)} is not a readable JSON file "
+                                f"({' '.join(str(err).split())[:60]})") from None
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise InputError(where, f"must be a JSON object, got {type(data).__name__}")
+    if not isinstance(data.get("spec"), dict):
+        raise InputError(where, "has no 'spec' object (the normalised sweep spec); not written by diffnas sweep?")
+    experiments = data.get("experiments", [])
+    if not isinstance(experiments, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) for e in experiments):
+        raise InputError(where, "'experiments' must be a list of objects with a 'name'")
+    return data
+
+
 def load_sweep(root: str) -> tuple[dict[str, Any], SweepSpec]:
-    """The sweep file and its spec; InputError when ``root`` holds no sweep."""
-    data = read_sweep(root)
+    """The sweep file and its spec; InputError when ``root`` holds no (valid) sweep."""
+    data = _read_sweep_checked(root)
     if data is None:
         raise InputError("DIR", f"no {SWEEP_FILE} in {root}: not a sweep results folder")
-    return data, parse_spec(data["spec"])
+    try:
+        spec = parse_spec(data["spec"])
+    except InputError as err:
+        raise InputError(f"DIR {SWEEP_FILE} spec.{err.field}", err.message) from None
+    return data, spec
 
 
 def sweep_document(spec: SweepSpec) -> dict[str, Any]:
@@ -390,7 +417,7 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
               num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
     """``diffnas sweep run``: validate, connect, check resources, write sweep.json, explore."""
     root = results_root(storage, spec.name)
-    if read_sweep(root) is not None:
+    if _read_sweep_checked(root, "--storage") is not None:
         raise InputError("--storage", f"{root} already holds a sweep; continue it with "
                          f"`diffnas sweep resume {root}` or choose another --storage")
     started, ray = _session(address, num_cpus, verbose)
@@ -423,6 +450,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         print(status_text(root))
         return 0
     exp = pending[-1]
+    check_inputs(spec)
     started, ray = _session(address, num_cpus, verbose, root)
     try:
         from ray import tune
@@ -456,9 +484,15 @@ def _retarget_callbacks(tuner: Any, root: str) -> None:
 
 
 def _read(root: str, kind: str, columns: Sequence[str]) -> list[dict[str, Any]]:
+    import pyarrow as pa
+
     from diffnas.results import read_keys
 
-    table = read_keys(root, kind, tuple(columns))
+    try:
+        table = read_keys(root, kind, tuple(columns))
+    except (pa.ArrowException, OSError, ValueError) as err:
+        raise InputError(f"DIR {kind}", f"a Parquet part in {join(root, kind)} is not readable (truncated or "
+                                        f"corrupt?): {' '.join(str(err).split())[:60]}") from None
     return [] if table is None else table.to_pylist()
 
 
@@ -551,6 +585,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     seeds = list(range(first, first + n_seeds))
     rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
     name = f"{CONFIRM}-{rounds + 1}"
+    check_inputs(spec)
 
     started, ray = _session(address, num_cpus, verbose, root)
     try:

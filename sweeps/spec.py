@@ -43,6 +43,7 @@ from typing import Any
 
 from diffnas.config import FIELDS, Field, SearchConfig, coerce_field, flatten
 from diffnas.errors import InputError
+from diffnas.inputs import shown
 from diffnas.schema import EPOCH_COLUMNS
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -107,8 +108,8 @@ def _with(base: SearchConfig, where: str, values: Mapping[str, Any]) -> SearchCo
             (key, value), = values.items()
             if err.field == key:
                 raise InputError(where, err.message) from None
-            raise InputError(where, f"{value!r} is invalid with this base: {err}") from None
-        raise InputError(where, f"the combination {dict(values)!r} is invalid: {err}") from None
+            raise InputError(where, f"{shown(value)} is invalid with this base: {err}") from None
+        raise InputError(where, f"the combination {shown(dict(values))} is invalid: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -175,29 +176,29 @@ class SweepSpec:
 
 def _seeds(value: Any) -> list[int]:
     if isinstance(value, bool) or value is None:
-        raise InputError("seeds", f"must be a list of distinct integers >= 0 or a count >= 1, got {value!r}")
+        raise InputError("seeds", f"must be a list of distinct integers >= 0 or a count >= 1, got {shown(value)}")
     if isinstance(value, int):
         if value < 1:
             raise InputError("seeds", f"a count must be >= 1, got {value}")
         return list(range(value))
     if not isinstance(value, list) or not value:
-        raise InputError("seeds", f"must be a list of distinct integers >= 0 or a count >= 1, got {value!r}")
+        raise InputError("seeds", f"must be a list of distinct integers >= 0 or a count >= 1, got {shown(value)}")
     if not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
-        raise InputError("seeds", f"must hold integers >= 0, got {value!r}")
+        raise InputError("seeds", f"must hold integers >= 0, got {shown(value)}")
     if len(set(value)) != len(value):
-        raise InputError("seeds", f"must not repeat a seed, got {value!r}")
+        raise InputError("seeds", f"must not repeat a seed, got {shown(value)}")
     return list(value)
 
 
 def _sample_axis(base: SearchConfig, key: str, value: Any) -> Axis:
     where = f"sample.{key}"
     if not isinstance(value, Mapping) or len(value) != 1:
-        raise InputError(where, f"must be one of {{{': [...]}, {'.join(DISTRIBUTIONS)}: [...]}}, got {value!r}")
+        raise InputError(where, f"must be one of {{{': [...]}, {'.join(DISTRIBUTIONS)}: [...]}}, got {shown(value)}")
     (dist, args), = value.items()
     if dist not in DISTRIBUTIONS:
-        raise InputError(where, f"unknown distribution {dist!r}; allowed: {', '.join(DISTRIBUTIONS)}")
+        raise InputError(where, f"unknown distribution {shown(dist)}; allowed: {', '.join(DISTRIBUTIONS)}")
     if not isinstance(args, list) or not args:
-        raise InputError(f"{where}.{dist}", f"must be a non-empty list, got {args!r}")
+        raise InputError(f"{where}.{dist}", f"must be a non-empty list, got {shown(args)}")
     kind = FIELDS[key].kind
     if dist == "choice":
         for v in args:
@@ -205,13 +206,13 @@ def _sample_axis(base: SearchConfig, key: str, value: Any) -> Axis:
         return Axis(key, dist, tuple(args))
     numbers = all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
     if len(args) != 2 or not numbers:
-        raise InputError(f"{where}.{dist}", f"must be [low, high] numbers, got {args!r}")
+        raise InputError(f"{where}.{dist}", f"must be [low, high] numbers, got {shown(args)}")
     lo, hi = args
     if not lo < hi:
-        raise InputError(f"{where}.{dist}", f"low must be < high, got {args!r}")
+        raise InputError(f"{where}.{dist}", f"low must be < high, got {shown(args)}")
     if dist == "randint":
         if kind not in ("int", "float") or not all(float(a).is_integer() for a in args):
-            raise InputError(f"{where}.{dist}", f"needs integer bounds on a numeric key, got {args!r}")
+            raise InputError(f"{where}.{dist}", f"needs integer bounds on a numeric key, got {shown(args)}")
         lo, hi = int(lo), int(hi)
         ends = (lo, hi - 1)
     else:
@@ -252,7 +253,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
         else:
             if key not in SPEC_FIELDS:
                 subkeys = ", ".join(k for k in SPEC_FIELDS if k.startswith(f"{key}."))
-                raise InputError(key, f"must be a mapping with keys {subkeys}, got {value!r}")
+                raise InputError(key, f"must be a mapping with keys {subkeys}, got {shown(value)}")
             fixed_in[key] = value
     fixed: dict[str, Any] = {k: f.default for k, f in SPEC_FIELDS.items()}
     for key, value in fixed_in.items():
@@ -267,14 +268,14 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
     if not name:
         raise InputError("name", "is required (a short identifier)")
     if not _NAME.match(name):
-        raise InputError("name", f"must be letters, digits, '_', '.', '-', got {name!r}")
+        raise InputError("name", f"must be letters, digits, '_', '.', '-', got {shown(name)}")
 
     # base config
     base_in = data.get("base", {})
     if base_in is None:
         base_in = {}
     if not isinstance(base_in, Mapping):
-        raise InputError("base", f"must be a mapping of search-config keys, got {base_in!r}")
+        raise InputError("base", f"must be a mapping of search-config keys, got {shown(base_in)}")
     try:
         base = SearchConfig.from_dict(base_in)
     except InputError as err:
@@ -283,7 +284,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
     def section(name: str) -> dict[str, Any]:
         value = data.get(name) or {}
         if not isinstance(value, Mapping):
-            raise InputError(name, f"must be a mapping of dotted search-config keys, got {value!r}")
+            raise InputError(name, f"must be a mapping of dotted search-config keys, got {shown(value)}")
         flat = flatten(value) if name == "baseline" else dict(value)
         return {_config_key(name, k): v for k, v in flat.items()}
 
@@ -297,10 +298,10 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
     grid: dict[str, list[Any]] = {}
     for key, values in grid_in.items():
         if not isinstance(values, list) or not values:
-            raise InputError(f"grid.{key}", f"must be a non-empty list of values, got {values!r}")
+            raise InputError(f"grid.{key}", f"must be a non-empty list of values, got {shown(values)}")
         grid[key] = [_with(base, f"grid.{key}", {key: v})[key] for v in values]
         if len({repr(v) for v in grid[key]}) != len(grid[key]):
-            raise InputError(f"grid.{key}", f"must not repeat a value, got {values!r}")
+            raise InputError(f"grid.{key}", f"must not repeat a value, got {shown(values)}")
     sample: dict[str, Axis] = {}
     for key, value in sample_in.items():
         if key in grid:
@@ -383,19 +384,48 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
     )
 
 
-def load_spec(path: str, name: str | None = None) -> SweepSpec:
-    """Read and validate a spec file; ``name`` (``--name``) overrides the spec's own name."""
-    import yaml
+# Config keys naming files or folders a trial will read: checked before Ray starts.
+PATH_KEYS = ("dataset", "data.dir", "truth.table", "truth.column")
+_MAX_PATH_COMBOS = 256
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise InputError("SPEC", f"file not found: {path}") from None
-    except IsADirectoryError:
-        raise InputError("SPEC", f"is a folder, not a spec file: {path}") from None
-    except yaml.YAMLError as err:
-        raise InputError("SPEC", f"{path} is not valid YAML ({str(err).splitlines()[0]})") from None
+
+def check_inputs(spec: SweepSpec) -> None:
+    """Every dataset folder and truth table any trial (explore, baseline) will read exists and has
+    the right header; :class:`InputError` naming where the value came from (``base.data.dir``,
+    ``grid.data.dir`` ...). Cheap: headers only, never the data."""
+    from diffnas.data import check_dataset
+    from diffnas.truth import check_table
+
+    sources: dict[str, list[tuple[str, Any]]] = {}
+    for key in PATH_KEYS:
+        options = [(f"base.{key}", spec.base[key])]
+        if key in spec.grid:
+            options = [(f"grid.{key}", v) for v in spec.grid[key]]
+        elif key in spec.sample:
+            options = [(f"sample.{key}", v) for v in spec.sample[key].args]
+        if key in spec.baseline:
+            options.append((f"baseline.{key}", spec.baseline[key]))
+        sources[key] = options
+    combos = itertools.islice(itertools.product(*(sources[k] for k in PATH_KEYS)), _MAX_PATH_COMBOS)
+    for combo in combos:
+        where = dict(zip(PATH_KEYS, combo))
+        try:
+            check_dataset(where["dataset"][1], where["data.dir"][1])
+            if where["truth.table"][1]:
+                check_table(where["truth.table"][1], where["truth.column"][1])
+        except InputError as err:
+            label = where.get(err.field, (err.field, None))[0]
+            raise InputError(label, err.message) from None
+
+
+def load_spec(path: str, name: str | None = None) -> SweepSpec:
+    """Read and validate a spec file; ``name`` (``--name``) overrides the spec's own name.
+
+    The file is read by :func:`diffnas.inputs.load_yaml` (size cap, UTF-8, duplicate keys and alias
+    bombs refused); problems name ``SPEC``."""
+    from diffnas.inputs import load_yaml
+
+    data = load_yaml(path, "SPEC", "spec file")
     if data is None:
         raise InputError("SPEC", f"{path} is empty")
     if name is not None:

@@ -33,6 +33,8 @@ BAD_SPECS = {
     "confirm_per_not_an_axis": ("grid: {sampler: [softmax, gumbel]}\nconfirm: {per: clip.mode}\n", "confirm.per"),
     "not_yaml": ("base: [unclosed\n", "SPEC"),
     "not_mapping": ("- just\n- a list\n", "spec"),
+    "duplicate_key": ("metric: val_acc\nmetric: val_loss\n", "SPEC"),
+    "nested_and_dotted_differ": ("base: {epochs: 3, data: {subset: 200}, data.subset: 300}\n", "base.data.subset"),
 }
 
 BASE = "name: bad\nbase: {dataset: digits, epochs: 3, data: {subset: 200}}\n"
@@ -56,8 +58,9 @@ def _no_ray(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 @pytest.mark.parametrize("case", sorted(BAD_SPECS))
 def test_bad_spec_exits_2_naming_the_key(case, tmp_path, monkeypatch, capsys):
     text, key = BAD_SPECS[case]
-    # a later top-level key replaces BASE's (YAML keeps the last duplicate)
-    body = text if case in ("not_yaml", "not_mapping") else BASE + text
+    # a case's own base replaces BASE's (a key given twice in one YAML mapping is refused)
+    base = "" if text.startswith("base:") else BASE.split("\n", 1)[1]
+    body = text if case in ("not_yaml", "not_mapping") else "name: bad\n" + base + text
     path = tmp_path / f"{case}.yaml"
     path.write_text(body)
     calls = _no_ray(monkeypatch)
