@@ -112,8 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors
         return int(exc.code or 0)
     handler: Handler | None = getattr(args, "handler", None)
-    if handler is None:
-        parser.print_help()
+    if handler is None:  # no COMMAND (or no ACTION of `diffnas sweep`)
+        if args.command is None:
+            print(f"diffnas: error: COMMAND: missing; one of {', '.join(SUBCOMMANDS)} (diffnas --help)",
+                  file=sys.stderr)
+        else:
+            print(f"diffnas {args.command}: error: ACTION: missing (diffnas {args.command} --help)", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         return int(handler(args) or 0)

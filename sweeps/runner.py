@@ -451,14 +451,14 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         return 0
     exp = pending[-1]
     check_inputs(spec)
+    from ray import tune
+
+    path = join(root, RAY_DIR, exp["name"])
+    inner, filesystem = tune_storage(root, exp["name"])
+    if not tune.Tuner.can_restore(inner, storage_filesystem=filesystem):  # files only: before Ray starts
+        raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
     started, ray = _session(address, num_cpus, verbose, root)
     try:
-        from ray import tune
-
-        path = join(root, RAY_DIR, exp["name"])
-        inner, filesystem = tune_storage(root, exp["name"])
-        if not tune.Tuner.can_restore(inner, storage_filesystem=filesystem):
-            raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
         _record_local_ray(root, started)
         print(f"sweep {spec.name}: resuming {exp['name']} from {path}", flush=True)
         tuner = tune.Tuner.restore(inner, trainable=make_trainable(spec), resume_unfinished=True,
@@ -549,6 +549,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     given) + the baseline, N fresh seeds, FIFO, full epochs."""
     root = results_root(root, "")
     data, spec = load_sweep(root)
+    check_inputs(spec)
     top_k = spec.confirm["top_k"] if top_k is None else top_k
     n_seeds = spec.confirm["seeds"] if n_seeds is None else n_seeds
     per = spec.confirm.get("per") if per is None else (None if per == "none" else per)
@@ -585,7 +586,6 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     seeds = list(range(first, first + n_seeds))
     rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
     name = f"{CONFIRM}-{rounds + 1}"
-    check_inputs(spec)
 
     started, ray = _session(address, num_cpus, verbose, root)
     try:

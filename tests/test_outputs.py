@@ -52,7 +52,7 @@ def _refused(capsys: pytest.CaptureFixture[str], argv: list[str], root: Path) ->
     ("results/notes.txt", "exists and is not a folder"),
     ("results/notes.txt/sub", "is a file, not a folder"),
     ("foreign", "not a diffnas report"),                       # a folder holding foreign files
-    ("", "non-empty path"),
+    ("", "must not be empty"),
 ])
 def test_overlapping_out_refused_and_results_byte_identical(workspace: Path, capsys, monkeypatch, out: str,
                                                              why: str) -> None:
