@@ -29,6 +29,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_analysis.py
+	@# AutoDL's own NB201 search models, the step benchmark's peer (its metadata pins an old numpy; the models need only torch)
+	$(BIN)/pip install -q --no-deps "xautodl==1.0.0"
+	$(BIN)/python benchmarks/bench_step.py
 
 clean:
 	rm -rf $(VENV) results runs .pytest_cache .ruff_cache

@@ -121,6 +121,13 @@ FIELDS: dict[str, Field] = {
     "seed": _f("int", 0, "random seed", minimum=0),
     "device": _f("str", "auto", "auto picks cuda when available", choices=("auto", "cpu", "cuda")),
     "threads": _f("int", 1, "torch intra-op threads", minimum=1, maximum=256),
+    "perf.fused": _f("bool", True, "NB201 cells: one conv for the same op on every edge leaving a node "
+                     "(same sums; false = the op-by-op reference path)"),
+    "perf.channels_last": _f("bool", True, "NHWC memory format for weights and activations"),
+    "perf.compile": _f("str", "off", "torch.compile the supernet's loss (on = compile, falling back to eager "
+                       "where compile is unavailable)", choices=("off", "on")),
+    "perf.amp": _f("str", "off", "autocast the forward pass to bfloat16 or float16 (float16 adds a "
+                   "gradient scaler on CUDA)", choices=("off", "bf16", "fp16")),
     "model.channels": _f("int", 8, "channels of the first stage", minimum=1),
     "model.cells_per_stage": _f("int", 1, "normal cells per stage", minimum=1),
     "model.stages": _f("int", 2, "stages (a reduction between consecutive stages)", minimum=1, maximum=5),
@@ -168,7 +175,7 @@ FIELDS: dict[str, Field] = {
 # Keys that do not change what is searched: excluded from config_id.
 NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column",
                                "metrics.proxy", "metrics.proxy_batch"}
-                              | {k for k in FIELDS if k.startswith("fault.")})
+                              | {k for k in FIELDS if k.startswith(("fault.", "perf."))})
 
 # Semantic keys added after results existed: left out of config_id while at their default, so the
 # config_id of every config written before the key existed stays what it was.

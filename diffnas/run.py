@@ -40,9 +40,11 @@ from diffnas.clipping import build_clipper
 from diffnas.config import SearchConfig
 from diffnas.data import load_dataset
 from diffnas.early_stopping import EarlyStopper
+from diffnas.epoch_profile import EpochProfile
 from diffnas.errors import InputError
 from diffnas.hessian import dominant_eigenvalue
-from diffnas.metrics import grad_norm, mean_entropy, normalised_entropy, op_probs, op_share, stability
+from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
+from diffnas.perf import CompiledLoss, PerfOptions
 from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
 from diffnas.samplers import build_sampler
 from diffnas.schedules import TemperatureSchedule
@@ -69,6 +71,14 @@ def resolve_device(name: str) -> torch.device:
     raise InputError("device", f"unknown {name!r}; allowed: auto, cpu, cuda")
 
 
+def _grad_norm_tensor(params: list[torch.Tensor]) -> torch.Tensor:
+    """sqrt(Σ ||g||²) over the parameters' gradients, as a tensor (no host transfer)."""
+    squares = [p.grad.detach().pow(2).sum() for p in params if p.grad is not None]
+    if not squares:
+        return torch.zeros(())
+    return torch.stack(squares).sum().sqrt()
+
+
 class SearchRun:
     """A DARTS-style search with one sampler setup, advanced with :meth:`step`."""
 
@@ -92,6 +102,10 @@ class SearchRun:
         self.model = Supernet(self.space, self.data.in_channels, self.data.num_classes,
                               config["model.channels"], config["model.cells_per_stage"],
                               config["model.stages"]).to(self.device)
+        self.perf = PerfOptions.from_config(config)
+        self.model.configure(fused=self.perf.fused, channels_last=self.perf.channels_last)
+        self.loss_fn = CompiledLoss(self.model, self.device, self.perf)
+        self.profile = EpochProfile(self.device)
         alpha0 = config["optim.alpha_init_std"] * torch.randn(self.space.n_edges, self.space.n_ops,
                                                               generator=init_gen)
         self.alpha = torch.nn.Parameter(alpha0.to(self.device))
@@ -166,8 +180,7 @@ class SearchRun:
 
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, weights, chosen=None,
                       hard_forward: str = "chosen") -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x, weights, chosen, hard_forward)
-        return F.cross_entropy(logits, y), logits
+        return self.loss_fn(x, y, weights, chosen, hard_forward)
 
     # -- one epoch ----------------------------------------------------------------------------
     def _alpha_step(self, xa, ya, xw, yw, temperature: float) -> tuple[float, bool]:
@@ -196,7 +209,11 @@ class SearchRun:
         self.a_opt.step()
         return result.norm, result.clipped
 
-    def _weight_step(self, xw, yw, temperature: float, inject_nan: bool) -> tuple[float, float, float]:
+    def _weight_step(self, xw, yw, temperature: float,
+                     inject_nan: bool) -> tuple[float, torch.Tensor, torch.Tensor, float]:
+        """(loss, correct count, weight grad norm, Σα); one host transfer (loss and Σα together).
+
+        Σα is finite exactly when every α is (short of an overflow of the sum itself)."""
         self.w_opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             sample = self.sampler.sample(self.alpha.detach(), temperature, self.sampler_gen)
@@ -206,29 +223,32 @@ class SearchRun:
         loss.backward()
         max_norm = self.config["optim.w_grad_clip"]
         if max_norm is not None:
-            norm = float(torch.nn.utils.clip_grad_norm_(self.w_params, max_norm))
+            norm = torch.nn.utils.clip_grad_norm_(self.w_params, max_norm)
         else:
-            norm = grad_norm(self.w_params)
-        if math.isfinite(float(loss.detach())):
+            norm = _grad_norm_tensor(self.w_params)
+        loss_value, alpha_sum = torch.stack([loss.detach().float(), self.alpha.detach().sum().float()]).tolist()
+        if math.isfinite(loss_value):
             self.w_opt.step()
-        correct = float((logits.argmax(-1) == yw).sum())
-        return float(loss.detach()), correct, norm
+        correct = (logits.detach().argmax(-1) == yw).sum()
+        return loss_value, correct, norm.detach(), alpha_sum
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def _accuracy(self, weights: torch.Tensor, chosen: torch.Tensor | None) -> tuple[float, float]:
         x, y = self.data.x_alpha, self.data.y_alpha
         limit = self.config["metrics.eval_batches"]
         n = len(y)
         if limit:
             n = min(n, limit * self.batch_size)
-        total_loss, correct = 0.0, 0.0
+        total_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         for start in range(0, n, self.batch_size):
             end = min(start + self.batch_size, n)
             xb, yb = x[start:end], y[start:end]
-            logits = self.model(xb, weights, chosen)
-            total_loss += float(F.cross_entropy(logits, yb, reduction="sum"))
-            correct += float((logits.argmax(-1) == yb).sum())
-        return total_loss / n, correct / n
+            _, logits = self.loss_fn(xb, yb, weights, chosen)
+            total_loss += F.cross_entropy(logits, yb, reduction="sum").double()
+            correct += (logits.argmax(-1) == yb).sum()
+        loss_sum, n_correct = total_loss.item(), correct.item()  # the one host transfer of the pass
+        return loss_sum / n, n_correct / n
 
     def _hessian(self, temperature: float) -> float:
         x, y = self.data.x_alpha[: self.batch_size], self.data.y_alpha[: self.batch_size]
@@ -250,9 +270,12 @@ class SearchRun:
         n_w, n_a = len(self.data.y_weights), len(self.data.y_alpha)
         order_w, order_a = self._batches(n_w), self._batches(n_a)
         train_alpha = epoch_no > c["warmup_epochs"]
-        loss_sum = correct = 0.0
+        loss_sum = 0.0
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
         a_norms: list[float] = []
-        w_norms: list[float] = []
+        w_norms: list[torch.Tensor] = []
+        prof = self.profile
+        prof.start_epoch()
         clipped = 0
         diverged_reason = None
         temperature = self.temperature(0)
@@ -264,25 +287,29 @@ class SearchRun:
             ia = order_a[start_a:start_a + self.batch_size]
             xw, yw = self.data.x_weights[iw], self.data.y_weights[iw]
             xa, ya = self.data.x_alpha[ia], self.data.y_alpha[ia]
+            prof.lap("data")
             if train_alpha:
                 norm, was_clipped = self._alpha_step(xa, ya, xw, yw, temperature)
                 a_norms.append(norm)
                 clipped += int(was_clipped)
-            loss, corr, w_norm = self._weight_step(xw, yw, temperature, inject and step == 0)
+                prof.lap("alpha_step")
+            loss, corr, w_norm, alpha_sum = self._weight_step(xw, yw, temperature, inject and step == 0)
             loss_sum += loss * len(yw)
             correct += corr
             w_norms.append(w_norm)
+            prof.lap("weight_step")
             if not math.isfinite(loss):
                 diverged_reason = "non_finite_loss"
                 break
-            if not bool(torch.isfinite(self.alpha).all()):
+            if not math.isfinite(alpha_sum):
                 diverged_reason = "non_finite_alpha"
                 break
         self.w_sched.step()
         self.epoch = epoch_no
         seen = min(n_w, (step + 1) * self.batch_size)
-        record = self._measure(temperature, loss_sum / seen, correct / seen, a_norms, w_norms,
-                               clipped, diverged_reason is not None)
+        record = self._measure(temperature, loss_sum / seen, correct.item() / seen, a_norms,
+                               torch.stack(w_norms).tolist() if w_norms else [], clipped,
+                               diverged_reason is not None)
         if diverged_reason is not None:
             self.status, self.stop_reason = "diverged", diverged_reason
         else:
@@ -293,6 +320,8 @@ class SearchRun:
                 self.status, self.stop_reason = "early_stopped", reason
             elif self.epoch >= c["epochs"]:
                 self.status, self.stop_reason = "completed", None
+        prof.lap("metrics")
+        prof.end_epoch()
         self.wall_s += time.perf_counter() - t_start
         record["wall_s"] = time.perf_counter() - t_start
         self.records.append(record)
@@ -332,11 +361,13 @@ class SearchRun:
             record.update(val_loss=nan, val_acc=nan, discrete_val_acc=nan, gap=nan)
             self.prev_choice, self.prev_argmax = choice, argmax
             return record
+        self.profile.lap("metrics")
         self.model.eval()
         eval_w = self.sampler.eval_weights(self.alpha.detach(), temperature)
         val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
         disc_w, disc_choice = self.space.discrete_weights(self.alpha.detach().cpu())
         _, disc_acc = self._accuracy(disc_w.to(self.device, self.alpha.dtype), disc_choice)
+        self.profile.lap("evaluation")
         every = c["metrics.hessian_every"]
         if every and self.epoch % every == 0:
             record["hessian_eig"] = self._hessian(temperature)

@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="dataset folder (same as --set data.dir=DIR)")
     p.add_argument("--name", default="search", help="value of the 'sweep' column (default: search)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--profile", action="store_true",
+                   help="print where each epoch's time goes (alpha step, weight step, evaluation, metrics, "
+                        "writing) and the run's totals, on stderr")
     p.add_argument("--list-keys", action="store_true",
                    help="print every config key with its default, what is allowed and what it does, then exit")
 
@@ -102,12 +105,20 @@ def run(args: argparse.Namespace) -> int:
             yaml.safe_dump(config.to_nested(), fh, sort_keys=True)
 
     bar = Progress(config["epochs"], label=f"{config['sampler']} ", enabled=not args.quiet)
+    profile = search.profile
+    profile.sync = args.profile and search.device.type == "cuda"
     while not search.done:
         record = search.step()
+        profile.start_lap()
         write_part([with_identity(identity, record)], out, "epochs", name=f"{trial_id}-e{record['epoch']:05d}")
         search.save(ckpt)
+        profile.lap("writing")
         bar.update(search.epoch, val_acc=record["val_acc"], entropy_norm=record["entropy_norm"])
+        if args.profile:
+            print(profile.format(profile.current, f"epoch {record['epoch']}"), file=sys.stderr)
     bar.close()
+    if args.profile and profile.epochs:
+        print(profile.format(profile.total, f"profile, {profile.epochs} epochs"), file=sys.stderr)
     trial = search.trial_record()
     write_part([with_identity(identity, trial)], out, "trials", name=trial_id)
     genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],

@@ -26,15 +26,22 @@ weights for that edge's row of α. Compute rules:
 ``nb201`` stacks NB201 cells (all cells share α's 6 rows) with ResNet basic blocks as reductions;
 ``darts`` stacks normal cells and searched reduction cells (α rows 0..13 normal, 14..27 reduce).
 BatchNorm uses batch statistics everywhere (``track_running_stats=False``, see :mod:`diffnas.ops`).
+
+Performance switches (:meth:`Supernet.configure`, off by default = the reference path): ``fused``
+computes NB201 cells with :func:`diffnas.fused.nb201_cell_fused` (convs of edges leaving the same
+node batched into one; same sums; the ``chosen`` hard forward and dense weights; ``all`` runs the
+reference); ``channels_last`` stores weights and activations NHWC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
+from diffnas.fused import nb201_cell_fused
 from diffnas.ops import FactorizedReduce, ReLUConvBN, build_op
 from diffnas.registry import Registry
 from diffnas.spaces import SearchSpace
@@ -145,8 +152,11 @@ class NB201Cell(nn.Module):
         super().__init__()
         self.space = space
         self.edges = nn.ModuleList(MixedOp(space, channels, 1) for _ in space.edges)
+        self.fused = False
 
     def forward(self, x, weights, chosen, zeros=None, hard_forward="chosen"):
+        if self.fused and (chosen is None or hard_forward == "chosen"):
+            return nb201_cell_fused(self, x, weights, chosen, zeros)
         nodes = [x]
         cache: dict = {}
         for node in range(1, 4):
@@ -216,6 +226,30 @@ class Supernet(nn.Module):
         self.kind = space.name
         builder = _BUILDERS[space.name]
         builder(self, in_channels, num_classes, channels, cells_per_stage, stages)
+        self.channels_last = False
+
+    def configure(self, fused: bool | None = None, channels_last: bool | None = None) -> Supernet:
+        """Switch the fused cell path and the NHWC memory format on or off (results equal within float error)."""
+        if fused is not None:
+            for layer in self.layers:
+                if isinstance(layer, NB201Cell):
+                    layer.fused = bool(fused)
+        if channels_last is not None:
+            self.channels_last = bool(channels_last)
+            self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return self
+
+    @contextlib.contextmanager
+    def reference_path(self) -> Iterator[None]:
+        """Run the reference (unfused, module-by-module) path inside the block."""
+        saved = [(layer, layer.fused) for layer in self.layers if isinstance(layer, NB201Cell)]
+        try:
+            for layer, _ in saved:
+                layer.fused = False
+            yield
+        finally:
+            for layer, value in saved:
+                layer.fused = value
 
     # -- construction -------------------------------------------------------------------------
     def _build_nb201(self, in_ch, n_cls, c, per_stage, stages):
@@ -253,12 +287,15 @@ class Supernet(nn.Module):
 
     # -- forward ------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, weights: torch.Tensor, chosen: torch.Tensor | None = None,
-                hard_forward: str = "chosen") -> torch.Tensor:
+                hard_forward: str = "chosen", dense: bool = False) -> torch.Tensor:
         """Logits for ``x`` under op ``weights`` (edges × ops); with ``chosen`` one op per edge, combined
-        by the registered ``hard_forward`` (module docstring)."""
+        by the registered ``hard_forward`` (module docstring). ``dense`` computes every op but ``none``
+        even where its weight is 0 (no host transfer; for traced/compiled forwards)."""
         picks = None if chosen is None else [int(c) for c in chosen.tolist()]
         # ops with weight exactly 0 are skipped; one host transfer per forward, only when no grad flows
-        zeros = None if weights.requires_grad else (weights.detach() == 0).cpu().tolist()
+        zeros = None if weights.requires_grad or dense else (weights.detach() == 0).cpu().tolist()
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         h = self.stem(x)
         if self.kind == "nb201":
             for layer in self.layers:
@@ -307,7 +344,7 @@ class Supernet(nn.Module):
 
         handles = [mixed.register_forward_pre_hook(record) for _, mixed in self.mixed_ops()]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), self.reference_path():
                 device = next(self.parameters()).device
                 ones = torch.ones(self.space.n_edges, self.space.n_ops, device=device)
                 self.forward(torch.zeros(2, *input_shape, device=device), ones)

@@ -1,0 +1,236 @@
+"""One search step, diffnas against AutoDL-Projects' own NB201 search models (xautodl 1.0.0).
+
+The work (identical on both sides): NAS-Bench-201 cell with its 5 ops, 16 channels, 3 stages
+(ResNet reductions between them), batch 64 of 3-channel images, 10 classes, one forward +
+backward to the weights and to α, ``threads`` intra-op threads (2).
+
+* DARTS: xautodl ``TinyNetworkDarts`` vs diffnas ``softmax`` (w = softmax(α));
+* GDAS: xautodl ``TinyNetworkGDAS`` vs diffnas ``gumbel_hard`` (one op per edge, straight-through);
+* sizes: 2 cells per stage at 28 px and 5 cells per stage at 32 px.
+
+All cases of a size are interleaved in one process (case A, B, C, D, A, B, ...) and each time is
+the median of ``--repeats`` steps, so load from other processes hits every case alike; the
+ratios are what this script is for. Each size also times a dense 2048² float32 matmul at the same
+thread count (the machine's practical peak, 2·2048³ FLOP per product) inside the same loop, and
+reports each step's GFLOP/s (FLOPs counted by ``torch.utils.flop_counter`` on one step) and its
+share of that peak. diffnas runs with the defaults of its ``perf.*`` config keys (its fast path)
+and, for reference, with every ``perf`` switch off (``diffnas-ref``).
+
+Small configuration (``--small``, on by default): 8 channels, 16 px, 1 input channel, the default
+1 cell per stage and 2 stages, 1 thread: its step time against its *FLOP time*, the time its FLOPs
+take at the GFLOP/s the same code reaches on the 2-cell 28 px softmax step at 1 thread, measured
+interleaved with it (so the ratio says how much a small configuration pays for overhead rather
+than FLOPs).
+
+``--compile`` adds diffnas softmax with ``perf.compile=on`` and prints the compile time and the
+number of steps after which it has paid for itself.
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/bench_step.py [--repeats N] [--sizes 2x28,5x32]``.
+Needs ``xautodl==1.0.0`` (``pip install --no-deps xautodl==1.0.0``; the models need only torch).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffnas.perf import CompiledLoss, PerfOptions  # noqa: E402
+from diffnas.samplers import build_sampler  # noqa: E402
+from diffnas.spaces import build_space  # noqa: E402
+from diffnas.supernet import Supernet  # noqa: E402
+
+NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+BATCH, CHANNELS, CLASSES, STAGES = 64, 16, 10, 3
+MATMUL_N = 2048
+
+Step = Callable[[], None]
+
+
+def count_flops(step: Step) -> float:
+    """FLOPs of one call of ``step`` (forward + backward) as torch.utils.flop_counter counts them."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return float(counter.get_total_flops())
+
+
+def interleaved(cases: dict[str, Step], repeats: int, warmup: int = 1) -> dict[str, float]:
+    """Median wall seconds per case, the cases run round-robin ``repeats`` times after ``warmup`` rounds."""
+    for _ in range(warmup):
+        for step in cases.values():
+            step()
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):
+        for name, step in cases.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def matmul_step(n: int = MATMUL_N) -> tuple[Step, float]:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+
+    def step() -> None:
+        torch.mm(a, b, out=out)
+
+    return step, 2.0 * n**3
+
+
+def xautodl_step(kind: str, cells: int, x: torch.Tensor, y: torch.Tensor) -> Step:
+    if kind == "darts":
+        from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts as Net
+    else:
+        from xautodl.models.cell_searchs.search_model_gdas import TinyNetworkGDAS as Net
+    # affine=False, track_running_stats=False: NB201's search setting, as diffnas' cell ops
+    net = Net(CHANNELS, cells, 4, CLASSES, NB201_OPS, False, False)
+    if kind == "gdas":
+        net.set_tau(10.0)
+
+    def step() -> None:
+        net.zero_grad(set_to_none=True)
+        _, logits = net(x)
+        F.cross_entropy(logits, y).backward()
+
+    return step
+
+
+def diffnas_step(sampler: str, cells: int, x: torch.Tensor, y: torch.Tensor, perf: PerfOptions,
+                 channels: int = CHANNELS, stages: int = STAGES) -> tuple[Step, CompiledLoss]:
+    space = build_space("nb201")
+    net = Supernet(space, x.shape[1], CLASSES, channels, cells, stages)
+    net.configure(fused=perf.fused, channels_last=perf.channels_last)
+    alpha = torch.nn.Parameter(1e-3 * torch.randn(space.n_edges, space.n_ops))
+    smp = build_sampler(sampler)
+    gen = torch.Generator().manual_seed(0)
+    loss_fn = CompiledLoss(net, torch.device("cpu"), perf)
+
+    def step() -> None:
+        net.zero_grad(set_to_none=True)
+        alpha.grad = None
+        sample = smp.sample(alpha, 1.0, gen)
+        loss, _ = loss_fn(x, y, sample.weights, sample.chosen)
+        loss.backward()
+
+    return step, loss_fn
+
+
+def _row(name: str, seconds: float, flops: float, peak: float, base: float | None) -> str:
+    gflops = flops / seconds / 1e9
+    ratio = f"{base / seconds:6.2f}x" if base is not None else "      "
+    return (f"  {name:<22} {seconds * 1e3:9.1f} ms  {flops / 1e9:7.2f} GFLOP  {gflops:7.1f} GFLOP/s  "
+            f"{100 * gflops / peak:5.1f}% of peak  {ratio}")
+
+
+def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[str, float]:
+    torch.manual_seed(0)
+    x, y = torch.randn(BATCH, 3, px, px), torch.randint(0, CLASSES, (BATCH,))
+    fast, ref = PerfOptions(), PerfOptions(fused=False, channels_last=False)
+    mm, mm_flops = matmul_step()
+    cases: dict[str, Step] = {
+        "xautodl DARTS": xautodl_step("darts", cells, x, y),
+        "diffnas softmax": diffnas_step("softmax", cells, x, y, fast)[0],
+        "xautodl GDAS": xautodl_step("gdas", cells, x, y),
+        "diffnas gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, fast)[0],
+        "diffnas-ref softmax": diffnas_step("softmax", cells, x, y, ref)[0],
+        "diffnas-ref gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, ref)[0],
+        "matmul 2048^2": mm,
+    }
+    compiled: CompiledLoss | None = None
+    if with_compile:
+        cases["diffnas softmax compiled"], compiled = diffnas_step(
+            "softmax", cells, x, y, PerfOptions(compile="on"))
+    flops = {name: (mm_flops if name.startswith("matmul") else count_flops(step)) for name, step in cases.items()
+             if not name.endswith("compiled")}
+    if compiled is not None:
+        cases["diffnas softmax compiled"]()  # compiles (timed inside CompiledLoss)
+        flops["diffnas softmax compiled"] = flops["diffnas softmax"]
+    med = interleaved(cases, repeats)
+    peak = mm_flops / med["matmul 2048^2"] / 1e9
+    print(f"\n{cells} cells/stage, {px} px, batch {BATCH}, {torch.get_num_threads()} threads "
+          f"(median of {repeats}, interleaved); matmul peak {peak:.1f} GFLOP/s")
+    base = {"diffnas softmax": "xautodl DARTS", "diffnas-ref softmax": "xautodl DARTS",
+            "diffnas gumbel_hard": "xautodl GDAS", "diffnas-ref gumbel_hard": "xautodl GDAS",
+            "diffnas softmax compiled": "xautodl DARTS"}
+    for name, seconds in med.items():
+        if name.startswith("matmul"):
+            continue
+        print(_row(name, seconds, flops[name], peak, med[base[name]] if name in base else None))
+    darts = med["xautodl DARTS"] / med["diffnas softmax"]
+    gdas = med["xautodl GDAS"] / med["diffnas gumbel_hard"]
+    share = flops["diffnas softmax"] / med["diffnas softmax"] / 1e9 / peak
+    print(f"  => softmax {darts:.2f}x xautodl DARTS (target >= 2.5), gumbel_hard {gdas:.2f}x xautodl GDAS "
+          f"(target >= 1.5), softmax at {100 * share:.1f}% of matmul peak (target >= 35%)")
+    if compiled is not None:
+        if compiled.fallback:
+            print(f"  compile: {compiled.fallback}")
+        elif compiled.compile_s is not None:
+            saved = med["diffnas softmax"] - med["diffnas softmax compiled"]
+            pays = f"pays for itself after {compiled.compile_s / saved:.0f} steps" if saved > 0 else "never pays"
+            print(f"  compile: first call {compiled.compile_s:.1f} s; saves {saved * 1e3:.0f} ms/step; {pays}")
+    return {"darts": darts, "gdas": gdas, "share": share}
+
+
+def bench_small(repeats: int) -> float:
+    """Small configuration at 1 thread: step time ÷ FLOP time at the large softmax step's 1-thread rate."""
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    xs, ys = torch.randn(BATCH, 1, 16, 16), torch.randint(0, CLASSES, (BATCH,))
+    xl, yl = torch.randn(BATCH, 3, 28, 28), torch.randint(0, CLASSES, (BATCH,))
+    fast = PerfOptions()
+    cases = {
+        "small softmax": diffnas_step("softmax", 1, xs, ys, fast, channels=8, stages=2)[0],
+        "small gumbel_hard": diffnas_step("gumbel_hard", 1, xs, ys, fast, channels=8, stages=2)[0],
+        "large softmax (rate)": diffnas_step("softmax", 2, xl, yl, fast)[0],
+    }
+    flops = {name: count_flops(step) for name, step in cases.items()}
+    med = interleaved(cases, repeats)
+    rate = flops["large softmax (rate)"] / med["large softmax (rate)"]
+    print(f"\nsmall config: 8 channels, 16 px, 1 cell/stage, 2 stages, batch {BATCH}, 1 thread "
+          f"(median of {repeats}); reference rate {rate / 1e9:.1f} GFLOP/s (2 cells, 28 px, 16 channels, 1 thread)")
+    worst = 0.0
+    for name in ("small softmax", "small gumbel_hard"):
+        flop_time = flops[name] / rate
+        ratio = med[name] / flop_time
+        worst = max(worst, ratio) if name == "small softmax" else worst
+        print(f"  {name:<20} {med[name] * 1e3:7.1f} ms  {flops[name] / 1e9:6.3f} GFLOP  FLOP time "
+              f"{flop_time * 1e3:6.1f} ms  step / FLOP time {ratio:4.2f}")
+    print(f"  => small softmax step {worst:.2f}x its FLOP time (target <= 1.5)")
+    return worst
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="timed rounds per case (median)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sizes", default="2x28,5x32", help="cells-per-stage x pixels, comma separated")
+    parser.add_argument("--no-small", action="store_true", help="skip the small-configuration case")
+    parser.add_argument("--compile", action="store_true", help="also time perf.compile=on and its compile time")
+    args = parser.parse_args(argv)
+    try:
+        import xautodl  # noqa: F401
+    except ImportError:
+        print("bench_step: needs xautodl 1.0.0: .venv/bin/pip install --no-deps xautodl==1.0.0", file=sys.stderr)
+        return 2
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} default threads; timing with {args.threads}")
+    for size in args.sizes.split(","):
+        cells, px = (int(v) for v in size.lower().split("x"))
+        torch.set_num_threads(args.threads)
+        bench_size(cells, px, args.repeats, args.compile)
+    if not args.no_small:
+        bench_small(args.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
