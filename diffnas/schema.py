@@ -83,6 +83,12 @@ TRIAL_COLUMNS: dict[str, str] = {
 }
 
 
+# where a sweep trial ran: written by sweeps on Ray; absent (null) for a single ``diffnas search``
+PLACEMENT_COLUMNS = ("node_id", "hostname")
+# columns only a sweep trial writes (a single search leaves them out)
+SWEEP_ONLY_COLUMNS = (*PLACEMENT_COLUMNS, "restored_from_epoch")
+
+
 def config_column(dotted_key: str) -> str:
     """``temperature.schedule`` -> ``config/temperature.schedule``."""
     return CONFIG_PREFIX + dotted_key

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from diffnas.cli import main
-from diffnas.schema import EPOCH_COLUMNS, IDENTITY_COLUMNS, SCHEMA_VERSION, TRIAL_COLUMNS
+from diffnas.schema import EPOCH_COLUMNS, IDENTITY_COLUMNS, SCHEMA_VERSION, SWEEP_ONLY_COLUMNS, TRIAL_COLUMNS
 from tests.helpers import tiny_overrides
 
 
@@ -21,8 +21,8 @@ def test_search_writes_schema(tmp_path, sampler, capsys):
     assert main(argv) == 0
     epochs = pq.read_table(out / "epochs").to_pandas()
     trials = pq.read_table(out / "trials").to_pandas()
-    assert set(EPOCH_COLUMNS) | set(IDENTITY_COLUMNS) <= set(epochs.columns)
-    assert set(TRIAL_COLUMNS) | set(IDENTITY_COLUMNS) <= set(trials.columns)
+    assert (set(EPOCH_COLUMNS) | set(IDENTITY_COLUMNS)) - set(SWEEP_ONLY_COLUMNS) <= set(epochs.columns)
+    assert (set(TRIAL_COLUMNS) | set(IDENTITY_COLUMNS)) - set(SWEEP_ONLY_COLUMNS) <= set(trials.columns)
     assert {"config/sampler", "config/temperature.schedule", "config/entropy_weight", "config/clip.mode"} <= set(epochs.columns)
     assert list(epochs.sort_values("epoch")["epoch"]) == [1, 2, 3]
     assert (epochs["config/sampler"] == sampler).all() and (epochs["phase"] == "single").all()
