@@ -64,7 +64,7 @@ def welch(mean_x: np.ndarray, var_x: np.ndarray, n_x: np.ndarray,
         res = stats.ttest_ind_from_stats(mean_x, np.sqrt(var_x), n_x, mean_y, np.sqrt(var_y), n_y,
                                          equal_var=False)
         a = var_x / n_x
-        b = var_y / n_y
+        b = var_y / np.float64(n_y)  # a baseline without a finite value (n_y = 0): NaN, not an error
         df = (a + b) ** 2 / (a ** 2 / (n_x - 1) + b ** 2 / (n_y - 1))
     df = np.where(np.isnan(df) & ~np.isnan(np.asarray(res.statistic, dtype=np.float64)), 1.0, df)
     return np.asarray(res.statistic, dtype=np.float64), df, np.asarray(res.pvalue, dtype=np.float64)

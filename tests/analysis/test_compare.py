@@ -84,3 +84,14 @@ def test_welch_on_constant_samples_is_scipys() -> None:
     row = cmp.iloc[0]
     assert row["p_value"] == ref.pvalue == 0.0
     assert row["statistic"] == ref.statistic and row["df"] == ref.df
+
+
+def test_baseline_without_a_finite_value_gives_nan_not_an_error() -> None:
+    """A metric the baseline never measured (all NaN, e.g. a truth column its runs lack): the row is
+    NaN (n_baseline 0); dividing by the baseline's n = 0 used to raise ZeroDivisionError."""
+    rows = [{"group_id": g, "group": f"g{g}", "phase": "confirm", "finished": True, "final_truth_acc": v}
+            for g, v in ((0, np.nan), (0, np.nan), (1, 93.0), (1, 94.0))]
+    cmp = compare_to_baseline(pd.DataFrame(rows), 0, metrics=("final_truth_acc",), n_resamples=100)
+    row = cmp.iloc[0]
+    assert row["n_baseline"] == 0 and row["n"] == 2
+    assert np.isnan(row["p_value"]) and np.isnan(row["diff"])
