@@ -31,7 +31,7 @@ SPACE_OPS: dict[str, tuple[str, ...]] = {
 """Search space -> its candidate ops."""
 
 BUILTIN: dict[str, tuple[str, ...]] = {
-    "sampler": ("softmax", "gumbel", "gumbel_hard", "enhanced"),
+    "sampler": ("softmax", "gumbel", "gumbel_hard", "enhanced", "dirichlet"),
     "sampler_options.hard_forward": ("chosen", "all"),
     "temperature.schedule": ("constant", "linear", "exponential", "cosine", "step"),
     "clip.mode": ("none", "fixed", "adaptive"),

@@ -19,13 +19,17 @@ Formulas (row-wise over the ops of each edge, g_i = −log(−log u_i), u_i ~ U(
   Jᵀ(⟨G, op_k(x)⟩·e_k); ``all`` (AutoDL's ``forward_gdas``, NASLib) out = w_k·op_k(x) + Σ_{j≠k} w_j,
   so every unselected w_j (0 in value) also carries ΣG and α's gradient is
   Jᵀ(⟨G, op_k(x)⟩·e_k + ΣG·(1 − e_k)); G = ∂L/∂out, J = ∂y/∂α = (diag(y) − y yᵀ)/T.
+* ``dirichlet`` (DrNAS-like):     β = (elu(α) + 1) / T (positive concentrations), w ~ Dir(β) drawn
+  with the implicit reparameterisation gradient (``torch.distributions.Dirichlet.rsample``); the
+  mean β/Σβ = (elu(α) + 1)/Σ(elu(α) + 1) is temperature-free, and a falling T raises the
+  concentration, so the samples tighten around it (annealed exploration).
 * ``enhanced``:                    α̃ = α + σ·ε, ε ~ N(0, 1); each op is dropped with probability p
   (at least one op per edge is kept) and the kept ops renormalised; w = softmax((α̃ + g) / T) over
   the kept ops (dropped logits set to −∞).
 
-Eval mode: softmax(α / T) for the soft samplers; the argmax one-hot for ``gumbel_hard``.
-Effective distribution: softmax(α / T) for the soft samplers; softmax(α) (the law of the
-choice) for ``gumbel_hard``.
+Eval mode: softmax(α / T) for the soft samplers; the argmax one-hot for ``gumbel_hard``; the
+Dirichlet mean for ``dirichlet``. Effective distribution: softmax(α / T) for the soft samplers;
+softmax(α) (the law of the choice) for ``gumbel_hard``; the Dirichlet mean for ``dirichlet``.
 
 Random numbers come only from the ``torch.Generator`` the caller passes, so a run is reproducible
 and resumable from the generator's state.
@@ -184,6 +188,44 @@ class EnhancedSampler(Sampler):
             logits = logits.masked_fill(~keep, float("-inf"))
         g = gumbel_noise(alpha.shape, gen, alpha)
         return OpWeights(F.softmax((logits + g) / t, dim=-1))
+
+
+@SAMPLERS.register("dirichlet")
+class DirichletSampler(Sampler):
+    """DrNAS-like: w ~ Dir((elu(α) + 1) / T), reparameterised; eval and effective: the mean."""
+
+    name = "dirichlet"
+
+    @staticmethod
+    def concentration(alpha: torch.Tensor, temperature: float) -> torch.Tensor:
+        """β = (elu(α) + 1) / T, > 0 everywhere."""
+        return (F.elu(alpha) + 1.0).clamp_min(_EPS) / check_temperature(temperature)
+
+    @staticmethod
+    def mean(alpha: torch.Tensor) -> torch.Tensor:
+        """E[w] = (elu(α) + 1) / Σ_o (elu(α) + 1), independent of T."""
+        beta = (F.elu(alpha) + 1.0).clamp_min(_EPS)
+        return beta / beta.sum(dim=-1, keepdim=True)
+
+    def sample(self, alpha, temperature, generator):
+        gen = self._need_generator(generator)
+        beta = self.concentration(alpha, temperature)
+        # torch's Dirichlet draws from the global stream: seed a forked stream from ``generator``
+        # so that the run stays reproducible and resumable from the generator's state.
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen, device=gen.device))
+        devices = [alpha.device] if alpha.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            w = torch.distributions.Dirichlet(beta).rsample()
+        return OpWeights(w)
+
+    def eval_weights(self, alpha, temperature):
+        check_temperature(temperature)
+        return OpWeights(self.mean(alpha))
+
+    def effective_probs(self, alpha, temperature):
+        check_temperature(temperature)
+        return self.mean(alpha.detach())
 
 
 SAMPLERS.check_builtins()  # every name diffnas.names lists is implemented

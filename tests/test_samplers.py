@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -59,7 +61,7 @@ def test_gumbel_hard_eval_is_argmax():
     assert torch.equal(w, F.one_hot(a.argmax(-1), 5).double())
 
 
-@pytest.mark.parametrize("name", ["gumbel", "gumbel_hard", "enhanced"])
+@pytest.mark.parametrize("name", ["gumbel", "gumbel_hard", "enhanced", "dirichlet"])
 def test_same_seed_same_samples_different_seed_different(name):
     a = _alpha()
     s = build_sampler(name)
@@ -95,10 +97,38 @@ def test_enhanced_noise_only_changes_sample():
 
 
 @pytest.mark.parametrize("t", [0.0, -1.0, float("nan"), float("inf")])
-@pytest.mark.parametrize("name", ["softmax", "gumbel", "gumbel_hard", "enhanced"])
+@pytest.mark.parametrize("name", ["softmax", "gumbel", "gumbel_hard", "enhanced", "dirichlet"])
 def test_bad_temperature_raises(name, t):
     with pytest.raises(ValueError, match="temperature"):
         build_sampler(name).sample(_alpha(), t, torch.Generator())
+
+
+def test_dirichlet_mean_is_normalised_elu_plus_one_and_samples_concentrate_as_t_falls():
+    a = torch.tensor([[2.0, 0.0, -1.0, -3.0, 0.5]], dtype=torch.float64)
+    s = build_sampler("dirichlet")
+    beta = torch.tensor([[3.0, 1.0, math.exp(-1.0), math.exp(-3.0), 1.5]], dtype=torch.float64)
+    mean = beta / beta.sum()
+    assert torch.allclose(s.eval_weights(a, 0.3).weights, mean)
+    assert torch.allclose(s.effective_probs(a, 3.0), mean)
+    many = a.expand(4000, 5)
+    hot = s.sample(many, 1.0, torch.Generator().manual_seed(0)).weights
+    cold = s.sample(many, 0.05, torch.Generator().manual_seed(0)).weights
+    assert torch.allclose(hot.sum(-1), torch.ones(4000, dtype=torch.float64))
+    assert torch.allclose(hot.mean(0), mean[0], atol=0.02)  # E[w] = beta / sum(beta)
+    assert torch.allclose(cold.mean(0), mean[0], atol=0.01)
+    # Var[w_i] = m_i (1 - m_i) / (sum(beta)/T + 1): the spread shrinks with T
+    for w, t in ((hot, 1.0), (cold, 0.05)):
+        expected = mean[0] * (1 - mean[0]) / (beta.sum() / t + 1)
+        assert torch.allclose(w.var(0), expected, rtol=0.15)
+
+
+def test_dirichlet_sample_is_differentiable_and_leaves_global_rng_alone():
+    a = _alpha().requires_grad_(True)
+    before = torch.get_rng_state()
+    w = build_sampler("dirichlet").sample(a, 1.0, torch.Generator().manual_seed(3)).weights
+    assert torch.equal(torch.get_rng_state(), before)
+    w[:, 0].sum().backward()
+    assert a.grad is not None and float(a.grad.abs().sum()) > 0
 
 
 def test_bad_parameters_raise_naming_them():
