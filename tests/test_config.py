@@ -26,7 +26,7 @@ def test_config_id_ignores_seed_but_not_sampler():
     ({"temprature.t0": 1}, "temprature.t0"),
     ({"epochs": "ten"}, "epochs"),
     ({"epochs": 2.5}, "epochs"),
-    ({"sampler": "dirichlet"}, "sampler"),
+    ({"sampler": "multinomial"}, "sampler"),
     ({"temperature.schedule": "cosine", "temperature.t0": 1, "temperature.t_min": 2}, "temperature.t_min"),
     ({"sampler_options.dropout": 1.0}, "sampler_options.dropout"),
     ({"sampler_options.noise_std": -1}, "sampler_options.noise_std"),
