@@ -1,0 +1,178 @@
+"""The tables of docs/results.md, regenerated from a study's results folder (Parquet only; no torch/Ray).
+
+    python benchmarks/nb201_study_tables.py docs/results/nb201_study > /tmp/tables.md
+
+Per confirmed config (phase ``confirm``: the best explore config of every sampler by ``proxy_score``,
+plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its runs:
+
+* ``final truth``: NAS-Bench-201 CIFAR-10 test accuracy (%) of the final argmax cell, mean and 95 %
+  Student-t interval  x̄ ± t_{0.975, n−1} · s / √n  (wider than a 5-seed bootstrap, which
+  under-covers at n = 5);
+* ``by proxy``: truth of the cell a run would report if it returned its best cell by the calibrated
+  metric, i.e. the cell of the epoch with the highest ``proxy_score`` (NASWOT; ties → the later epoch;
+  the rule sees only the proxy, never the truth);
+* ``best visited``: the best truth of any cell the run passed through (an oracle, for reference only);
+* ``stab. epoch``: first epoch at which the argmax genotype had been unchanged for 3 epochs
+  (:func:`analysis.summary.summarise`), mean [95 % t-interval] over the runs that stabilised, with
+  the count; ``conv. epoch``: first epoch with ``entropy_eff``/log(#ops) < 0.3 (the sampler's
+  effective distribution at the current temperature), likewise;
+* ``collapsed``: runs whose final cell has ≥ 3 of 6 edges on skip_connect or ≥ 3 on none;
+  ``guard stops``: runs stopped by a collapse guard (``stop_reason`` skip_collapse, or any reason
+  naming a guard);
+* ``wall``: mean seconds per run (the trial's own ``wall_s``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from analysis.load import load_results  # noqa: E402
+from analysis.summary import summarise  # noqa: E402
+from diffnas.truth import ANCHORS  # noqa: E402
+
+AXES = ("config/sampler", "config/temperature.schedule", "config/clip.mode", "config/entropy_weight",
+        "config/early_stop.stability_window", "config/early_stop.max_skip")
+SHORT = {"config/sampler": "sampler", "config/temperature.schedule": "T decay", "config/clip.mode": "clip",
+         "config/entropy_weight": "entropy w", "config/early_stop.stability_window": "stab. stop W",
+         "config/early_stop.max_skip": "skip guard"}
+N_OPS = 5
+
+
+def t_interval(x: np.ndarray) -> tuple[float, float, float]:
+    """(mean, low, high): mean ± t_{0.975, n−1}·s/√n; NaN bounds for n < 2."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if x.size < 2:
+        return m, math.nan, math.nan
+    h = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return m, m - h, m + h
+
+
+def fmt(ci: tuple[float, float, float], digits: int = 2) -> str:
+    m, lo, hi = ci
+    if math.isnan(m):
+        return "–"
+    if math.isnan(lo):
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def per_run(folder: str) -> pd.DataFrame:
+    """One row per run: identity, axes, status, truth (final, by proxy, best visited), epochs."""
+    epochs = pd.read_parquet(Path(folder) / "epochs")
+    trials = pd.read_parquet(Path(folder) / "trials")
+    epochs = epochs.sort_values(["trial_id", "epoch"], ignore_index=True)
+    # best cell by the calibrated metric: highest proxy_score, ties -> the later epoch
+    idx = epochs.iloc[::-1].groupby("trial_id")["proxy_score"].idxmax()
+    by_proxy = epochs.loc[idx.to_numpy(), ["trial_id", "truth_acc", "genotype", "epoch"]].set_index("trial_id")
+    skip = epochs["genotype"].str.count("skip_connect~")
+    none = epochs["genotype"].str.count("none~")
+    epochs = epochs.assign(n_skip=skip, n_none=none,
+                           eff_norm=epochs["entropy_eff"] / math.log(N_OPS))
+    g = epochs.groupby("trial_id", sort=False)
+    last = g.tail(1).set_index("trial_id")
+    conv = epochs[epochs["eff_norm"] < 0.3].groupby("trial_id")["epoch"].min()
+    results = load_results([folder])
+    summ = summarise(results).set_index("trial_id")
+    runs = trials.set_index("trial_id")
+    out = pd.DataFrame({
+        "phase": runs["phase"], "config_id": runs["config_id"], "seed": runs["seed"],
+        "status": runs["status"], "stop_reason": runs.get("stop_reason"),
+        "epochs_run": runs["epochs_run"], "wall_s": runs["wall_s"],
+        "final_truth": last["truth_acc"].reindex(runs.index),
+        "final_genotype": last["genotype"].reindex(runs.index),
+        "proxy_truth": by_proxy["truth_acc"].reindex(runs.index),
+        "proxy_epoch": by_proxy["epoch"].reindex(runs.index),
+        "best_visited": g["truth_acc"].max().reindex(runs.index),
+        "final_skip": last["n_skip"].reindex(runs.index),
+        "final_none": last["n_none"].reindex(runs.index),
+        "conv_epoch": conv.reindex(runs.index),
+        "stab_epoch": summ["stabilisation_epoch"].where(summ["stabilised"]).reindex(runs.index),
+        "final_proxy": last["proxy_score"].reindex(runs.index),
+    })
+    for a in AXES:
+        out[a] = runs[a] if a in runs else last[a].reindex(runs.index)
+    return out.reset_index()
+
+
+def label(row: pd.Series) -> str:
+    parts = [f"{row['config/sampler']}", f"{row['config/temperature.schedule']}", f"clip {row['config/clip.mode']}",
+             f"H·{row['config/entropy_weight']:+g}",
+             "stab-stop" if row["config/early_stop.stability_window"] else "no stab-stop",
+             "no guard" if pd.isna(row["config/early_stop.max_skip"]) else f"skip≤{int(row['config/early_stop.max_skip'])}"]
+    return ", ".join(parts)
+
+
+def confirm_table(runs: pd.DataFrame) -> str:
+    c = runs[runs["phase"] == "confirm"]
+    rows = []
+    for _cid, grp in c.groupby("config_id", sort=False):
+        first = grp.iloc[0]
+        guard = grp["stop_reason"].fillna("").str.contains("collapse|skip|none|gap|guard").sum()
+        collapsed = int(((grp["final_skip"] >= 3) | (grp["final_none"] >= 3)).sum())
+        stab, conv = grp["stab_epoch"], grp["conv_epoch"]
+        rows.append((t_interval(grp["final_truth"])[0], "| " + " | ".join([
+            label(first), f"{len(grp)} ({', '.join(str(s) for s in sorted(grp['seed']))})",
+            fmt(t_interval(grp["final_truth"])), fmt(t_interval(grp["proxy_truth"])),
+            fmt(t_interval(grp["best_visited"])),
+            f"{fmt(t_interval(stab), 1)} ({stab.notna().sum()}/{len(grp)})",
+            f"{fmt(t_interval(conv), 1)} ({conv.notna().sum()}/{len(grp)})",
+            f"{collapsed}", f"{guard}", f"{grp['epochs_run'].mean():.1f}", f"{grp['wall_s'].mean():.0f}",
+        ]) + " |"))
+    rows.sort(key=lambda r: -r[0] if not math.isnan(r[0]) else math.inf)
+    head = ("| config | runs (seeds) | final truth | truth by proxy | best visited (oracle) | stab. epoch (n) "
+            "| conv. epoch (n) | collapsed | guard stops | epochs | wall s/run |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|")
+    return head + "\n" + "\n".join(r[1] for r in rows)
+
+
+def anchors_table(runs: pd.DataFrame) -> str:
+    c = runs[runs["phase"] == "confirm"]
+    lines = [(v, f"| {k} | {v:.2f} | published |") for k, v in ANCHORS.items()]
+    for _, grp in c.groupby("config_id", sort=False):
+        m, lo, hi = t_interval(grp["final_truth"])
+        pm, plo, phi = t_interval(grp["proxy_truth"])
+        lines.append((m, f"| {label(grp.iloc[0])}: final cell | {fmt((m, lo, hi))} | this study, n={len(grp)} |"))
+        lines.append((pm, f"| {label(grp.iloc[0])}: best cell by proxy | {fmt((pm, plo, phi))} | this study, n={len(grp)} |"))
+    lines.sort(key=lambda x: -x[0])
+    return "| cell | CIFAR-10 test % | source |\n|---|---|---|\n" + "\n".join(x[1] for x in lines)
+
+
+def explore_table(runs: pd.DataFrame) -> str:
+    e = runs[runs["phase"] == "explore"].sort_values(["config/sampler", "final_proxy"], ascending=[True, False])
+    head = ("| config | status | epochs | final proxy_score | final truth | truth by proxy | best visited |\n"
+            "|---|---|---|---|---|---|---|")
+    body = [f"| {label(r)} | {r['status']} | {r['epochs_run']} | {r['final_proxy']:.1f} | {r['final_truth']:.2f} "
+            f"| {r['proxy_truth']:.2f} | {r['best_visited']:.2f} |" for _, r in e.iterrows()]
+    return head + "\n" + "\n".join(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("results", help="the study's results folder (epochs/, trials/)")
+    args = p.parse_args(argv)
+    runs = per_run(args.results)
+    print("### Confirmed configs (phase confirm; mean [95% t-interval] over seeds)\n")
+    print(confirm_table(runs))
+    print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")
+    print(anchors_table(runs))
+    print("\n### Explore (one seed per config; ASHA on proxy_score)\n")
+    print(explore_table(runs))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
