@@ -8,8 +8,8 @@ class InputError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         field = str(field)
-        if len(field) > 120:  # a field may come from user input (an unknown key): keep the line short
-            field = field[:40] + "..." + field[-77:]
+        if len(field) > 160:  # a field may come from user input (an unknown key): keep the line short
+            field = field[:60] + "..." + field[-97:]
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
