@@ -9,7 +9,7 @@ import os
 from diffnas.inputs import nonempty_arg, number_arg
 
 _FORMATS = ("csv", "md", "tex", "parquet", "html")
-_PLOTS = ("convergence", "op_probs", "cell", "outcome")
+_PLOTS = ("convergence", "op_probs", "cell", "outcome", "diagnostics")
 
 
 def _csv_list(text: str) -> list[str]:

@@ -11,7 +11,11 @@ Registry :data:`PLOTS` maps a name to a function ``(PlotInput, out_dir) -> list[
   (``op_probs`` rows are edges × ops, row-major; labels from the trials' ``ops`` / ``edges``);
 - ``cell``: the featured run's final genotype drawn as a graph (:mod:`analysis.genotype`);
 - ``outcome``: a config parameter (``entropy_weight`` when it varies) against the convergence epoch
-  (hollow markers: censored runs) and the final val accuracy, coloured by the sampler.
+  (hollow markers: censored runs) and the final val accuracy, coloured by the sampler;
+- ``diagnostics``: the seed's two α-gradient diagnostics per epoch, ``grad_dilution`` and
+  ``alpha_grad_noise`` (formulas in :mod:`diffnas.grad_diagnostics`), averaged per sampler over the
+  phase's finished runs (the sampler is the line; every config of a sampler pooled), with a
+  percentile-bootstrap band of that mean.
 """
 
 from __future__ import annotations
@@ -290,11 +294,75 @@ def plot_outcome(inp: PlotInput, out_dir: str) -> list[FigureFile]:
     return [FigureFile("outcome", f"{xlabel} vs convergence epoch and final accuracy", save(fig, out_dir, "outcome"))]
 
 
+DIAGNOSTICS = ("grad_dilution", "alpha_grad_noise")
+
+
+def diagnostics_table(inp: PlotInput, by: str = "config/sampler") -> pd.DataFrame:
+    """Per (value of ``by``, epoch): ``<diagnostic>_mean`` / ``_ci_low`` / ``_ci_high`` over the phase's
+    finished runs (``by`` falls back on the config label when the runs have no such column)."""
+    runs = inp.runs[inp.runs["finished"] & (inp.runs["phase"] == inp.phase) & (inp.runs["run"] >= 0)]
+    key = by if by in runs else "group"
+    n_run = int(max(inp.epochs["run"].max(), inp.runs["run"].max())) + 1
+    label = np.full(n_run, None, dtype=object)
+    label[runs["run"].to_numpy(dtype=np.int64)] = runs[key].astype(str).to_numpy()
+    lab = label[inp.epochs["run"].to_numpy(dtype=np.int64)]
+    keep = pd.notna(lab)
+    epoch = inp.epochs["epoch"].to_numpy(dtype=np.int64)[keep]
+    pair, uniques = pd.factorize(pd.MultiIndex.from_arrays([lab[keep], epoch]), sort=True)
+    table = pd.DataFrame({"value": uniques.get_level_values(0), "epoch": uniques.get_level_values(1)})
+    for m in DIAGNOSTICS:
+        if m not in inp.epochs:
+            continue
+        x = pd.to_numeric(inp.epochs[m], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+        table[f"{m}_mean"] = pd.Series(x).groupby(pair).mean().reindex(range(len(table))).to_numpy()
+        low, high = bootstrap_mean_ci(x, pair, len(table), n_resamples=inp.n_resamples,
+                                      confidence=inp.confidence, seed=inp.seed)
+        table[f"{m}_ci_low"], table[f"{m}_ci_high"] = low, high
+    return table
+
+
+def plot_diagnostics(inp: PlotInput, out_dir: str) -> list[FigureFile]:
+    """Gradient dilution and α-gradient noise per epoch, one line per sampler."""
+    table = diagnostics_table(inp)
+    cols = [f"{m}_mean" for m in DIAGNOSTICS]
+    if table.empty or not any(c in table and table[c].notna().any() for c in cols):
+        inp.notes.append("diagnostics plot: no grad_dilution / alpha_grad_noise recorded (older results or "
+                         "alpha never trained)")
+        return []
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
+    titles = {"grad_dilution": "gradient dilution (share of |dL/dα| on the argmax op)",
+              "alpha_grad_noise": "α-gradient noise (Σ Var_b g / ||mean_b g||², log scale)"}
+    for ax, m in zip(axes, DIAGNOSTICS):
+        ax.set_title(titles[m], fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if f"{m}_mean" not in table:
+            ax.text(0.5, 0.5, "not recorded", ha="center", transform=ax.transAxes)
+            continue
+        for i, value in enumerate(sorted(table["value"].unique())):
+            part = table[table["value"] == value]
+            color = f"C{i % 10}"
+            ax.plot(part["epoch"], part[f"{m}_mean"], color=color, label=str(value), marker=".")
+            ax.fill_between(part["epoch"], part[f"{m}_ci_low"], part[f"{m}_ci_high"], color=color, alpha=0.2,
+                            linewidth=0)
+        if m == "alpha_grad_noise" and (table[f"{m}_mean"] > 0).any():
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"α-gradient diagnostics per sampler (phase {inp.phase}; mean of finished runs, "
+                 f"{confidence_label(inp.confidence)} bootstrap band)", fontsize=10)
+    fig.tight_layout()
+    return [FigureFile("diagnostics", "Gradient dilution and α-gradient estimator noise per epoch, per sampler",
+                       save(fig, out_dir, "diagnostics"))]
+
+
 PLOTS: dict[str, Callable[[PlotInput, str], list[FigureFile]]] = {
     "convergence": plot_convergence,
     "op_probs": plot_op_probs,
     "cell": plot_cell,
     "outcome": plot_outcome,
+    "diagnostics": plot_diagnostics,
 }
 
 

@@ -40,6 +40,12 @@ def _dataset_names() -> list[str]:
     return available_datasets()
 
 
+def _rank_columns() -> list[str]:
+    from diffnas.schema import EPOCH_COLUMNS  # pure: the float epoch columns a run can be ranked by
+
+    return [k for k, kind in EPOCH_COLUMNS.items() if kind == "float" and k != "wall_s"]
+
+
 @dataclass(frozen=True)
 class Field:
     """One config leaf: its type, default, constraint and help line."""
@@ -162,6 +168,23 @@ FIELDS: dict[str, Field] = {
                                     "by more than this ratio over the window", minimum=1.0, nullable=True),
     "early_stop.hessian_window": _f("int", 3, "window (in eigenvalue measurements) for the growth ratio",
                                     minimum=1),
+    "early_stop.max_skip_share": _f("float", 0.5, "collapse guard (on by default): stop when the share of edges "
+                                    "whose argmax is skip_connect stays above this for guard_patience epochs "
+                                    "(null = off)", minimum=0.0, maximum=1.0, nullable=True),
+    "early_stop.max_none_share": _f("float", 0.5, "collapse guard (on by default): stop when the share of edges "
+                                    "whose argmax is none stays above this for guard_patience epochs (null = off)",
+                                    minimum=0.0, maximum=1.0, nullable=True),
+    "early_stop.gap_growth": _f("float", 0.3, "collapse guard (on by default): stop when the gap val_acc - "
+                                "discrete_val_acc rose by more than this over gap_window epochs, for "
+                                "guard_patience epochs (null = off)", minimum=0.0, exclusive_min=True,
+                                nullable=True),
+    "early_stop.gap_window": _f("int", 3, "epochs over which gap growth is measured", minimum=1),
+    "early_stop.guard_patience": _f("int", 2, "consecutive epochs a share or gap guard's condition must hold "
+                                    "before it stops the run", minimum=1),
+    "best_cell.metric": _f("str", "proxy_score", "epoch column whose best value picks the best cell a run saw "
+                           "(trial columns best_genotype, best_truth_acc, best_epoch; default: the calibrated "
+                           "ranking metric; discrete_val_acc when it has no value)", choices_from=_rank_columns),
+    "best_cell.mode": _f("str", "max", "whether best_cell.metric is maximised or minimised", choices=("max", "min")),
     "truth.table": _f("str", None, "CSV(.gz) with arch_str and accuracy columns (NAS-Bench-201 truth); "
                       "null = the NATS-Bench table shipped with the package", nullable=True),
     "truth.column": _f("str", "cifar10_test", "accuracy column of the truth table (bundled: cifar10_test, "

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from diffnas import storage
+from diffnas.best_cell import best_cell
 from diffnas.bilevel import momentum_buffers, unrolled_alpha_grad
 from diffnas.clipping import build_clipper
 from diffnas.config import SearchConfig
@@ -42,6 +43,7 @@ from diffnas.data import load_dataset
 from diffnas.early_stopping import EarlyStopper
 from diffnas.epoch_profile import EpochProfile
 from diffnas.errors import InputError
+from diffnas.grad_diagnostics import AlphaGradLog
 from diffnas.hessian import dominant_eigenvalue
 from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
 from diffnas.perf import CompiledLoss, PerfOptions
@@ -152,6 +154,7 @@ class SearchRun:
         self.prev_argmax: torch.Tensor | None = None  # argmax op per edge
         self.records: list[dict[str, Any]] = []
         self.wall_s = 0.0
+        self.grad_log = AlphaGradLog()  # this epoch's α gradients (grad_dilution, alpha_grad_noise)
 
     # -- helpers ------------------------------------------------------------------------------
     def _move_data(self) -> None:
@@ -205,6 +208,7 @@ class SearchRun:
             (loss + self._alpha_loss_terms()).backward()
         for p in self.w_params:  # α's loss must not leave gradients on the weights
             p.grad = None
+        self.grad_log.add(self.alpha.grad, self.alpha)  # before clipping: the estimator itself
         result = self.clipper.clip_([self.alpha])
         self.a_opt.step()
         return result.norm, result.clipped
@@ -280,6 +284,7 @@ class SearchRun:
         diverged_reason = None
         temperature = self.temperature(0)
         inject = c["fault.nan_at_epoch"] == epoch_no
+        self.grad_log = AlphaGradLog()
         for step in range(self.steps_per_epoch):
             temperature = self.temperature(step)
             iw = order_w[step * self.batch_size:(step + 1) * self.batch_size]
@@ -310,6 +315,7 @@ class SearchRun:
         record = self._measure(temperature, loss_sum / seen, correct.item() / seen, a_norms,
                                torch.stack(w_norms).tolist() if w_norms else [], clipped,
                                diverged_reason is not None)
+        record.update(self.grad_log.summary())
         if diverged_reason is not None:
             self.status, self.stop_reason = "diverged", diverged_reason
         else:
@@ -414,6 +420,7 @@ class SearchRun:
             "final_truth_acc": last.get("truth_acc", nan),
             "final_proxy_score": last.get("proxy_score", nan),
             "final_entropy_norm": last.get("entropy_norm", nan),
+            **best_cell(self.records, self.config["best_cell.metric"], self.config["best_cell.mode"]),
             "params": last.get("params"),
             "wall_s": self.wall_s,
             "space": self.space.name,

@@ -56,6 +56,9 @@ EPOCH_COLUMNS: dict[str, str] = {
     # where the epoch ran (sweeps on Ray): the Ray node id and the host's name
     "node_id": "str",
     "hostname": "str",
+    # the seed's two gradient diagnostics (formulas: diffnas.grad_diagnostics)
+    "grad_dilution": "float",
+    "alpha_grad_noise": "float",
 }
 
 TRIAL_COLUMNS: dict[str, str] = {
@@ -80,6 +83,11 @@ TRIAL_COLUMNS: dict[str, str] = {
     "node_id": "str",
     "hostname": "str",
     "restored_from_epoch": "int",
+    # the best cell the run saw by the config's best_cell.metric (diffnas.best_cell), beside the final one
+    "best_genotype": "str",
+    "best_truth_acc": "float",
+    "best_epoch": "int",
+    "best_by": "str",
 }
 
 

@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = prepare(args)
     import json
+    import math
 
     import torch
     import yaml
@@ -135,5 +136,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"status {trial['status']}  epochs {trial['epochs_run']}  final val_acc {trial['final_val_acc']:.4f}  "
           f"params {trial['params']}")
     print(f"genotype {trial['final_genotype']}")
+    if trial["best_genotype"] is not None and trial["best_genotype"] != trial["final_genotype"]:
+        truth = "" if math.isnan(trial["best_truth_acc"]) else f", truth {trial['best_truth_acc']:.2f}"
+        print(f"best cell seen {trial['best_genotype']} (epoch {trial['best_epoch']}, by {trial['best_by']}{truth})")
     print(f"results in {out}")
     return 0

@@ -42,8 +42,16 @@ def test_quick_demo_explore_confirm_report(ray_session, tmp_path: Path, capsys) 
     expected_ids = set(confirm_exp["top_k"]) | {meta["baseline_config_id"]}
     assert set(confirm["config_id"]) == expected_ids
     assert set(confirm["seed"]).isdisjoint(set(explore["seed"]))
-    assert (confirm["status"] == "completed").all()
-    assert (confirm["epochs_run"] == 6).all()
+    # per-sampler confirm: every sampler's best config is compared, ASHA's early rung notwithstanding
+    assert confirm_exp["per"] == "sampler"
+    assert set(confirm["config/sampler"]) == {"softmax", "gumbel", "gumbel_hard", "enhanced"}
+    assert confirm.groupby("config/sampler")["config_id"].nunique().to_dict() == {
+        "softmax": 2, "gumbel": 1, "gumbel_hard": 1, "enhanced": 1}  # softmax: its best + the baseline
+    # runs end completed, or stopped by a collapse guard (which names itself)
+    assert confirm["status"].isin(["completed", "early_stopped"]).all()
+    assert (confirm.loc[confirm["status"] == "completed", "epochs_run"] == 6).all()
+    guarded = confirm[confirm["status"] == "early_stopped"]
+    assert guarded["stop_reason"].isin(["skip_share", "none_share", "gap_growth"]).all()
 
     out = tmp_path / "report"
     assert main(["report", str(root), "--out", str(out)]) == 0
@@ -52,5 +60,5 @@ def test_quick_demo_explore_confirm_report(ray_session, tmp_path: Path, capsys) 
     names = {p.name for p in out.iterdir()}
     assert {"runs.csv", "aggregate.csv", "ranking.csv", "comparison.csv", "report.md", "tables.tex",
             "report.html", "runs.parquet"} <= names
-    assert {f"{n}.{e}" for n in ("convergence", "op_probs", "cell", "outcome") for e in ("png", "svg")} <= names
-    assert_html_renders(out / "report.html", tmp_path, n_figures=4)
+    assert {f"{n}.{e}" for n in ("convergence", "op_probs", "cell", "outcome", "diagnostics") for e in ("png", "svg")} <= names
+    assert_html_renders(out / "report.html", tmp_path, n_figures=5)

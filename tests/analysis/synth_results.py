@@ -73,6 +73,9 @@ def make_run(
             "genotype": geno,
             "op_probs": probs,
             "truth_acc": None if truth is None else truth[e],
+            # α-gradient diagnostics: known per-epoch values (dilution rises, noise by seed)
+            "grad_dilution": 0.2 + 0.01 * e + 0.001 * seed,
+            "alpha_grad_noise": 2.0 + seed,
         })
         prev = geno
     trial = None

@@ -15,4 +15,4 @@ def test_html_report_renders_its_images(standard_results: Path, tmp_path: Path) 
     out = tmp_path / "report"
     assert main(["report", str(standard_results), "--out", str(out), "--format", "html", "--quiet",
                  "--n-resamples", "300"]) == 0
-    assert_html_renders(out / "report.html", tmp_path, n_figures=4)
+    assert_html_renders(out / "report.html", tmp_path, n_figures=5)

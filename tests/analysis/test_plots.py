@@ -14,7 +14,7 @@ from synth_results import G_CONV
 from analysis.genotype import parse_genotype
 from analysis.groups import assign_groups, default_group_keys
 from analysis.load import load_results, load_run_epochs
-from analysis.plots import PLOTS, PlotInput, curve_table, draw_all, plot_cell
+from analysis.plots import PLOTS, PlotInput, curve_table, diagnostics_table, draw_all, plot_cell
 from analysis.summary import summarise
 
 DARTS = json.dumps({
@@ -70,6 +70,17 @@ def test_curve_table_uses_finished_runs_only(standard_results: Path) -> None:
     row = table[(table["group_id"] == gumbel) & (table["epoch"] == 2)].iloc[0]
     # finished gumbel runs at epoch 2: 0.5 + (0.35 + 0.01 s) / 9, s = 0..3 (ASHA/diverged runs excluded)
     assert row["val_acc_mean"] == pytest.approx(np.mean([0.5 + (0.35 + 0.01 * s) / 9 for s in range(4)]))
+
+
+def test_diagnostics_are_averaged_per_sampler_over_finished_runs(standard_results: Path) -> None:
+    inp = _input(standard_results)
+    table = diagnostics_table(inp)
+    assert set(table["value"]) == {"softmax", "gumbel"}
+    row = table[(table["value"] == "gumbel") & (table["epoch"] == 2)].iloc[0]
+    # finished gumbel runs (seeds 0..3): dilution 0.2 + 0.01 + 0.001 s, noise 2 + s
+    assert row["grad_dilution_mean"] == pytest.approx(0.21 + 0.001 * 1.5)
+    assert row["alpha_grad_noise_mean"] == pytest.approx(3.5)
+    assert row["alpha_grad_noise_ci_low"] <= 3.5 <= row["alpha_grad_noise_ci_high"]
 
 
 def test_darts_cell_and_missing_genotype_note(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ FORMAT_FILES = {
     "parquet": ["runs.parquet", "aggregate.parquet", "ranking.parquet", "comparison.parquet"],
     "md": ["report.md"], "tex": ["tables.tex"], "html": ["report.html"],
 }
-FIGURES = [f"{name}.{ext}" for name in ("convergence", "op_probs", "cell", "outcome") for ext in ("png", "svg")]
+FIGURES = [f"{name}.{ext}" for name in ("convergence", "op_probs", "cell", "outcome", "diagnostics") for ext in ("png", "svg")]
 
 
 def test_every_format_and_figure_written(standard_results: Path, tmp_path: Path, capsys) -> None:

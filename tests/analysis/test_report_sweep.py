@@ -19,7 +19,7 @@ def test_report_on_sweep(sweep_results, tmp_path: Path) -> None:
     names = set(os.listdir(out))
     expected = {"runs.csv", "aggregate.csv", "ranking.csv", "runs.parquet", "aggregate.parquet",
                 "ranking.parquet", "report.md", "tables.tex", "report.html"}
-    expected |= {f"{n}.{e}" for n in ("convergence", "op_probs", "cell", "outcome") for e in ("png", "svg")}
+    expected |= {f"{n}.{e}" for n in ("convergence", "op_probs", "cell", "outcome", "diagnostics") for e in ("png", "svg")}
     assert expected <= names, sorted(expected - names)
     runs = pd.read_csv(out / "runs.csv")
     assert set(runs["phase"]) == {"explore", "confirm"}
@@ -31,4 +31,4 @@ def test_report_on_sweep(sweep_results, tmp_path: Path) -> None:
     cmp = pd.read_csv(out / "comparison.csv")
     assert cmp["n_baseline"].max() <= 2  # confirm seeds only
     html = (out / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 4
+    assert html.count('src="data:image/png;base64,') == 5

@@ -1,0 +1,60 @@
+"""The best cell a run saw: the epoch whose ``metric`` is best, recorded beside the final cell.
+
+Over a run's epoch records r_1..r_T with finite m_t = r_t[metric], the best epoch is
+t* = argmax_t m_t (``mode`` max) or argmin_t m_t (min), the earliest on ties; records without a
+finite value never count, so a run that diverged keeps the best cell it saw before. The trial
+columns are ``best_genotype`` = genotype at t*, ``best_truth_acc`` = its ``truth_acc`` (NaN when
+no truth table is known), ``best_epoch`` = t*, ``best_by`` = the metric's name.
+
+The metric is the config's ``best_cell.metric`` (an epoch column; default ``proxy_score``, the
+ranking metric calibrated against NAS-Bench-201 truth, see docs/search.md). When no record has a
+finite value of it (the proxy turned off), ``fallback`` (``discrete_val_acc``) picks instead and
+``best_by`` says so. A guard that stops a collapsing run therefore still hands the user the best
+architecture the search passed through.
+
+Pure Python: no torch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def best_index(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "max") -> int | None:
+    """Index of the best record by ``metric`` (earliest on ties), or None when no value is finite."""
+    best: int | None = None
+    for i, record in enumerate(records):
+        value = record.get(metric)
+        if not _finite(value):
+            continue
+        if best is None:
+            best = i
+            continue
+        current = records[best][metric]
+        if (value > current) if mode == "max" else (value < current):
+            best = i
+    return best
+
+
+FALLBACK = "discrete_val_acc"
+
+
+def best_cell(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "max",
+              fallback: str | None = FALLBACK) -> dict[str, Any]:
+    """The trial columns ``best_genotype``, ``best_truth_acc``, ``best_epoch``, ``best_by``."""
+    i = best_index(records, metric, mode)
+    if i is None and fallback is not None and fallback != metric:
+        metric, mode = fallback, "max"
+        i = best_index(records, metric, mode)
+    if i is None:
+        return {"best_genotype": None, "best_truth_acc": math.nan, "best_epoch": None, "best_by": metric}
+    r = records[i]
+    truth = r.get("truth_acc")
+    return {"best_genotype": r.get("genotype"), "best_truth_acc": float(truth) if _finite(truth) else math.nan,
+            "best_epoch": int(r.get("epoch", i + 1)), "best_by": metric}

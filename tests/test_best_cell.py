@@ -1,0 +1,52 @@
+"""diffnas.best_cell: the best cell a run saw, recorded beside the final one."""
+
+import math
+
+from diffnas.best_cell import best_cell, best_index
+from diffnas.config import SearchConfig
+from diffnas.run import SearchRun
+from diffnas.schema import TRIAL_COLUMNS
+from tests.helpers import TINY
+
+NAN = float("nan")
+RECORDS = [
+    {"epoch": 1, "genotype": "g1", "discrete_val_acc": 0.5, "truth_acc": 80.0, "val_loss": 1.0},
+    {"epoch": 2, "genotype": "g2", "discrete_val_acc": 0.9, "truth_acc": 93.0, "val_loss": 0.5},
+    {"epoch": 3, "genotype": "g3", "discrete_val_acc": 0.9, "truth_acc": 54.3, "val_loss": NAN},
+    {"epoch": 4, "genotype": "g4", "discrete_val_acc": NAN, "truth_acc": NAN, "val_loss": 0.7},
+]
+
+
+def test_best_by_metric_earliest_on_ties_nan_never_counts():
+    assert best_index(RECORDS, "discrete_val_acc") == 1  # epoch 2 and 3 tie: the earlier wins
+    assert best_index(RECORDS, "val_loss", "min") == 1
+    assert best_cell(RECORDS, "discrete_val_acc") == {"best_genotype": "g2", "best_truth_acc": 93.0,
+                                                      "best_epoch": 2, "best_by": "discrete_val_acc"}
+    empty = best_cell([{"epoch": 1, "genotype": "g", "x": NAN}], "x")
+    assert empty["best_genotype"] is None and math.isnan(empty["best_truth_acc"])
+    # a metric without any value (proxy turned off) falls back on discrete_val_acc, and says so
+    no_proxy = [{**r, "proxy_score": NAN} for r in RECORDS]
+    assert best_cell(no_proxy, "proxy_score")["best_by"] == "discrete_val_acc"
+    assert best_cell(no_proxy, "proxy_score")["best_genotype"] == "g2"
+
+
+def test_a_run_records_its_best_cell_by_the_calibrated_metric_and_its_truth():
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 3}))
+    while not run.done:
+        run.step()
+    trial = run.trial_record()
+    assert trial["best_by"] == "proxy_score"
+    i = best_index(run.records, "proxy_score")
+    assert trial["best_genotype"] == run.records[i]["genotype"]
+    assert trial["best_truth_acc"] == run.records[i]["truth_acc"] and 10.0 <= trial["best_truth_acc"] <= 95.0
+
+
+def test_a_run_records_its_best_cell_by_the_configured_metric():
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 2, "best_cell.metric": "val_acc"}))
+    while not run.done:
+        run.step()
+    trial = run.trial_record()
+    assert {"best_genotype", "best_truth_acc", "best_epoch", "best_by"} <= set(TRIAL_COLUMNS) <= set(trial)
+    i = max(range(2), key=lambda k: (run.records[k]["val_acc"], -k))
+    assert trial["best_epoch"] == i + 1 and trial["best_genotype"] == run.records[i]["genotype"]
+    assert trial["best_by"] == "val_acc"
