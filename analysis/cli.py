@@ -33,8 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-by", metavar="KEYS",
                         help="comma-separated config keys to group runs by "
                              "(default: every config key that varies, except the seed)")
-    parser.add_argument("--threshold", type=number_arg(float, 0.0, 1.0, exclusive_min=True), default=0.3, metavar="X",
-                        help="convergence: first epoch with entropy_norm < X (default 0.3)")
+    parser.add_argument("--convergence", default="entropy_drop", metavar="CRITERION",
+                        help="when a run has settled: entropy_drop (default; the sampler's effective entropy "
+                             "has lost X of its value after epoch 1, X default 0.5), entropy_eff (effective "
+                             "entropy / log #ops < X, default 0.3), entropy (entropy_norm of softmax(alpha) < X, "
+                             "default 0.3: the seed's), genotype (argmax genotype unchanged for --window epochs)")
+    parser.add_argument("--threshold", type=number_arg(float, 0.0, 1.0, exclusive_min=True), default=None,
+                        metavar="X", help="the convergence criterion's threshold (default: the criterion's own)")
     parser.add_argument("--window", type=number_arg(int, 1, 100_000), default=3, metavar="W",
                         help="stabilisation: argmax genotype unchanged for W consecutive epochs (default 3)")
     parser.add_argument("--collapse", type=number_arg(float, 0.0, 1.0, exclusive_min=True), default=0.5, metavar="S",
@@ -66,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     plots = [] if args.plots in (["none"], []) else list(args.plots)
     opts = ReportOptions(
         results=list(args.results), out=args.out, baseline=args.baseline, group_by=args.group_by,
-        threshold=args.threshold, window=args.window, collapse=args.collapse, formats=list(args.format),
+        threshold=args.threshold, convergence=args.convergence, window=args.window, collapse=args.collapse,
+        formats=list(args.format),
         plots=plots, n_resamples=args.n_resamples, confidence=args.confidence, seed=args.seed,
         phase=args.phase, metric=args.metric, mode=args.mode, max_curves=args.max_curves,
         featured=args.featured, progress=(lambda msg: None) if args.quiet else stderr_progress,

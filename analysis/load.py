@@ -46,7 +46,7 @@ REQUIRED_EPOCH_COLUMNS = ("trial_id", "config_id", "seed", "phase", "epoch", "en
 SUMMARY_EPOCH_COLUMNS = (
     "sweep", "trial_id", "config_id", "seed", "phase", "epoch", "entropy_norm", "val_acc", "val_loss",
     "discrete_val_acc", "gap", "stability", "skip_fraction", "genotype", "truth_acc", "proxy_score",
-    "entropy_eff", "grad_dilution", "alpha_grad_noise",
+    "entropy", "entropy_eff", "grad_dilution", "alpha_grad_noise",
 )
 REQUIRED_TRIAL_COLUMNS = ("trial_id", "status")
 _DICTIONARY_COLUMNS = ("sweep", "trial_id", "config_id", "phase", "genotype", "status")

@@ -23,6 +23,7 @@ import pandas as pd
 from analysis.aggregate import aggregate
 from analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, confidence_label
 from analysis.compare import LOGRANK_NAME, TEST_NAME, compare_to_baseline, rank_metric, rank_table
+from analysis.convergence import CRITERIA, DEFAULT_CRITERION, threshold_for
 from analysis.export import EXPORTERS, ReportBundle
 from analysis.groups import (
     assign_groups,
@@ -36,7 +37,6 @@ from analysis.load import load_results, load_run_epochs
 from analysis.plots import PLOTS, PlotInput, draw_all
 from analysis.summary import (
     DEFAULT_COLLAPSE,
-    DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
     HEADLINE_METRICS,
     SUMMARY_METRICS,
@@ -56,7 +56,8 @@ class ReportOptions:
     out: str
     baseline: str | None = None
     group_by: str | None = None
-    threshold: float = DEFAULT_THRESHOLD
+    threshold: float | None = None
+    convergence: str = DEFAULT_CRITERION
     window: int = DEFAULT_WINDOW
     collapse: float = DEFAULT_COLLAPSE
     formats: Sequence[str] = tuple(EXPORTERS)
@@ -99,7 +100,9 @@ def validate(opts: ReportOptions) -> None:
     bad_plots = [p for p in opts.plots if p not in PLOTS]
     if bad_plots:
         raise InputError("--plots", f"unknown plot {bad_plots[0]!r} (known: {', '.join(PLOTS)})")
-    if not 0.0 < opts.threshold <= 1.0:
+    if opts.convergence not in CRITERIA:
+        raise InputError("--convergence", f"unknown criterion {opts.convergence!r} (known: {', '.join(CRITERIA)})")
+    if opts.threshold is not None and not 0.0 < opts.threshold <= 1.0:
         raise InputError("--threshold", f"must be in (0, 1], got {opts.threshold}")
     if opts.window < 1:
         raise InputError("--window", f"must be >= 1, got {opts.window}")
@@ -130,7 +133,8 @@ def analyse(opts: ReportOptions) -> Analysis:
     opts.progress(f"loading {len(opts.results)} results folder(s)")
     results = load_results(opts.results)
     notes = list(results.notes)
-    runs = summarise(results, threshold=opts.threshold, window=opts.window, collapse_threshold=opts.collapse)
+    runs = summarise(results, threshold=opts.threshold, window=opts.window, collapse_threshold=opts.collapse,
+                     criterion=opts.convergence)
     opts.progress(f"summarised {len(runs)} runs ({len(results.epochs)} epoch rows)")
     keys = resolve_group_keys(runs, opts.group_by)
     runs = assign_groups(runs, keys)
@@ -220,9 +224,10 @@ def _methods(opts: ReportOptions, keys: list[str], phase: str, baseline_id: int 
         f"Results: {', '.join(opts.results)}.",
         f"Configs grouped by {', '.join(short(k) for k in keys)} within each phase; comparisons, ranking and "
         f"plots use phase '{phase}'.",
-        f"Convergence epoch: first epoch with entropy_norm < {opts.threshold:g}; runs that never get there are "
-        "censored at their last epoch (Kaplan–Meier median over all runs of a config; converged fraction over "
-        "finished runs).",
+        f"Convergence epoch (--convergence {opts.convergence}): "
+        f"{CRITERIA[opts.convergence].describe(threshold_for(opts.convergence, opts.threshold), opts.window)}; "
+        "runs that never get there are censored at their last epoch (Kaplan–Meier median over all runs of a "
+        "config, 'not reached' when fewer than half settle; settled share over finished runs).",
         f"Stabilisation epoch: first epoch at which the argmax genotype has been unchanged for {opts.window} "
         "consecutive epochs; censored likewise.",
         "Final metrics average finished runs only (completed, early_stopped); ASHA-stopped, diverged, errored and "

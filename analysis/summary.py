@@ -4,9 +4,12 @@ Epoch rows are sorted by run then epoch; with ``s_r`` the first and ``l_r`` the 
 every quantity is a ``ufunc.reduceat`` over the contiguous block or a value at ``l_r``
 (no Python loop per run). For run r with epochs e = 1..E_r (its observed epochs, in order):
 
-- ``convergence_epoch``: the first epoch e with ``entropy_norm_e < τ`` (strict; τ = ``threshold``,
-  NaN never counts). If there is none the run is **censored**: ``converged = False`` and
-  ``convergence_epoch = E_r`` (its last observed epoch) — never ``inf``.
+- ``convergence_epoch``: the first epoch e at which the run has settled under ``criterion`` (a
+  registry, :mod:`analysis.convergence`; default ``entropy_drop``: the sampler's effective entropy
+  has lost half of its value after epoch 1; ``entropy``: ``entropy_norm_e < τ``, the seed's;
+  ``entropy_eff``; ``genotype``). NaN never counts. If there is none the run is **censored**:
+  ``converged = False`` and ``convergence_epoch = E_r`` (its last observed epoch) — never ``inf``.
+  ``convergence_criterion`` names the rule and its threshold.
 - ``stabilisation_epoch``: with g_e the argmax genotype at epoch e and u_e = [g_e = g_{e−1}]
   (u = 0 at the first epoch and whenever either genotype is missing), the run of unchanged epochs
   k_e = u_e·(k_{e−1} + 1); the stabilisation epoch is the first e with k_e ≥ W, i.e. the first
@@ -32,10 +35,11 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.convergence import CRITERIA, DEFAULT_CRITERION, Inputs, effective_entropy_norm, threshold_for
 from analysis.load import RUN_KEYS, Results, config_from_epochs
 from diffnas.schema import CONFIG_PREFIX
 
-DEFAULT_THRESHOLD = 0.3
+DEFAULT_THRESHOLD = 0.3  # the seed's entropy_norm threshold (criterion "entropy")
 DEFAULT_WINDOW = 3
 DEFAULT_COLLAPSE = 0.5
 FINISHED_STATUSES = ("completed", "early_stopped")
@@ -87,11 +91,14 @@ def _genotype_unchanged(epochs: pd.DataFrame, run: np.ndarray) -> np.ndarray:
 def summarise(
     results: Results,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
     window: int = DEFAULT_WINDOW,
     collapse_threshold: float = DEFAULT_COLLAPSE,
+    criterion: str = DEFAULT_CRITERION,
 ) -> pd.DataFrame:
-    """One row per run: identity, ``config/*``, status and the derived metrics described above."""
+    """One row per run: identity, ``config/*``, status and the derived metrics described above.
+
+    ``threshold`` is the criterion's (None: its default, :data:`analysis.convergence.CRITERIA`)."""
     e = results.epochs
     run = e["run"].to_numpy(dtype=np.int64)
     n = len(e)
@@ -101,9 +108,15 @@ def summarise(
     last_epoch = epoch[ends]
 
     ent = _float(e, "entropy_norm")
-    conv = _first_event(ent < threshold, epoch, starts)
     same = _genotype_unchanged(e, run)
-    stab_first = _first_event(unchanged_streak(same) >= window, epoch, starts)
+    streak = unchanged_streak(same)
+    stab_first = _first_event(streak >= window, epoch, starts)
+    crit = CRITERIA[criterion]
+    tau = threshold_for(criterion, threshold)
+    run_index = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, n]))
+    inputs = Inputs(entropy_norm=ent, entropy_eff_norm=effective_entropy_norm(e), starts=starts,
+                    run_index=run_index, genotype_streak=streak)
+    conv = _first_event(crit.settled(inputs, tau, window), epoch, starts)
 
     val = _float(e, "val_acc")
     disc = _float(e, "discrete_val_acc")
@@ -129,6 +142,7 @@ def summarise(
             "epochs_run": last_epoch.astype(np.int64),
             "converged": np.isfinite(conv),
             "convergence_epoch": np.where(np.isfinite(conv), conv, last_epoch),
+            "convergence_criterion": crit.name if tau is None else f"{crit.name} {tau:g}",
             "stabilised": np.isfinite(stab_first),
             "stabilisation_epoch": np.where(np.isfinite(stab_first), stab_first, last_epoch),
             "final_val_acc": val[ends],

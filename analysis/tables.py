@@ -51,6 +51,19 @@ def _median(value: object) -> str:
     return "not reached" if isinstance(value, float) and np.isnan(value) else num(value, 1)
 
 
+CONVERGENCE_COLUMN = "conv. epoch (KM median)"
+
+
+def _settled(row: pd.Series) -> str:
+    """The headline convergence cell: the Kaplan–Meier median epoch, or "not reached" when fewer than
+    half the runs settled (censored), with the count of finished runs that settled."""
+    text = _median(row["km_median_convergence_epoch"])
+    frac, n = row.get("converged_fraction"), row.get("n_finished")
+    if n is not None and frac is not None and not (isinstance(frac, float) and np.isnan(frac)) and n > 0:
+        text += f" ({int(round(float(frac) * int(n)))}/{int(n)} settled)"
+    return text
+
+
 def aggregate_view(aggregate: pd.DataFrame, metrics: Sequence[str] = HEADLINE_METRICS) -> pd.DataFrame:
     """Per config and phase: runs, stopped runs, headline means with CI, convergence summary."""
     if "final_truth_acc_mean" in aggregate and aggregate["final_truth_acc_mean"].notna().any():
@@ -65,7 +78,7 @@ def aggregate_view(aggregate: pd.DataFrame, metrics: Sequence[str] = HEADLINE_ME
                 out[m] = with_ci(row[f"{m}_mean"], row[f"{m}_ci_low"], row[f"{m}_ci_high"])
         if "converged_fraction" in row:
             out["converged"] = num(row["converged_fraction"], 2)
-            out["KM median conv. epoch"] = _median(row["km_median_convergence_epoch"])
+            out[CONVERGENCE_COLUMN] = _settled(row)
         if "km_median_stabilisation_epoch" in row:
             out["KM median stab. epoch"] = _median(row["km_median_stabilisation_epoch"])
         rows.append(out)
@@ -119,7 +132,7 @@ def ranking_view(ranking: pd.DataFrame, metric: str) -> pd.DataFrame:
         if metric != "final_truth_acc" and _has_truth(ranking):  # NAS-Bench-201 truth beside the ranking metric
             out["final_truth_acc"] = num(row["final_truth_acc_mean"], 2)
         if "km_median_convergence_epoch" in row:
-            out["KM median conv. epoch"] = _median(row["km_median_convergence_epoch"])
+            out[CONVERGENCE_COLUMN] = _settled(row)
         if "p_holm" in row:
             out["p (Holm) vs baseline"] = pvalue(row["p_holm"])
         rows.append(out)

@@ -37,6 +37,7 @@ def make_run(
     sweep: str = "synth",
     skip: Sequence[float] | None = None,
     truth: Sequence[float | None] | None = None,
+    entropy_eff: Sequence[float] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Epoch rows and the trials row (None when ``status`` is None) of one synthetic run."""
     n = len(entropy)
@@ -67,6 +68,8 @@ def make_run(
             "gap": 0.05,
             "entropy": h * 1.609,
             "entropy_norm": h,
+            # the sampler's effective entropy (nats; normalised by log 5 = entropy / entropy_norm)
+            "entropy_eff": (h if entropy_eff is None else float(entropy_eff[e])) * 1.609,
             "stability": float("nan") if e == 0 else (1.0 if geno == prev else 0.5),
             "skip_fraction": float(skip[e]),
             "none_fraction": 0.0,

@@ -135,7 +135,7 @@ def test_cli_defaults_match_the_library() -> None:
     defaults = ReportOptions(results=["R"], out="O")
     assert tuple(args.format) == tuple(EXPORTERS) == tuple(defaults.formats)
     assert tuple(args.plots) == tuple(PLOTS) == tuple(defaults.plots)
-    for name in ("threshold", "window", "collapse", "n_resamples", "confidence", "seed", "max_curves"):
+    for name in ("threshold", "convergence", "window", "collapse", "n_resamples", "confidence", "seed", "max_curves"):
         assert getattr(args, name) == getattr(defaults, name), name
 
 

@@ -17,6 +17,7 @@ NAN = float("nan")
 
 def _summary(tmp_path, runs, **kw):
     folder = write_results(tmp_path / "r", runs)
+    kw.setdefault("criterion", "entropy")
     table = summarise(load_results([str(folder)]), **kw)
     return table.set_index("trial_id")
 
