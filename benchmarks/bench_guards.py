@@ -1,6 +1,7 @@
 """Benchmark: how many collapses the collapse guards catch, and how many good runs they cut short.
 
     .venv/bin/python benchmarks/bench_guards.py [--epochs 10] [--seeds 3] [--subset 800] [--workers 2]
+                                                [--spec sweeps/quick.yaml]  # the spec's base config instead
                                                 [--runs DIR]    # reuse an earlier run's trajectories
 
 Two measurements against NAS-Bench-201 truth (CIFAR-10 test accuracy of the bundled table):
@@ -9,7 +10,8 @@ Two measurements against NAS-Bench-201 truth (CIFAR-10 test accuracy of the bund
    on more than half of the 6 edges, the default thresholds) — how many, their mean truth, and how
    many of them are bad (below the random-cell mean 87.06) or good (>= 93.0, GDAS-level).
 2. **Real searches**: NB201 searches on digits (4 samplers x seeds, exponential temperature 1 -> 0.1,
-   alpha lr 0.05) with every guard **off**, each epoch's argmax cell looked up in the table; then
+   alpha lr 0.05; or, with ``--spec``, that sweep's base config and baseline overrides, e.g. the
+   demo's) with every guard **off**, each epoch's argmax cell looked up in the table; then
    the default guards (:class:`diffnas.early_stopping.EarlyStopper`, the same code a run uses) are
    replayed over each trajectory. A run *collapsed* when its final cell is below the random-cell
    mean; it is *good* when its final cell is >= 90. Printed: collapsed runs caught, good runs cut
@@ -42,17 +44,23 @@ GOOD = 90.0
 OFF = {"early_stop.max_skip_share": None, "early_stop.max_none_share": None, "early_stop.gap_growth": None}
 
 
-def _search(args: tuple[str, int, int, int]) -> dict[str, Any]:
+def _search(args: tuple[str, int, int, int, str | None]) -> dict[str, Any]:
     from diffnas.config import SearchConfig
     from diffnas.run import SearchRun
 
-    sampler, seed, epochs, subset = args
-    cfg = SearchConfig.validate({
-        "space": "nb201", "dataset": "digits", "data.subset": subset, "data.batch_size": 32,
-        "model.channels": 8, "model.stages": 1, "epochs": epochs, "sampler": sampler, "seed": seed,
-        "temperature.schedule": "exponential", "temperature.t0": 1.0, "temperature.t_min": 0.1,
-        "optim.w_lr": 0.1, "optim.a_lr": 0.05, **OFF,
-    })
+    sampler, seed, epochs, subset, spec_path = args
+    if spec_path:
+        from sweeps.spec import load_spec
+
+        spec = load_spec(spec_path)
+        cfg = spec.base.replace(**{**spec.baseline, "sampler": sampler, "seed": seed, **OFF})
+    else:
+        cfg = SearchConfig.validate({
+            "space": "nb201", "dataset": "digits", "data.subset": subset, "data.batch_size": 32,
+            "model.channels": 8, "model.stages": 1, "epochs": epochs, "sampler": sampler, "seed": seed,
+            "temperature.schedule": "exponential", "temperature.t0": 1.0, "temperature.t_min": 0.1,
+            "optim.w_lr": 0.1, "optim.a_lr": 0.05, **OFF,
+        })
     t0 = time.perf_counter()
     run = SearchRun(cfg)
     while not run.done:
@@ -144,6 +152,7 @@ def main() -> int:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--subset", type=int, default=800)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--spec", help="search with this sweep spec's base config + baseline (sampler and seed varied)")
     p.add_argument("--runs", help="folder with runs.json from an earlier invocation (no searches)")
     p.add_argument("--out", help="where to write runs.json (default: a temporary folder)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -157,7 +166,7 @@ def main() -> int:
         with open(os.path.join(args.runs, "runs.json"), encoding="utf-8") as fh:
             runs = json.load(fh)
     else:
-        jobs = [(s, seed, args.epochs, args.subset) for s in SAMPLERS for seed in range(args.seeds)]
+        jobs = [(s, seed, args.epochs, args.subset, args.spec) for s in SAMPLERS for seed in range(args.seeds)]
         t0 = time.perf_counter()
         with ProcessPoolExecutor(max_workers=args.workers) as pool:
             runs = list(pool.map(_search, jobs))
@@ -165,7 +174,8 @@ def main() -> int:
         os.makedirs(out, exist_ok=True)
         with open(os.path.join(out, "runs.json"), "w", encoding="utf-8") as fh:
             json.dump(runs, fh)
-        print(f"\n   ({len(runs)} searches of {args.epochs} epochs on {args.subset} digits in "
+        what = f"with {args.spec}'s base config" if args.spec else f"of {args.epochs} epochs on {args.subset} digits"
+        print(f"\n   ({len(runs)} searches {what} in "
               f"{time.perf_counter() - t0:.0f} s with {args.workers} workers; trajectories in {out}/runs.json)")
     search_section(runs, overrides)
     return 0
