@@ -74,6 +74,7 @@ def test_small_study_runs_end_to_end_with_truth_in_the_report(ray_session, tmp_p
     assert set(confirm["config/sampler"]) == samplers  # per-sampler confirm: no sampler drops out
     assert confirm["config_id"].nunique() in (len(samplers), len(samplers) + 1)  # + the baseline
     assert (confirm["config/early_stop.max_skip"].isna()).any()  # the unguarded DARTS baseline ran
+    assert (confirm["config/early_stop.max_skip_share"].isna() & confirm["config/early_stop.gap_growth"].isna()).any()
 
     table = {r["arch_str"]: float(r["cifar10_test"]) for r in csv.DictReader(gzip.open(bundled_table_path(), "rt"))}
     for row in confirm.itertuples():  # truth of the real final cell, from the bundled NATS-Bench table
