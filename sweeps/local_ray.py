@@ -155,7 +155,8 @@ class MissingCheckpointFilter(logging.Filter):
         exc = record.exc_info[1] if record.exc_info else None
         if not isinstance(exc, FileNotFoundError) or "Error handling checkpoint" not in str(record.msg):
             return True
-        trial = str(record.args[0]) if isinstance(record.args, tuple) and record.args else "?"
+        first = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        trial = str(getattr(first, "trial_id", first))
         if trial not in self.told:
             self.told.add(trial)
             print(f"trial {trial}: an old checkpoint listed before the interruption was already deleted; "

@@ -97,9 +97,11 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
     # everything lives in the bucket: nothing was written to a local folder named like the URI
     assert not os.path.exists("s3:") and not (tmp_path / "s3:").exists()
 
+    assert main(["sweep", "status", root]) == 0
     out = tmp_path / "report"
-    assert main(["report", root, "--out", str(out), "--format", "csv,md", "--plots", "none", "--quiet",
-                 "--n-resamples", "200"]) == 0
+    assert main(["report", root, "--out", str(out), "--format", "csv,md", "--plots", "op_probs,convergence",
+                 "--quiet", "--n-resamples", "200"]) == 0
+    assert list(out.glob("*.png"))  # the op_probs plot reads one run's rows from the bucket
     text = (out / "report.md").read_text()
     assert "s3sweep" in text or "temperature.t0" in text
     assert len(list(out.glob("*.csv"))) >= 1
