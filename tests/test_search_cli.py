@@ -54,7 +54,7 @@ BAD = [
     (["--set", "epochs=-3"], "epochs"),
     (["--set", "epochs=0"], "epochs"),
     (["--set", "space=resnet"], "space"),
-    (["--set", "sampler=dirichlet"], "sampler"),
+    (["--set", "sampler=no_such_sampler"], "sampler"),
     (["--set", "dataset=cifar10"], "dataset"),
     (["--set", "dataset=fashion_mnist", "--set", "data.dir=/nonexistent/fmnist"], "data.dir"),
     (["--set", "temperature.schedule=linear", "--set", "temperature.t0=0.5", "--set", "temperature.t_min=2"], "temperature.t_min"),
