@@ -136,7 +136,7 @@ def _quiet_env(verbose: bool) -> None:
         os.environ.setdefault("PYTHONWARNINGS", "ignore")
 
 
-def parse_address(address: str) -> tuple[str, int] | None:
+def parse_address(address: str, field: str = "--address") -> tuple[str, int] | None:
     """``(host, port)`` of a Ray address ``[ray://]host[:port]`` (GCS default port 6379); None for
     ``auto`` / ``local`` (Ray finds or starts those itself)."""
     text = address.strip()
@@ -146,22 +146,22 @@ def parse_address(address: str) -> tuple[str, int] | None:
     if text.startswith("ray://"):
         text, default = text[len("ray://"):], 10001
     if "://" in text:
-        raise InputError("--address", f"{address!r} is not a Ray address (host:port or ray://host:port)")
+        raise InputError(field, f"{address!r} is not a Ray address (host:port or ray://host:port)")
     host, sep, port = text.rpartition(":") if ":" in text else (text, "", "")
     host = host.strip("[]") if sep else text
     if not host:
-        raise InputError("--address", f"{address!r} has no host (expected host:port)")
+        raise InputError(field, f"{address!r} has no host (expected host:port)")
     if not sep:
         return host, default
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError("--address", f"{address!r}: the port must be a number from 1 to 65535")
+        raise InputError(field, f"{address!r}: the port must be a number from 1 to 65535")
     return host, int(port)
 
 
-def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
+def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, field: str = "--address") -> None:
     """InputError within ``timeout_s`` unless something accepts a TCP connection at ``address``
     (``ray.init`` would otherwise retry for minutes against a port nothing answers)."""
-    target = parse_address(address)
+    target = parse_address(address, field)
     if target is None:
         return
     try:
@@ -169,16 +169,17 @@ def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
             return
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-    raise InputError("--address", f"no Ray cluster answers at {address} ({reason}); start one with "
+    raise InputError(field, f"no Ray cluster answers at {address} ({reason}); start one with "
                      f"`ray start --head` or check the host and port")
 
 
 def connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
     """Join ``address`` / ``RAY_ADDRESS`` or start local Ray; True when this call started it."""
     _quiet_env(verbose)
+    field = "--address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:
-        probe_address(address)  # before Ray: a dead address is one line within seconds
+        probe_address(address, field=field)  # before Ray: a dead address is one line within seconds
     import ray
 
     from sweeps.local_ray import install_filters

@@ -146,3 +146,12 @@ def test_bad_address_named(address):
 
     with pytest.raises(InputError, match="--address"):
         parse_address(address)
+
+
+def test_unreachable_ray_address_variable_is_named(tmp_path, monkeypatch, capsys, tiny_spec):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:1")
+    assert main(["sweep", "run", tiny_spec(), "--storage", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "RAY_ADDRESS: no Ray cluster answers at 127.0.0.1:1" in err, err
+    assert not (tmp_path / "r").exists()

@@ -149,3 +149,26 @@ def test_status_and_progress_lines(capsys):
     assert any("trial t_0 temperature.t0=2 seed 0: early_stopped after 3 epochs, val_acc 0.3000" in line
                for line in out), out
     assert pickle.loads(pickle.dumps(progress)).total == 2
+
+
+def test_progress_counts_continue_across_a_resume(tmp_path, capsys):
+    """A resumed experiment's progress starts from what the interrupted run had written."""
+    root = str(tmp_path / "results")
+    done, running, other = FakeTrial("t_0", 0), FakeTrial("t_1", 1), FakeTrial("x_9", 2)
+    sink = ParquetSink(root, "s", "explore", BASE)
+    sink.setup()
+    feed(sink, done, range(1, 4), final="completed")
+    done.status = "TERMINATED"
+    sink.on_trial_complete(iteration=3, trials=[done], trial=done)
+    feed(sink, running, range(1, 3))
+    feed(sink, other, range(1, 2), final="completed")  # another experiment's trial: not counted
+    sink.on_trial_complete(iteration=3, trials=[other], trial=other)
+    sink.flush()
+
+    # the resumed run: a fresh (unpickled) Progress; t_1 continues from its epoch-2 checkpoint
+    progress = pickle.loads(pickle.dumps(Progress(total=2, metric="val_acc", phase="explore", every_s=0.0,
+                                                  root=root)))
+    progress.setup()
+    progress.on_trial_start(iteration=0, trials=[done, running], trial=running)
+    progress.on_trial_result(iteration=1, trials=[done, running], trial=running, result=result(3))
+    assert progress._summary() == "1/2 trials done (completed 1), 1 running, 6 epochs reported"
