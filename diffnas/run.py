@@ -39,7 +39,7 @@ from diffnas.best_cell import best_cell
 from diffnas.bilevel import momentum_buffers, unrolled_alpha_grad
 from diffnas.clipping import build_clipper
 from diffnas.config import SearchConfig
-from diffnas.data import load_dataset
+from diffnas.data_cache import load_dataset_cached
 from diffnas.early_stopping import EarlyStopper
 from diffnas.epoch_profile import EpochProfile
 from diffnas.errors import InputError
@@ -94,7 +94,7 @@ class SearchRun:
         np.random.seed(seed % (2**32))
         torch.manual_seed(seed)
 
-        self.data = load_dataset(
+        self.data = load_dataset_cached(  # once per process and data config (diffnas.data_cache)
             config["dataset"], subset=config["data.subset"], resolution=config["data.resolution"],
             data_dir=config["data.dir"], seed=seed, test_fraction=config["data.test_fraction"],
         )

@@ -23,13 +23,14 @@ The limits on ``subset``, ``resolution``, ``seed`` and ``test_fraction`` are the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from diffnas.config import FIELDS, check_value
-from diffnas.datasets import check_dataset, dataset_entry
+from diffnas.datasets import RawDataset, check_dataset, dataset_entry
 from diffnas.errors import InputError
 
 if TYPE_CHECKING:
@@ -126,6 +127,7 @@ def load_dataset(
     data_dir: str | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
+    raw_loader: Callable[[str, str | None], RawDataset] | None = None,
 ) -> DataSplits:
     """Load dataset ``name`` offline and split it for a bilevel search (see the module docstring).
 
@@ -146,6 +148,9 @@ def load_dataset(
         InputError: unknown dataset (``dataset``), missing or corrupt files (``data.dir``), bad
             ``subset`` (``data.subset``), ``resolution`` (``data.resolution``), ``seed`` or
             ``test_fraction`` (``data.test_fraction``).
+
+    ``raw_loader(name, data_dir)`` replaces the registry's loader call (the process cache of
+    :mod:`diffnas.data_cache` passes its own); the result is the same.
     """
     entry = dataset_entry(name)
     subset = check_value("data.subset", subset)
@@ -154,7 +159,7 @@ def load_dataset(
     test_fraction = check_value("data.test_fraction", test_fraction)
     check_dataset(name, data_dir)
 
-    raw = entry(data_dir)
+    raw = entry(data_dir) if raw_loader is None else raw_loader(name, data_dir)
     x_all, y_all = raw.x_train, np.asarray(raw.y_train, dtype=np.int64)
     if x_all.ndim != 4 or x_all.shape[-1] != x_all.shape[-2] or len(x_all) != len(y_all):
         raise InputError("dataset", f"{name}: loader returned images {x_all.shape} and labels {y_all.shape}; "

@@ -1,0 +1,99 @@
+"""Sweep efficiency: how much of the machine a sweep turns into search epochs.
+
+    efficiency = Σ_trials trial compute ÷ (wall × slots)
+
+* trial compute: a trial's ``wall_s`` column (the seconds its search run spent in epochs);
+* wall: the seconds ``run_sweep`` took (the explore phase), Ray already started; the line
+  ``incl. Ray start`` adds the local Ray start-up measured just before it;
+* slots: trials that can run at once = min(max_concurrent, ⌊cluster CPUs ÷ CPUs per trial⌋).
+
+The loss is everything a trial does outside its epochs (worker start, imports, data loading,
+model construction, checkpoints, reports) plus idle slots (the last trials of a queue, ASHA's
+stopped trials). Specs: ``sweeps/quick.yaml`` (ASHA) and ``benchmarks/sweep_fifo8.yaml`` (8 trials,
+FIFO). Each spec runs in a fresh temporary results folder; nothing is kept.
+
+Run: ``RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/bench_sweep.py [SPEC ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+SPECS = [str(ROOT / "sweeps" / "quick.yaml"), str(ROOT / "benchmarks" / "sweep_fifo8.yaml")]
+
+
+def efficiency(trial_seconds: list[float], wall: float, slots: int) -> float:
+    """Σ trial compute ÷ (wall × slots)."""
+    return sum(trial_seconds) / (wall * slots)
+
+
+def measure(path: str, ray_start_s: float) -> dict[str, float]:
+    import pyarrow.parquet as pq
+    import ray
+
+    from sweeps.runner import run_sweep
+    from sweeps.spec import load_spec
+
+    spec = load_spec(path)
+    cpus = float(ray.cluster_resources().get("CPU", 1))
+    per_trial = max(float(spec.resources.get("cpu", 1) or 1), 1e-9)
+    slots = int(cpus // per_trial)
+    if spec.max_concurrent:
+        slots = min(slots, spec.max_concurrent)
+    slots = max(1, min(slots, spec.n_trials()))
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+        start = time.perf_counter()
+        code = run_sweep(spec, storage=os.path.join(tmp, spec.name))
+        wall = time.perf_counter() - start
+        if code != 0:
+            raise SystemExit(f"bench_sweep: {path} exited {code}")
+        trials = pq.read_table(os.path.join(tmp, spec.name, "trials")).to_pandas()
+    seconds = [float(s) for s in trials["wall_s"] if s == s]
+    eff = efficiency(seconds, wall, slots)
+    eff_ray = efficiency(seconds, wall + ray_start_s, slots)
+    epochs = int(trials["epochs_run"].sum())
+    print(f"{spec.name}: {len(seconds)} trials, {epochs} epochs, {slots} slots ({cpus:.0f} CPUs, "
+          f"{per_trial:g} per trial); Σ trial compute {sum(seconds):.1f} s; sweep wall {wall:.1f} s "
+          f"(+ Ray start {ray_start_s:.1f} s)")
+    print(f"  efficiency {eff:.2f} (incl. Ray start {eff_ray:.2f}); mean trial compute "
+          f"{sum(seconds) / max(1, len(seconds)):.1f} s; overhead per trial "
+          f"{(wall * slots - sum(seconds)) / max(1, len(seconds)):.1f} s")
+    return {"efficiency": eff, "wall": wall, "compute": sum(seconds), "slots": slots}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("specs", nargs="*", default=SPECS, help="sweep specs (default: quick.yaml and fifo8)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for local Ray (default: all)")
+    args = parser.parse_args(argv)
+    from sweeps.runner import connect
+
+    start = time.perf_counter()
+    connect(None, args.num_cpus, verbose=False)
+    ray_start = time.perf_counter() - start
+    import ray
+
+    try:
+        results = {Path(p).stem: measure(p, ray_start) for p in args.specs}
+    finally:
+        ray.shutdown()
+    for name, r in results.items():
+        if not math.isfinite(r["efficiency"]):
+            return 1
+        print(f"=> {name}: sweep efficiency {r['efficiency']:.2f}" + (" (target >= 0.9)" if "fifo" in name else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
