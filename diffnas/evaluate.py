@@ -20,8 +20,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffnas.data import load_dataset
-from diffnas.spaces import build_space, choice_from_genotype
+from diffnas.data import DataSplits, load_dataset
+from diffnas.spaces import SearchSpace, build_space, choice_from_genotype
 from diffnas.supernet import Supernet
 
 
@@ -47,6 +47,16 @@ def evaluate_genotype(space_name: str, ops: list[str] | None, genotype: str, *, 
     chosen = choice_from_genotype(space, genotype)
     data = load_dataset(dataset, subset=subset, resolution=resolution, data_dir=data_dir, seed=seed,
                         test_fraction=test_fraction)
+    return retrain(space, chosen, data, epochs=epochs, channels=channels, cells_per_stage=cells_per_stage,
+                   stages=stages, lr=lr, batch_size=batch_size, seed=seed, device=device)
+
+
+def retrain(space: SearchSpace, chosen: torch.Tensor, data: DataSplits, *, epochs: int = 20, channels: int = 8,
+            cells_per_stage: int = 1, stages: int = 2, lr: float = 0.05, batch_size: int = 64, seed: int = 0,
+            device: str = "cpu") -> EvaluationResult:
+    """Train the discrete architecture ``chosen`` on ``data``'s training split (weight ∪ α half) from a
+    fresh initialisation and return its test accuracy (``diffnas evaluate``'s network and schedule)."""
+    torch.manual_seed(seed)
     x = torch.cat([data.x_weights, data.x_alpha]).to(device)
     y = torch.cat([data.y_weights, data.y_alpha]).to(device)
     net = Supernet(space, data.in_channels, data.num_classes, channels, cells_per_stage, stages).to(device)
