@@ -129,6 +129,9 @@ def ranking_view(ranking: pd.DataFrame, metric: str) -> pd.DataFrame:
         for m in HEADLINE_METRICS:
             if m != metric and f"{m}_mean" in row:
                 out[m] = num(row[f"{m}_mean"])
+        if metric != "final_proxy_score" and "final_proxy_score_mean" in ranking \
+                and ranking["final_proxy_score_mean"].notna().any():  # the calibrated metric, when recorded
+            out["final_proxy_score"] = num(row["final_proxy_score_mean"], 1)
         if metric != "final_truth_acc" and _has_truth(ranking):  # NAS-Bench-201 truth beside the ranking metric
             out["final_truth_acc"] = num(row["final_truth_acc_mean"], 2)
         if "km_median_convergence_epoch" in row:

@@ -65,8 +65,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the cell draw and of every network (default 0)")
     p.add_argument("--dataset", default="fashion_mnist", help="proxy dataset (default fashion_mnist)")
     p.add_argument("--data-dir", default=None, help="dataset folder (fashion_mnist)")
-    p.add_argument("--subset", type=int, default=2000, help="training examples used (default 2000)")
-    p.add_argument("--resolution", type=int, default=16, help="image side (default 16)")
+    p.add_argument("--subset", type=int, default=2000, help="training examples used (default 2000; 0 = all)")
+    p.add_argument("--resolution", type=int, default=16, help="image side (default 16; 0 = native)")
     p.add_argument("--channels", type=int, default=8, help="channels of the first stage (default 8)")
     p.add_argument("--stages", type=int, default=3, help="stages (default 3)")
     p.add_argument("--batch-size", type=int, default=64)
@@ -225,8 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     torch.set_num_threads(args.threads)
     print("sizes: " + ", ".join(f"{k}={v}" for k, v in vars(args).items()))
-    data = load_dataset(args.dataset, subset=args.subset, resolution=args.resolution, data_dir=args.data_dir,
-                        seed=args.seed)
+    data = load_dataset(args.dataset, subset=args.subset or None, resolution=args.resolution or None,
+                        data_dir=args.data_dir, seed=args.seed)
     table = TruthTable()
     cells = random.Random(args.seed).sample(sorted(table.table), args.cells)
     truth = [table.lookup(c) for c in cells]

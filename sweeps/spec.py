@@ -18,7 +18,7 @@ A spec names a base search config, the axes to explore and how to explore them::
     resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed
     max_concurrent: 0                # 0 = as many as the resources allow
     max_failures: 1                  # retries per trial, from its last checkpoint
-    metric: val_acc
+    metric: proxy_score              # the calibrated ranking metric (docs/proxies.md)
     mode: max
     baseline: {sampler: softmax, temperature.t0: 1.0}   # overrides on base: the reference config
     confirm: {top_k: 2, seeds: 3}    # defaults for `diffnas sweep confirm`
@@ -76,7 +76,8 @@ SPEC_FIELDS: dict[str, Field] = {
     "resources.gpu": _sf("float", 0.0, "GPUs per trial (fractions allowed)", minimum=0.0),
     "max_concurrent": _sf("int", 0, "trials running at once (0 = as many as resources allow)", minimum=0),
     "max_failures": _sf("int", 1, "retries of a failing trial from its last checkpoint", minimum=0),
-    "metric": _sf("str", "val_acc", "epoch column that ASHA, Optuna and confirm rank by", choices=METRICS),
+    "metric": _sf("str", "proxy_score", "epoch column that ASHA, Optuna and confirm rank by (default: the "
+                  "zero-cost proxy calibrated against NAS-Bench-201 truth, docs/proxies.md)", choices=METRICS),
     "mode": _sf("str", "max", "whether the metric is maximised or minimised", choices=("max", "min")),
     "confirm.top_k": _sf("int", 2, "default --top-k of `diffnas sweep confirm`", minimum=1),
     "confirm.seeds": _sf("int", 3, "default --seeds of `diffnas sweep confirm`", minimum=1),

@@ -58,7 +58,7 @@ def test_good_spec_normalised():
 def test_defaults_and_shorthands():
     s = parse_spec({"base": {"epochs": 2}, "scheduler": "fifo", "search": "random"}, default_name="stem")
     assert s.name == "stem" and s.scheduler == {"type": "fifo"} and s.seeds == [0]
-    assert s.metric == "val_acc" and s.mode == "max" and s.n_trials() == 1
+    assert s.metric == "proxy_score" and s.mode == "max" and s.n_trials() == 1
     assert s.baseline_config() == s.base
 
 
