@@ -8,14 +8,15 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
 * ``final truth``: NAS-Bench-201 CIFAR-10 test accuracy (%) of the final argmax cell, mean and 95 %
   Student-t interval  x̄ ± t_{0.975, n−1} · s / √n  (wider than a 5-seed bootstrap, which
   under-covers at n = 5);
-* ``by proxy``: truth of the cell a run would report if it returned its best cell by the calibrated
-  metric, i.e. the cell of the epoch with the highest ``proxy_score`` (NASWOT; ties → the later epoch;
-  the rule sees only the proxy, never the truth);
+* ``by proxy``: truth of the run's best cell by the calibrated metric — :func:`diffnas.best_cell.best_cell`
+  (the rule behind the trial column ``best_genotype``: the epoch with the highest ``proxy_score``,
+  NASWOT, the earliest on ties) applied to the run's epoch rows, so results written before that
+  column existed get the same answer; the rule sees only the proxy, never the truth;
 * ``best visited``: the best truth of any cell the run passed through (an oracle, for reference only);
 * ``stab. epoch``: first epoch at which the argmax genotype had been unchanged for 3 epochs
   (:func:`analysis.summary.summarise`), mean [95 % t-interval] over the runs that stabilised, with
-  the count; ``conv. epoch``: first epoch with ``entropy_eff``/log(#ops) < 0.3 (the sampler's
-  effective distribution at the current temperature), likewise;
+  the count; ``conv. epoch``: the report's default convergence criterion (``entropy_drop``,
+  :mod:`analysis.convergence`: the sampler's effective entropy has halved since epoch 1), likewise;
 * ``collapsed``: runs whose final cell has ≥ 3 of 6 edges on skip_connect or ≥ 3 on none;
   ``guard stops``: runs stopped by a collapse guard (``stop_reason`` skip_collapse, or any reason
   naming a guard);
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from analysis.load import load_results  # noqa: E402
 from analysis.summary import summarise  # noqa: E402
+from diffnas.best_cell import best_cell  # noqa: E402
 from diffnas.truth import ANCHORS  # noqa: E402
 
 AXES = ("config/sampler", "config/temperature.schedule", "config/clip.mode", "config/entropy_weight",
@@ -45,7 +47,6 @@ AXES = ("config/sampler", "config/temperature.schedule", "config/clip.mode", "co
 SHORT = {"config/sampler": "sampler", "config/temperature.schedule": "T decay", "config/clip.mode": "clip",
          "config/entropy_weight": "entropy w", "config/early_stop.stability_window": "stab. stop W",
          "config/early_stop.max_skip": "skip guard"}
-N_OPS = 5
 
 
 def t_interval(x: np.ndarray) -> tuple[float, float, float]:
@@ -75,16 +76,17 @@ def per_run(folder: str) -> pd.DataFrame:
     epochs = pd.read_parquet(Path(folder) / "epochs")
     trials = pd.read_parquet(Path(folder) / "trials")
     epochs = epochs.sort_values(["trial_id", "epoch"], ignore_index=True)
-    # best cell by the calibrated metric: highest proxy_score, ties -> the later epoch
-    idx = epochs.iloc[::-1].groupby("trial_id")["proxy_score"].idxmax()
-    by_proxy = epochs.loc[idx.to_numpy(), ["trial_id", "truth_acc", "genotype", "epoch"]].set_index("trial_id")
+    # best cell by the calibrated metric (diffnas.best_cell: max proxy_score, earliest on ties)
+    cols = ["epoch", "genotype", "truth_acc", "proxy_score", "discrete_val_acc"]
+    best = {tid: best_cell(grp[cols].to_dict("records"), "proxy_score", "max")
+            for tid, grp in epochs.groupby("trial_id", sort=False)}
+    by_proxy = pd.DataFrame.from_dict(best, orient="index").rename(
+        columns={"best_truth_acc": "truth_acc", "best_epoch": "epoch"})
     skip = epochs["genotype"].str.count("skip_connect~")
     none = epochs["genotype"].str.count("none~")
-    epochs = epochs.assign(n_skip=skip, n_none=none,
-                           eff_norm=epochs["entropy_eff"] / math.log(N_OPS))
+    epochs = epochs.assign(n_skip=skip, n_none=none)
     g = epochs.groupby("trial_id", sort=False)
     last = g.tail(1).set_index("trial_id")
-    conv = epochs[epochs["eff_norm"] < 0.3].groupby("trial_id")["epoch"].min()
     results = load_results([folder])
     summ = summarise(results).set_index("trial_id")
     runs = trials.set_index("trial_id")
@@ -99,7 +101,7 @@ def per_run(folder: str) -> pd.DataFrame:
         "best_visited": g["truth_acc"].max().reindex(runs.index),
         "final_skip": last["n_skip"].reindex(runs.index),
         "final_none": last["n_none"].reindex(runs.index),
-        "conv_epoch": conv.reindex(runs.index),
+        "conv_epoch": summ["convergence_epoch"].where(summ["converged"]).reindex(runs.index),
         "stab_epoch": summ["stabilisation_epoch"].where(summ["stabilised"]).reindex(runs.index),
         "final_proxy": last["proxy_score"].reindex(runs.index),
     })
@@ -160,6 +162,16 @@ def explore_table(runs: pd.DataFrame) -> str:
     return head + "\n" + "\n".join(body)
 
 
+def proxy_calibration(folder: str) -> str:
+    """Kendall τ and Spearman ρ between proxy_score and truth over the distinct cells the study visited."""
+    e = pd.read_parquet(Path(folder) / "epochs", columns=["genotype", "proxy_score", "truth_acc"])
+    cells = e.dropna().drop_duplicates("genotype")
+    tau = stats.kendalltau(cells["proxy_score"], cells["truth_acc"]).statistic
+    rho = stats.spearmanr(cells["proxy_score"], cells["truth_acc"]).statistic
+    return (f"proxy_score (NASWOT) vs NB201 CIFAR-10 truth over the {len(cells)} distinct cells this study "
+            f"visited: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", help="the study's results folder (epochs/, trials/)")
@@ -169,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(confirm_table(runs))
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")
     print(anchors_table(runs))
+    print("\n" + proxy_calibration(args.results))
     print("\n### Explore (one seed per config; ASHA on proxy_score)\n")
     print(explore_table(runs))
     return 0

@@ -51,8 +51,6 @@ def _tiny(tmp_path: Path) -> str:
     raw["base"]["metrics"] = {"eval_batches": 1, "proxy_batch": 16}
     raw["scheduler"]["grace_period"] = 1
     raw["confirm"]["seeds"] = 1
-    if not os.path.isdir(FASHION):
-        raw["base"]["data"]["dir"] = os.environ.get("FASHION_MNIST_DIR", FASHION)
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return str(path)
@@ -89,3 +87,14 @@ def test_small_study_runs_end_to_end_with_truth_in_the_report(ray_session, tmp_p
         assert f"{value:.2f}" in md
     runs = pd.read_csv(out / "runs.csv")
     assert runs.loc[runs["phase"] == "confirm", "final_truth_acc"].between(0, 100).all()
+
+    # docs/results.md's tables come from benchmarks/nb201_study_tables.py on the same layout
+    import runpy
+
+    tables = runpy.run_path(str(ROOT / "benchmarks" / "nb201_study_tables.py"))
+    per_run = tables["per_run"](str(root))
+    conf = per_run[per_run["phase"] == "confirm"].set_index("trial_id")
+    assert conf["final_truth"].to_dict() == pytest.approx(confirm.set_index("trial_id")["final_truth_acc"].to_dict())
+    assert tables["main"]([str(root)]) == 0
+    text = capsys.readouterr().out
+    assert "| config | runs (seeds) | final truth | truth by proxy |" in text and "GDAS | 93.61" in text
