@@ -182,14 +182,12 @@ def replace_report(tmp: str, out: str, flag: str = "--out") -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_search_out(out: str, resumable: str, inputs: Iterable[str] = (), flag: str = "--out") -> None:
-    """A ``diffnas search`` output: creatable, not an input, and new, empty or a resumable run."""
+def check_search_out(out: str, resumable: str, flag: str = "--out") -> None:
+    """A ``diffnas search`` output: creatable, and new, empty or holding a resumable run (its
+    ``resumable`` checkpoint); a search only adds files to it, so its inputs cannot be harmed."""
     check_new_path(out, flag)
     if os.path.lexists(out) and not os.path.isdir(out):
         raise InputError(flag, f"{short_path(out)} exists and is not a folder")
-    for path in inputs:
-        if path and (is_within(out, path) or is_within(path, out)) and os.path.isdir(out) and os.listdir(out):
-            raise InputError(flag, f"{short_path(out)} overlaps the input {short_path(path)}; choose a new folder")
     if os.path.isdir(out) and os.listdir(out) and not os.path.isfile(os.path.join(out, resumable)):
         raise InputError(flag, f"{short_path(out)} is not empty and holds no resumable run; choose a new folder")
 

@@ -48,7 +48,7 @@ def prepare(args: argparse.Namespace):
         overrides.append(f"data.dir={args.data_dir}")
     if not _NAME.match(args.name or ""):
         raise InputError("--name", f"must be letters, digits, '_', '.', '-' (a short identifier), got {shown(args.name)}")
-    check_search_out(args.out, CHECKPOINT, inputs=[p for p in (args.config,) if p])
+    check_search_out(args.out, CHECKPOINT)
     config = load_config(args.config, overrides)
     check_dataset(config["dataset"], config["data.dir"])
     if config["device"] == "cuda":
