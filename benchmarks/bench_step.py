@@ -5,7 +5,11 @@ The work (identical on both sides): NAS-Bench-201 cell with its 5 ops, 16 channe
 backward to the weights and to α, ``threads`` intra-op threads (2).
 
 * DARTS: xautodl ``TinyNetworkDarts`` vs diffnas ``softmax`` (w = softmax(α));
-* GDAS: xautodl ``TinyNetworkGDAS`` vs diffnas ``gumbel_hard`` (one op per edge, straight-through);
+* GDAS: xautodl ``TinyNetworkGDAS`` vs diffnas ``gumbel_hard`` (one op per edge, straight-through).
+  The work depends on which ops are drawn, so both sides draw the same architectures: step r of
+  either side sets its α to a one-hot-peaked row per edge (+30 on architecture r's op, a margin
+  Gumbel noise cannot overturn) from one shared list of uniformly drawn architectures, and each
+  side's FLOPs are averaged over that list;
 * sizes: 2 cells per stage at 28 px and 5 cells per stage at 32 px.
 
 All cases of a size are interleaved in one process (case A, B, C, D, A, B, ...) and each time is
@@ -32,15 +36,21 @@ Needs ``xautodl==1.0.0`` (``pip install --no-deps xautodl==1.0.0``; the models n
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
+# OpenMP threads that spin while waiting are starved when other processes share the cores; on this
+# shared 2-core machine that made every case ~6x slower and very noisy. Passive waiting (read by
+# libgomp when torch loads, so set before the import) applies to both sides and to the matmul peak.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -53,14 +63,28 @@ NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3
 BATCH, CHANNELS, CLASSES, STAGES = 64, 16, 10, 3
 MATMUL_N = 2048
 
+ARCH_MARGIN = 30.0
+
 Step = Callable[[], None]
 
 
-def count_flops(step: Step) -> float:
-    """FLOPs of one call of ``step`` (forward + backward) as torch.utils.flop_counter counts them."""
+def draw_archs(n: int, seed: int = 0) -> list[torch.Tensor]:
+    """``n`` architectures: one op index per NB201 edge, uniform over the 5 ops."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, len(NB201_OPS), (6,), generator=gen) for _ in range(n)]
+
+
+def peaked(arch: torch.Tensor) -> torch.Tensor:
+    """α whose argmax (with or without Gumbel noise) is ``arch`` on every edge."""
+    return torch.nn.functional.one_hot(arch, len(NB201_OPS)).float() * ARCH_MARGIN
+
+
+def count_flops(step: Step, calls: int = 1) -> float:
+    """FLOPs per call of ``step`` (forward + backward; mean of ``calls`` calls) as torch.utils.flop_counter counts them."""
     with FlopCounterMode(display=False) as counter:
-        step()
-    return float(counter.get_total_flops())
+        for _ in range(calls):
+            step()
+    return float(counter.get_total_flops()) / calls
 
 
 def interleaved(cases: dict[str, Step], repeats: int, warmup: int = 1) -> dict[str, float]:
@@ -87,7 +111,8 @@ def matmul_step(n: int = MATMUL_N) -> tuple[Step, float]:
     return step, 2.0 * n**3
 
 
-def xautodl_step(kind: str, cells: int, x: torch.Tensor, y: torch.Tensor) -> Step:
+def xautodl_step(kind: str, cells: int, x: torch.Tensor, y: torch.Tensor,
+                 archs: list[torch.Tensor] | None = None) -> Step:
     if kind == "darts":
         from xautodl.models.cell_searchs.search_model_darts import TinyNetworkDarts as Net
     else:
@@ -96,8 +121,13 @@ def xautodl_step(kind: str, cells: int, x: torch.Tensor, y: torch.Tensor) -> Ste
     net = Net(CHANNELS, cells, 4, CLASSES, NB201_OPS, False, False)
     if kind == "gdas":
         net.set_tau(10.0)
+    calls = [0]
 
     def step() -> None:
+        if archs is not None:
+            with torch.no_grad():
+                net.arch_parameters.copy_(peaked(archs[calls[0] % len(archs)]))
+            calls[0] += 1
         net.zero_grad(set_to_none=True)
         _, logits = net(x)
         F.cross_entropy(logits, y).backward()
@@ -106,7 +136,8 @@ def xautodl_step(kind: str, cells: int, x: torch.Tensor, y: torch.Tensor) -> Ste
 
 
 def diffnas_step(sampler: str, cells: int, x: torch.Tensor, y: torch.Tensor, perf: PerfOptions,
-                 channels: int = CHANNELS, stages: int = STAGES) -> tuple[Step, CompiledLoss]:
+                 channels: int = CHANNELS, stages: int = STAGES,
+                 archs: list[torch.Tensor] | None = None) -> tuple[Step, CompiledLoss]:
     space = build_space("nb201")
     net = Supernet(space, x.shape[1], CLASSES, channels, cells, stages)
     net.configure(fused=perf.fused, channels_last=perf.channels_last)
@@ -114,8 +145,13 @@ def diffnas_step(sampler: str, cells: int, x: torch.Tensor, y: torch.Tensor, per
     smp = build_sampler(sampler)
     gen = torch.Generator().manual_seed(0)
     loss_fn = CompiledLoss(net, torch.device("cpu"), perf)
+    calls = [0]
 
     def step() -> None:
+        if archs is not None:
+            with torch.no_grad():
+                alpha.copy_(peaked(archs[calls[0] % len(archs)]))
+            calls[0] += 1
         net.zero_grad(set_to_none=True)
         alpha.grad = None
         sample = smp.sample(alpha, 1.0, gen)
@@ -137,21 +173,24 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
     x, y = torch.randn(BATCH, 3, px, px), torch.randint(0, CLASSES, (BATCH,))
     fast, ref = PerfOptions(), PerfOptions(fused=False, channels_last=False)
     mm, mm_flops = matmul_step()
+    archs = draw_archs(repeats)
     cases: dict[str, Step] = {
         "xautodl DARTS": xautodl_step("darts", cells, x, y),
         "diffnas softmax": diffnas_step("softmax", cells, x, y, fast)[0],
-        "xautodl GDAS": xautodl_step("gdas", cells, x, y),
-        "diffnas gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, fast)[0],
+        "xautodl GDAS": xautodl_step("gdas", cells, x, y, archs),
+        "diffnas gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, fast, archs=archs)[0],
         "diffnas-ref softmax": diffnas_step("softmax", cells, x, y, ref)[0],
-        "diffnas-ref gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, ref)[0],
+        "diffnas-ref gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, ref, archs=archs)[0],
         "matmul 2048^2": mm,
     }
     compiled: CompiledLoss | None = None
     if with_compile:
         cases["diffnas softmax compiled"], compiled = diffnas_step(
             "softmax", cells, x, y, PerfOptions(compile="on"))
-    flops = {name: (mm_flops if name.startswith("matmul") else count_flops(step)) for name, step in cases.items()
-             if not name.endswith("compiled")}
+    # hard cases: FLOPs averaged over the shared architectures (their counters then wrap back to step 0)
+    flops = {name: (mm_flops if name.startswith("matmul")
+                    else count_flops(step, repeats if ("GDAS" in name or "gumbel" in name) else 1))
+             for name, step in cases.items() if not name.endswith("compiled")}
     if compiled is not None:
         cases["diffnas softmax compiled"]()  # compiles (timed inside CompiledLoss)
         flops["diffnas softmax compiled"] = flops["diffnas softmax"]
@@ -222,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         print("bench_step: needs xautodl 1.0.0: .venv/bin/pip install --no-deps xautodl==1.0.0", file=sys.stderr)
         return 2
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} default threads; timing with {args.threads}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} default threads; timing with {args.threads}; "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; load average {os.getloadavg()[0]:.1f}")
     for size in args.sizes.split(","):
         cells, px = (int(v) for v in size.lower().split("x"))
         torch.set_num_threads(args.threads)
