@@ -87,18 +87,23 @@ def count_flops(step: Step, calls: int = 1) -> float:
     return float(counter.get_total_flops()) / calls
 
 
-def interleaved(cases: dict[str, Step], repeats: int, warmup: int = 1) -> dict[str, float]:
-    """Median wall seconds per case, the cases run round-robin ``repeats`` times after ``warmup`` rounds."""
+def interleaved(cases: dict[str, Step], repeats: int, warmup: int = 1) -> tuple[dict[str, float], dict[str, float]]:
+    """(median wall seconds, median process CPU seconds) per case; the cases run round-robin
+    ``repeats`` times after ``warmup`` rounds. CPU time (all threads of this process) barely moves
+    with other processes' load, so it cross-checks the wall-clock ratios on a shared machine."""
     for _ in range(warmup):
         for step in cases.values():
             step()
-    times: dict[str, list[float]] = {name: [] for name in cases}
+    wall: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeats):
         for name, step in cases.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+            wall[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    return ({name: statistics.median(ts) for name, ts in wall.items()},
+            {name: statistics.median(ts) for name, ts in cpu.items()})
 
 
 def matmul_step(n: int = MATMUL_N) -> tuple[Step, float]:
@@ -161,11 +166,13 @@ def diffnas_step(sampler: str, cells: int, x: torch.Tensor, y: torch.Tensor, per
     return step, loss_fn
 
 
-def _row(name: str, seconds: float, flops: float, peak: float, base: float | None) -> str:
+def _row(name: str, seconds: float, cpu: float, flops: float, peak: float, base: float | None,
+         base_cpu: float | None) -> str:
     gflops = flops / seconds / 1e9
-    ratio = f"{base / seconds:6.2f}x" if base is not None else "      "
-    return (f"  {name:<22} {seconds * 1e3:9.1f} ms  {flops / 1e9:7.2f} GFLOP  {gflops:7.1f} GFLOP/s  "
-            f"{100 * gflops / peak:5.1f}% of peak  {ratio}")
+    ratio = f"{base / seconds:5.2f}x" if base is not None else "      "
+    ratio_cpu = f"{base_cpu / cpu:5.2f}x" if base_cpu is not None else "      "
+    return (f"  {name:<24} {seconds * 1e3:8.1f} ms {ratio} | cpu {cpu * 1e3:8.1f} ms {ratio_cpu} | "
+            f"{flops / 1e9:6.2f} GFLOP {gflops:6.1f} GFLOP/s {100 * gflops / peak:5.1f}% of peak")
 
 
 def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[str, float]:
@@ -194,22 +201,30 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
     if compiled is not None:
         cases["diffnas softmax compiled"]()  # compiles (timed inside CompiledLoss)
         flops["diffnas softmax compiled"] = flops["diffnas softmax"]
-    med = interleaved(cases, repeats)
+    med, cpu = interleaved(cases, repeats)
     peak = mm_flops / med["matmul 2048^2"] / 1e9
+    peak_cpu = mm_flops / cpu["matmul 2048^2"] / 1e9
     print(f"\n{cells} cells/stage, {px} px, batch {BATCH}, {torch.get_num_threads()} threads "
-          f"(median of {repeats}, interleaved); matmul peak {peak:.1f} GFLOP/s")
+          f"(median of {repeats}, interleaved; load average {os.getloadavg()[0]:.1f}); matmul peak {peak:.1f} "
+          f"GFLOP/s wall ({peak_cpu:.1f} GFLOP per CPU-second)")
+    print(f"  {'case':<24} {'wall':>11} {'ratio':>6} | {'CPU time':>15} {'ratio':>6} | FLOPs, rate and share of peak (wall)")
     base = {"diffnas softmax": "xautodl DARTS", "diffnas-ref softmax": "xautodl DARTS",
             "diffnas gumbel_hard": "xautodl GDAS", "diffnas-ref gumbel_hard": "xautodl GDAS",
             "diffnas softmax compiled": "xautodl DARTS"}
     for name, seconds in med.items():
         if name.startswith("matmul"):
             continue
-        print(_row(name, seconds, flops[name], peak, med[base[name]] if name in base else None))
+        print(_row(name, seconds, cpu[name], flops[name], peak, med[base[name]] if name in base else None,
+                   cpu[base[name]] if name in base else None))
     darts = med["xautodl DARTS"] / med["diffnas softmax"]
     gdas = med["xautodl GDAS"] / med["diffnas gumbel_hard"]
     share = flops["diffnas softmax"] / med["diffnas softmax"] / 1e9 / peak
+    share_cpu = flops["diffnas softmax"] / cpu["diffnas softmax"] / 1e9 / peak_cpu
     print(f"  => softmax {darts:.2f}x xautodl DARTS (target >= 2.5), gumbel_hard {gdas:.2f}x xautodl GDAS "
           f"(target >= 1.5), softmax at {100 * share:.1f}% of matmul peak (target >= 35%)")
+    print(f"     CPU time: softmax {cpu['xautodl DARTS'] / cpu['diffnas softmax']:.2f}x, gumbel_hard "
+          f"{cpu['xautodl GDAS'] / cpu['diffnas gumbel_hard']:.2f}x, softmax at {100 * share_cpu:.1f}% of the "
+          f"matmul's FLOP per CPU-second")
     if compiled is not None:
         if compiled.fallback:
             print(f"  compile: {compiled.fallback}")
@@ -233,8 +248,9 @@ def bench_small(repeats: int) -> float:
         "large softmax (rate)": diffnas_step("softmax", 2, xl, yl, fast)[0],
     }
     flops = {name: count_flops(step) for name, step in cases.items()}
-    med = interleaved(cases, repeats)
+    med, cpu = interleaved(cases, repeats)
     rate = flops["large softmax (rate)"] / med["large softmax (rate)"]
+    rate_cpu = flops["large softmax (rate)"] / cpu["large softmax (rate)"]
     print(f"\nsmall config: 8 channels, 16 px, 1 cell/stage, 2 stages, batch {BATCH}, 1 thread "
           f"(median of {repeats}); reference rate {rate / 1e9:.1f} GFLOP/s (2 cells, 28 px, 16 channels, 1 thread)")
     worst = 0.0
@@ -242,8 +258,9 @@ def bench_small(repeats: int) -> float:
         flop_time = flops[name] / rate
         ratio = med[name] / flop_time
         worst = max(worst, ratio) if name == "small softmax" else worst
+        ratio_cpu = cpu[name] / (flops[name] / rate_cpu)
         print(f"  {name:<20} {med[name] * 1e3:7.1f} ms  {flops[name] / 1e9:6.3f} GFLOP  FLOP time "
-              f"{flop_time * 1e3:6.1f} ms  step / FLOP time {ratio:4.2f}")
+              f"{flop_time * 1e3:6.1f} ms  step / FLOP time {ratio:4.2f} (CPU time: {ratio_cpu:4.2f})")
     print(f"  => small softmax step {worst:.2f}x its FLOP time (target <= 1.5)")
     return worst
 
