@@ -38,6 +38,7 @@ def make_run(
     skip: Sequence[float] | None = None,
     truth: Sequence[float | None] | None = None,
     entropy_eff: Sequence[float] | None = None,
+    proxy: Sequence[float] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
     """Epoch rows and the trials row (None when ``status`` is None) of one synthetic run."""
     n = len(entropy)
@@ -76,6 +77,7 @@ def make_run(
             "genotype": geno,
             "op_probs": probs,
             "truth_acc": None if truth is None else truth[e],
+            "proxy_score": None if proxy is None else float(proxy[e]),
             # α-gradient diagnostics: known per-epoch values (dilution rises, noise by seed)
             "grad_dilution": 0.2 + 0.01 * e + 0.001 * seed,
             "alpha_grad_noise": 2.0 + seed,

@@ -102,3 +102,26 @@ def test_truth_beside_the_ranking_metric_and_among_the_published_anchors(tmp_pat
     assert anchors.loc[mine, "truth_acc"] == "91.00"
     _, plain = _aggregate(write_results(tmp_path / "p", [make_run("a", BASE, 0, entropy=[0.9, 0.2])]))
     assert anchors_view(plain.reset_index(), plain["phase"].iloc[0], ANCHORS).empty
+
+
+def test_report_ranks_by_the_calibrated_proxy_score_mode_max(tmp_path) -> None:
+    from analysis.compare import rank_metric, rank_table
+    from analysis.summary import SUMMARY_METRICS
+    from analysis.tables import ranking_view
+
+    # BASE has the better val_acc, ALT the better final cell by the proxy (and by truth)
+    runs = [make_run(f"b{s}", BASE, s, entropy=[0.9, 0.5], val_acc=[0.5, 0.9], proxy=[300.0, 310.0 + s],
+                     truth=[None, 80.0]) for s in range(2)]
+    runs += [make_run(f"a{s}", ALT, s, entropy=[0.9, 0.5], val_acc=[0.5, 0.7], proxy=[300.0, 350.0 + s],
+                      truth=[None, 93.0]) for s in range(2)]
+    _, agg = _aggregate(write_results(tmp_path / "r", runs))
+    BASE_LABEL, ALT_LABEL = "entropy_weight=0, sampler=softmax", "entropy_weight=0.1, sampler=gumbel"
+    assert agg.loc[ALT_LABEL, "final_proxy_score_mean"] == pytest.approx(350.5)
+    metric = rank_metric("proxy_score", SUMMARY_METRICS)
+    assert metric == "final_proxy_score"
+    ranking = rank_table(agg.reset_index(), metric, "max")
+    assert ranking["group"].tolist() == [ALT_LABEL, BASE_LABEL]
+    view = ranking_view(ranking, metric)
+    assert view.loc[0, "final_truth_acc"] == "93.00" and view.loc[1, "final_truth_acc"] == "80.00"
+    by_val = ranking_view(rank_table(agg.reset_index(), "final_val_acc", "max"), "final_val_acc")
+    assert by_val.loc[0, "config"] == BASE_LABEL and by_val.loc[0, "final_proxy_score"] == "310.5"
