@@ -61,7 +61,7 @@ from diffnas.truth import TruthTable
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--cells", type=int, default=200, help="uniformly drawn NB201 cells (default 200)")
+    p.add_argument("--cells", type=int, default=200, help="uniformly drawn NB201 cells (default 200; 0 = skip part A)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cell draw and of every network (default 0)")
     p.add_argument("--dataset", default="fashion_mnist", help="proxy dataset (default fashion_mnist)")
     p.add_argument("--data-dir", default=None, help="dataset folder (fashion_mnist)")
@@ -210,10 +210,11 @@ def real_searches(args: argparse.Namespace, data: DataSplits) -> list[dict]:
             "temperature.t_min": 0.1, "optim.a_lr": 0.05, "model.channels": args.channels,
             "model.stages": args.stages, "data.batch_size": args.batch_size, "threads": args.threads,
             "device": "cpu", "metrics.eval_batches": max(1, args.eval_size // args.batch_size),
-            "metrics.proxy_batch": args.proxy_batch,
+            "metrics.proxy_batch": args.proxy_batch, "data.subset": args.subset or None,
+            "data.resolution": args.resolution or None, "data.dir": args.data_dir,
         })
         t0 = time.perf_counter()
-        run = SearchRun(cfg, data=data)
+        run = SearchRun(cfg)  # same dataset, subset and resolution as part A (split seeded by the run seed)
         while not run.done:
             rec = run.step()
             rows.append({"run": i, "sampler": cfg["sampler"], "epoch": rec["epoch"], "val_acc": rec["val_acc"],
@@ -233,16 +234,18 @@ def main(argv: list[str] | None = None) -> int:
     table = TruthTable()
     cells = random.Random(args.seed).sample(sorted(table.table), args.cells)
     truth = [table.lookup(c) for c in cells]
-    print(f"cells: {len(cells)} drawn uniformly (seed {args.seed}); their CIFAR-10 truth: mean {np.mean(truth):.2f}, "
-          f"min {min(truth):.2f}, max {max(truth):.2f}")
+    if cells:
+        print(f"cells: {len(cells)} drawn uniformly (seed {args.seed}); their CIFAR-10 truth: mean "
+              f"{np.mean(truth):.2f}, min {min(truth):.2f}, max {max(truth):.2f}")
 
     supernet = None
     if args.supernet_epochs > 0:
         supernet, sec, val = train_supernet(args, data)
         print(f"supernet: {args.supernet_epochs} epochs ({args.supernet_sampler}, α = 0) in {sec:.1f} s; "
               f"its val_acc {val:.3f}")
-    results = score_cells(args, cells, truth, data, supernet, min(args.retrain_cells, len(cells)))
-    print_table(f"Part A: {len(cells)} uniformly drawn NB201 cells vs CIFAR-10 truth", results, truth)
+    if cells:  # --cells 0 skips part A
+        results = score_cells(args, cells, truth, data, supernet, min(args.retrain_cells, len(cells)))
+        print_table(f"Part A: {len(cells)} uniformly drawn NB201 cells vs CIFAR-10 truth", results, truth)
 
     if args.searches > 0:
         rows = real_searches(args, data)
