@@ -145,6 +145,7 @@ class SearchRun:
             self.truth = TruthTable(config["truth.table"], config["truth.column"])
 
         self._proxy_cache: dict[str, float] = {}  # genotype -> proxy score (a pure function of the genotype)
+        self._proxy_xy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxy's batch (seed-0 split)
 
         self.stopper = EarlyStopper(config)
         self.epoch = 0
@@ -388,18 +389,24 @@ class SearchRun:
     def proxy_score(self, genotype: str) -> float:
         """``metrics.proxy`` of ``genotype`` (NaN when off): :func:`diffnas.proxies.cell_score` on a
         network of this run's sizes initialised from seed 0 and the first ``metrics.proxy_batch``
-        examples of the weight split — the same genotype scores the same in every run and seed."""
+        examples of the weight split that a seed-0 run of the same data config uses — so the same
+        genotype scores the same in every run and seed."""
         name = self.config["metrics.proxy"]
         if name == "none":
             return float("nan")
         if genotype not in self._proxy_cache:
             from diffnas.proxies import cell_score
 
-            n = self.config["metrics.proxy_batch"]
             c = self.config
+            if self._proxy_xy is None:
+                n = c["metrics.proxy_batch"]
+                ref = self.data if int(c["seed"]) == 0 else load_dataset_cached(
+                    c["dataset"], subset=c["data.subset"], resolution=c["data.resolution"],
+                    data_dir=c["data.dir"], seed=0, test_fraction=c["data.test_fraction"])
+                self._proxy_xy = (ref.x_weights[:n].to(self.device), ref.y_weights[:n].to(self.device))
+            x, y = self._proxy_xy
             self._proxy_cache[genotype] = cell_score(
-                name, self.space, genotype, self.data.x_weights[:n], self.data.y_weights[:n],
-                num_classes=self.data.num_classes, channels=c["model.channels"],
+                name, self.space, genotype, x, y, num_classes=self.data.num_classes, channels=c["model.channels"],
                 cells_per_stage=c["model.cells_per_stage"], stages=c["model.stages"], seed=0)
         return self._proxy_cache[genotype]
 

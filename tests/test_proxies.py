@@ -84,3 +84,7 @@ def test_search_records_the_proxy_of_its_current_cell():
     assert run.trial_record()["final_proxy_score"] == expected
     off = SearchRun(SearchConfig.validate({**TINY, "epochs": 1, "metrics.proxy": "none"})).step()
     assert math.isnan(off["proxy_score"])
+    # another seed splits the data differently, yet scores the same cell the same (seed-0 batch)
+    other = SearchRun(SearchConfig.validate({**TINY, "epochs": 1, "seed": 3}))
+    assert not torch.equal(other.data.x_weights[:n], run.data.x_weights[:n])
+    assert other.proxy_score(record["genotype"]) == expected
