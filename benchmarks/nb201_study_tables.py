@@ -150,8 +150,8 @@ def label(row: pd.Series) -> str:
     return ", ".join(parts)
 
 
-def confirm_table(runs: pd.DataFrame) -> str:
-    c = runs[runs["phase"] == "confirm"]
+def confirm_table(runs: pd.DataFrame, phase: str = "confirm") -> str:
+    c = runs[runs["phase"] == phase]
     rows = []
     for _cid, grp in c.groupby("config_id", sort=False):
         first = grp.iloc[0]
@@ -178,8 +178,8 @@ def confirm_table(runs: pd.DataFrame) -> str:
     return head + "\n" + "\n".join(r[1] for r in rows)
 
 
-def anchors_table(runs: pd.DataFrame) -> str:
-    c = runs[runs["phase"] == "confirm"]
+def anchors_table(runs: pd.DataFrame, phase: str = "confirm") -> str:
+    c = runs[runs["phase"] == phase]
     lines = [(v, f"| {k} | {v:.2f} | published |") for k, v in ANCHORS.items()]
     for _, grp in c.groupby("config_id", sort=False):
         m, lo, hi = t_interval(grp["final_truth"])
@@ -212,15 +212,18 @@ def proxy_calibration(folder: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", help="the study's results folder (epochs/, trials/)")
+    p.add_argument("--phase", default="confirm", help="phase of the per-config tables (default confirm; "
+                                                      "explore for a FIFO sweep without a confirm phase)")
     args = p.parse_args(argv)
     runs = per_run(args.results)
-    print("### Confirmed configs (phase confirm; mean [95% t-interval] over seeds)\n")
-    print(confirm_table(runs))
+    print(f"### Configs of phase {args.phase} (mean [95% t-interval] over seeds)\n")
+    print(confirm_table(runs, args.phase))
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")
-    print(anchors_table(runs))
+    print(anchors_table(runs, args.phase))
     print("\n" + proxy_calibration(args.results))
-    print("\n### Explore (one seed per config; ASHA on proxy_score)\n")
-    print(explore_table(runs))
+    if args.phase != "explore":
+        print("\n### Explore (one seed per config; ASHA on proxy_score)\n")
+        print(explore_table(runs))
     return 0
 
 
