@@ -20,8 +20,9 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
 * ``collapsed``: runs whose final cell is below the random-cell mean (87.06) — the definition of
   ``benchmarks/bench_guards.py``; ``guard stops``: runs the search itself stopped with a collapse
   guard (``stop_reason`` naming one); ``guards replayed``: the project's default collapse guards
-  (skip_share, none_share, gap_growth; :class:`diffnas.early_stopping.EarlyStopper`, the code a run
-  uses, with every non-guard rule off) replayed over each run's epoch rows — how many runs they stop,
+  (skip_share, none_share, gap_growth) plus the study's skip-count guard (> 3 of 6 edges on
+  skip_connect), through :class:`diffnas.early_stopping.EarlyStopper` (the code a run uses, every
+  non-guard rule off), replayed over each run's epoch rows — how many runs they stop,
   how many of the collapsed ones, and the truth of the cell a guarded run hands back (its best cell
   by ``proxy_score`` up to the stop);
 * ``wall``: mean seconds per run (the trial's own ``wall_s``).
@@ -76,7 +77,7 @@ def fmt(ci: tuple[float, float, float], digits: int = 2) -> str:
 
 
 RANDOM_MEAN = ANCHORS["random cell (mean of all 15,625)"]
-GUARDS_ONLY = {"early_stop.patience": 0, "early_stop.stability_window": 0, "early_stop.max_skip": None,
+GUARDS_ONLY = {"early_stop.patience": 0, "early_stop.stability_window": 0, "early_stop.max_skip": 3,
                "early_stop.hessian_growth": None}
 
 
@@ -89,7 +90,7 @@ def replay_guards(records: list[dict]) -> tuple[int | None, str | None, float]:
     stop, rule = None, None
     for r in records:
         rec = {k: (math.nan if v is None else v) for k, v in r.items()}
-        rule = stopper.update(rec, 0)
+        rule = stopper.update(rec, str(r["genotype"]).count("skip_connect~"))
         if rule is not None:
             stop = int(r["epoch"])
             break
