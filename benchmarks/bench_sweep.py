@@ -12,17 +12,27 @@ model construction, checkpoints, reports) plus idle slots (the last trials of a 
 stopped trials). Specs: ``sweeps/quick.yaml`` (ASHA) and ``benchmarks/sweep_fifo8.yaml`` (8 trials,
 FIFO). Each spec runs in a fresh temporary results folder; nothing is kept.
 
+Where the slot-seconds go: the trials append event timestamps to a file (``DIFFNAS_TRIAL_TRACE``,
+see :mod:`sweeps.trainable`), and each worker process's time line from the sweep's start to its end
+is cut into: worker start (sweep start → its first trial starts), the first trial's set-up in that
+process (imports, data; ``start → built``), later trials' set-up, epochs, checkpoint write (state
+and history to a temporary folder), report (``tune.report``: persisting the checkpoint, the driver's
+callbacks and scheduler, until Tune lets the trial go on), between trials (a trial's end to the next
+one's start on the same worker) and idle tail (its last trial's end → the sweep's end).
+
 Run: ``RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/bench_sweep.py [SPEC ...]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,12 +48,42 @@ def efficiency(trial_seconds: list[float], wall: float, slots: int) -> float:
     return sum(trial_seconds) / (wall * slots)
 
 
+# (previous event, event) on one worker -> where that time went
+PHASES = {
+    ("start", "built"): "later trial set-up", ("built", "epoch"): "epochs", ("reported", "epoch"): "epochs",
+    ("epoch", "saved"): "checkpoint write", ("saved", "reported"): "report",
+    ("reported", "end"): "between trials", ("end", "start"): "between trials",
+}
+ORDER = ("epochs", "worker start", "first trial set-up", "later trial set-up", "checkpoint write", "report",
+         "between trials", "idle tail", "other")
+
+
+def breakdown(events: list[dict], start: float, end: float) -> dict[str, float]:
+    """Slot-seconds per phase, summed over worker processes (``events``: the trials' trace lines)."""
+    by_pid: dict[int, list[dict]] = defaultdict(list)
+    for event in events:
+        by_pid[event["pid"]].append(event)
+    out: dict[str, float] = defaultdict(float)
+    for line in by_pid.values():
+        line.sort(key=lambda e: e["t"])
+        out["worker start"] += line[0]["t"] - start
+        out["idle tail"] += end - line[-1]["t"]
+        first = True
+        for prev, cur in zip(line, line[1:]):
+            phase = PHASES.get((prev["event"], cur["event"]), "other")
+            if phase == "later trial set-up" and first:
+                phase, first = "first trial set-up", False
+            out[phase] += cur["t"] - prev["t"]
+    return dict(out)
+
+
 def measure(path: str, ray_start_s: float) -> dict[str, float]:
     import pyarrow.parquet as pq
     import ray
 
     from sweeps.runner import run_sweep
     from sweeps.spec import load_spec
+    from sweeps.trainable import TRACE_ENV
 
     spec = load_spec(path)
     cpus = float(ray.cluster_resources().get("CPU", 1))
@@ -53,12 +93,16 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
         slots = min(slots, spec.max_concurrent)
     slots = max(1, min(slots, spec.n_trials()))
     with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-        start = time.perf_counter()
+        trace = os.environ[TRACE_ENV]
+        open(trace, "w").close()
+        start, t_start = time.perf_counter(), time.time()
         code = run_sweep(spec, storage=os.path.join(tmp, spec.name))
-        wall = time.perf_counter() - start
+        wall, t_end = time.perf_counter() - start, time.time()
         if code != 0:
             raise SystemExit(f"bench_sweep: {path} exited {code}")
         trials = pq.read_table(os.path.join(tmp, spec.name, "trials")).to_pandas()
+        with open(trace, encoding="utf-8") as fh:
+            phases = breakdown([json.loads(line) for line in fh if line.strip()], t_start, t_end)
     seconds = [float(s) for s in trials["wall_s"] if s == s]
     eff = efficiency(seconds, wall, slots)
     eff_ray = efficiency(seconds, wall + ray_start_s, slots)
@@ -69,6 +113,9 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
     print(f"  efficiency {eff:.2f} (incl. Ray start {eff_ray:.2f}); mean trial compute "
           f"{sum(seconds) / max(1, len(seconds)):.1f} s; overhead per trial "
           f"{(wall * slots - sum(seconds)) / max(1, len(seconds)):.1f} s")
+    total = wall * slots
+    print(f"  slot-seconds {total:.1f}: " + ", ".join(
+        f"{name} {phases[name]:.1f} ({phases[name] / total:.0%})" for name in ORDER if name in phases))
     return {"efficiency": eff, "wall": wall, "compute": sum(seconds), "slots": slots}
 
 
@@ -78,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for local Ray (default: all)")
     args = parser.parse_args(argv)
     from sweeps.runner import connect
+    from sweeps.trainable import TRACE_ENV
+
+    # set before Ray starts, so that its worker processes inherit it
+    os.environ[TRACE_ENV] = os.path.join(tempfile.mkdtemp(prefix="bench-sweep-trace-"), "trace.jsonl")
 
     start = time.perf_counter()
     connect(None, args.num_cpus, verbose=False)

@@ -25,6 +25,11 @@ Test hook: ``fault.raise_at_epoch`` + ``fault.marker`` make the trial raise once
 that epoch and before reporting it; the marker file records that it fired, so the retry (from
 the previous epoch's checkpoint) proceeds.
 
+Benchmark hook: where the environment names a file in ``DIFFNAS_TRIAL_TRACE``, every trial
+appends one JSON line per event (``start``, ``built``, ``epoch``, ``saved``, ``reported``, ``end``)
+with its process id, trial id and ``time.time()``; ``benchmarks/bench_sweep.py`` turns them into
+where a sweep's slot-seconds go.
+
 Only the ``ray.tune`` namespace is used.
 """
 
@@ -34,7 +39,8 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from diffnas.config import SearchConfig
@@ -42,6 +48,7 @@ from diffnas.config import SearchConfig
 RUN_FILE = "run.pt"
 HISTORY_FILE = "history.json"  # every epoch record so far, next to the run's state
 POINT_KEY = "point"  # a trial-config entry holding several dotted keys at once (confirm)
+TRACE_ENV = "DIFFNAS_TRIAL_TRACE"  # a file that each trial appends its event timestamps to
 
 
 def resolve_flat(base: Mapping[str, Any], trial_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -138,10 +145,25 @@ def _maybe_fault(config: SearchConfig, epoch: int) -> None:
     raise RuntimeError(f"fault.raise_at_epoch: injected failure at epoch {epoch}")
 
 
+def tracer(path: str | None, trial_id: str) -> Callable[[str], None]:
+    """``mark(event)`` appending ``{"pid", "trial", "event", "t"}`` to ``path`` (a no-op without one)."""
+    if not path:
+        return lambda event: None
+
+    def mark(event: str) -> None:
+        line = json.dumps({"pid": os.getpid(), "trial": trial_id, "event": event, "t": time.time()})
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+
+    return mark
+
+
 def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) -> None:
     """Tune function trainable (wrap with ``tune.with_parameters(train_search, base=...)``)."""
     from ray import tune
 
+    mark = tracer(os.environ.get(TRACE_ENV), tune.get_context().get_trial_id())
+    mark("start")
     resources = tune.get_context().get_trial_resources().required_resources
     cfg = trial_search_config(base or {}, config, resources)
     # the exact GPU Ray gave this trial (cuda:N); the config keeps the portable "cuda" / "cpu"
@@ -156,6 +178,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
     else:
         run = run_cls(cfg, device=device, threads=threads)
     restored_from = int(run.epoch)
+    mark("built")
     where = node_columns()
     # After a restore, the first report carries the records up to the checkpoint, so the sink
     # recovers any it had buffered but not written when the driver died.
@@ -178,6 +201,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
         return
     while not run.done:
         record = dict(run.step())
+        mark("epoch")
         record.update(where)
         _maybe_fault(cfg, int(record["epoch"]))
         history.append(record)
@@ -187,4 +211,7 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
             run.save(os.path.join(folder, RUN_FILE))
             with open(os.path.join(folder, HISTORY_FILE), "w", encoding="utf-8") as fh:
                 json.dump(history, fh, default=_jsonable)
+            mark("saved")
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            mark("reported")
+    mark("end")

@@ -86,3 +86,19 @@ def test_faulted_trial_resumes_from_checkpoint_bit_for_bit(ray_session, tiny_spe
     assert [trials[t]["status"] for t in (t_a, t_b)] == ["completed", "completed"]
     assert trials[t_a]["final_val_acc"] == trials[t_b]["final_val_acc"]
     assert trials[t_a]["final_genotype"] == trials[t_b]["final_genotype"]
+
+
+def test_tracer_appends_one_json_line_per_event_and_is_a_noop_without_a_file(tmp_path):
+    import json
+
+    from sweeps.trainable import tracer
+
+    tracer(None, "t0")("start")  # no file named: nothing happens
+    path = tmp_path / "trace.jsonl"
+    mark = tracer(str(path), "t1")
+    mark("start")
+    mark("built")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(e["trial"], e["event"], e["pid"]) for e in lines] == [("t1", "start", os.getpid()),
+                                                                   ("t1", "built", os.getpid())]
+    assert lines[0]["t"] <= lines[1]["t"]
