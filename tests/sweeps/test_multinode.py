@@ -65,6 +65,12 @@ def test_fractional_gpu_trials_get_the_gpu_ray_assigned(cluster):
         assert set(q["ids"]) == other and q["visible"] == q["ids"][0] and q["device"] == "cuda:0", q
 
 
+# Long enough that the first two trials are still running when both have their first checkpoint, even
+# on an idle machine where an epoch takes a fraction of a second (with 4 epochs the sweep could finish,
+# or a node start its next trial, before the kill).
+EPOCHS = 10
+
+
 def checkpointed_trials(exp_dir: str) -> set[str]:
     if not os.path.isdir(exp_dir):
         return set()
@@ -75,7 +81,9 @@ def checkpointed_trials(exp_dir: str) -> set[str]:
 def test_sweep_spreads_over_nodes_and_survives_a_killed_node(cluster, tiny_spec, tmp_path):
     spec = tiny_spec(name="multinode", sample=None, num_samples=1, seeds=[0, 1], scheduler="fifo",
                      grid={"temperature.t0": [1.0, 2.0]}, baseline={"temperature.t0": 1.0}, max_failures=3,
-                     base={"epochs": 4, "data": {"subset": 1000}, "model": {"channels": 8}})
+                     base={"epochs": EPOCHS, "data": {"subset": 1000}, "model": {"channels": 8},
+                           # no collapse guard may end a trial early: every trial runs all its epochs
+                           "early_stop": {"max_skip_share": None, "max_none_share": None, "gap_growth": None}})
     root = str(tmp_path / "results")
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     log_path = tmp_path / "driver.log"
@@ -100,7 +108,7 @@ def test_sweep_spreads_over_nodes_and_survives_a_killed_node(cluster, tiny_spec,
 
     epochs, trials = check_exactly_once(root)
     assert len(trials) == 4 and all(r["status"] == "completed" for r in trials), trials
-    assert len(epochs) == 4 * 4
+    assert len(epochs) == 4 * EPOCHS
     assert all(r["node_id"] and r["hostname"] for r in epochs + trials)
     nodes_of = defaultdict(list)
     for r in sorted(epochs, key=lambda r: r["epoch"]):
