@@ -90,11 +90,16 @@ def curve_table(inp: PlotInput, metrics: Sequence[str] = CURVE_METRICS) -> pd.Da
     run_group = np.full(n_run, -1, dtype=np.int64)
     run_group[sel["run"].to_numpy(dtype=np.int64)] = sel["group_id"].to_numpy(dtype=np.int64)
     g = run_group[inp.epochs["run"].to_numpy(dtype=np.int64)]
-    keep = g >= 0
+    return _epoch_bands(inp, g, g >= 0, "group_id", metrics)
+
+
+def _epoch_bands(inp: PlotInput, key: np.ndarray, keep: np.ndarray, key_name: str,
+                 metrics: Sequence[str]) -> pd.DataFrame:
+    """Per (``key`` of an epoch row, epoch) over the ``keep`` rows: ``<metric>_mean`` and the bootstrap
+    ``_ci_low`` / ``_ci_high`` of each metric the epochs carry (one vectorised pass per metric)."""
     epoch = inp.epochs["epoch"].to_numpy(dtype=np.int64)[keep]
-    g = g[keep]
-    pair, uniques = pd.factorize(pd.MultiIndex.from_arrays([g, epoch]), sort=True)
-    table = pd.DataFrame({"group_id": uniques.get_level_values(0), "epoch": uniques.get_level_values(1)})
+    pair, uniques = pd.factorize(pd.MultiIndex.from_arrays([key[keep], epoch]), sort=True)
+    table = pd.DataFrame({key_name: uniques.get_level_values(0), "epoch": uniques.get_level_values(1)})
     for m in metrics:
         if m not in inp.epochs:
             continue
@@ -306,19 +311,7 @@ def diagnostics_table(inp: PlotInput, by: str = "config/sampler") -> pd.DataFram
     label = np.full(n_run, None, dtype=object)
     label[runs["run"].to_numpy(dtype=np.int64)] = runs[key].astype(str).to_numpy()
     lab = label[inp.epochs["run"].to_numpy(dtype=np.int64)]
-    keep = pd.notna(lab)
-    epoch = inp.epochs["epoch"].to_numpy(dtype=np.int64)[keep]
-    pair, uniques = pd.factorize(pd.MultiIndex.from_arrays([lab[keep], epoch]), sort=True)
-    table = pd.DataFrame({"value": uniques.get_level_values(0), "epoch": uniques.get_level_values(1)})
-    for m in DIAGNOSTICS:
-        if m not in inp.epochs:
-            continue
-        x = pd.to_numeric(inp.epochs[m], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)[keep]
-        table[f"{m}_mean"] = pd.Series(x).groupby(pair).mean().reindex(range(len(table))).to_numpy()
-        low, high = bootstrap_mean_ci(x, pair, len(table), n_resamples=inp.n_resamples,
-                                      confidence=inp.confidence, seed=inp.seed)
-        table[f"{m}_ci_low"], table[f"{m}_ci_high"] = low, high
-    return table
+    return _epoch_bands(inp, lab, pd.notna(lab), "value", DIAGNOSTICS)
 
 
 def plot_diagnostics(inp: PlotInput, out_dir: str) -> list[FigureFile]:

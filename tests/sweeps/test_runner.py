@@ -16,6 +16,7 @@ import pytest
 
 from diffnas.cli import main
 from sweeps.runner import rank_configs
+from tests.ray_cluster import descendants
 
 pytestmark = pytest.mark.ray
 
@@ -108,25 +109,6 @@ def test_impossible_resources_exit_2(ray_session, tiny_spec, tmp_path, capsys):
     assert not root.exists()
 
 
-def _descendants(pid: int) -> set[int]:
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as fh:
-                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children[ppid].append(int(entry))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in out:
-                out.add(child)
-                todo.append(child)
-    return out
-
-
 def _state_with_checkpoint(exp_dir: str) -> bool:
     if not os.path.isdir(exp_dir):
         return False
@@ -160,7 +142,7 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
             assert proc.poll() is None, open(tmp_path / "driver.log").read()
             assert time.monotonic() < deadline, "no experiment state with a checkpoint in time"
             time.sleep(0.2)
-        started = _descendants(proc.pid)
+        started = descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         meta = json.load(open(os.path.join(root, "sweep.json")))
