@@ -39,6 +39,7 @@ from diffnas import storage
 from diffnas.config import FIELDS, NON_IDENTITY_KEYS, SearchConfig
 from diffnas.errors import InputError
 from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
+from sweeps import checkpoints
 from sweeps.ranking import FAILED_STATUSES as FAILED_STATUSES  # re-exported: sweeps.runner's public names
 from sweeps.ranking import Ranked, confirm_plan, is_missing, phase_rows, rank_phase, select_configs
 from sweeps.ranking import rank_rows as rank_rows
@@ -282,7 +283,7 @@ def _run_config(spec: SweepSpec, root: str, name: str, phase: str, total: int | 
         storage_path=path,
         storage_filesystem=filesystem,
         failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints.KEEP_WHILE_RUNNING),
         callbacks=_callbacks(spec, root, phase, total),
         verbose=1 if verbose else 0,
     )
@@ -369,6 +370,7 @@ def _finish(root: str, name: str, fitted: tuple[int, bool]) -> int:
     code, ended = fitted
     if ended:
         _set_finished(root, name, True)
+        checkpoints.prune_finished(storage.join(root, RAY_DIR, name))
     print(status_text(root))
     if not ended:
         print(f"continue with: diffnas sweep resume {root}")

@@ -21,7 +21,7 @@ import pytest
 
 from diffnas import storage
 from diffnas.cli import main
-from tests.sweeps.test_runner import _descendants
+from tests.ray_cluster import descendants
 
 pytestmark = pytest.mark.ray
 
@@ -65,7 +65,7 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
             assert proc.poll() is None, open(tmp_path / "driver.log").read()
             assert time.monotonic() < deadline, "no experiment state with a checkpoint on the bucket in time"
             time.sleep(0.5)
-        started = _descendants(proc.pid)
+        started = descendants(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         meta = json.loads(storage.read_bytes(storage.join(root, "sweep.json")))
