@@ -34,6 +34,12 @@ def bucket_rows(server, root: str, kind: str) -> list[dict]:
     return ds.dataset(paths, format="parquet", filesystem=server.filesystem()).to_table().to_pylist()
 
 
+# Long enough that the sweep is still running when the experiment state on the bucket first names a
+# checkpoint (every checkpoint is kept, so Tune forces no early snapshot; with 3 epochs a quiet machine
+# could finish all four trials first).
+EPOCHS = 8
+
+
 def state_with_checkpoint(root: str) -> bool:
     folder = storage.join(root, "ray", "explore")
     for path in storage.list_files(folder, ".json"):
@@ -50,7 +56,9 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     spec = tiny_spec(name="s3sweep", sample=None, num_samples=1, seeds=[0, 1], scheduler="fifo",
                      grid={"temperature.t0": [1.0, 2.0]}, baseline={"temperature.t0": 1.0},
-                     base={"data": {"subset": 1000}, "model": {"channels": 8}})
+                     base={"epochs": EPOCHS, "data": {"subset": 1000}, "model": {"channels": 8},
+                           # no collapse guard may end a trial early: every trial runs all its epochs
+                           "early_stop": {"max_skip_share": None, "max_none_share": None, "gap_growth": None}})
     root = "s3://fresh-bucket/sweeps/s3sweep"
     assert not storage.exists("s3://fresh-bucket/sweeps")
     env = dict(os.environ, TUNE_GLOBAL_CHECKPOINT_S="1")
@@ -92,7 +100,7 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
     epochs, trials = bucket_rows(s3_server, root, "epochs"), bucket_rows(s3_server, root, "trials")
     keys = Counter((r["trial_id"], r["epoch"]) for r in epochs)
     assert len(trials) == 4 and all(r["status"] == "completed" for r in trials)
-    assert max(keys.values()) == 1 and len(keys) == 4 * 3
+    assert max(keys.values()) == 1 and len(keys) == 4 * EPOCHS
     assert {t for t, _ in keys} == {r["trial_id"] for r in trials}
     # everything lives in the bucket: nothing was written to a local folder named like the URI
     assert not os.path.exists("s3:") and not (tmp_path / "s3:").exists()
