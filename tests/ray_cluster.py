@@ -51,6 +51,25 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
+def wait_while_running(proc: subprocess.Popen, ready, log_path, timeout_s: float, what: str,
+                       poll_s: float = 0.2) -> None:
+    """Poll ``ready()`` until true; fail with the driver's log if ``proc`` exits first, or with ``what``
+    after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert proc.poll() is None, open(log_path).read()
+        assert time.monotonic() < deadline, what
+        time.sleep(poll_s)
+
+
+def kill_driver(proc: subprocess.Popen) -> set[int]:
+    """SIGKILL a sweep driver; returns the processes it had started (for the test to clean up)."""
+    started = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    return started
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as fh:
@@ -128,11 +147,19 @@ class LocalCluster:
         return self.procs[1 + i]
 
     def kill_raylet(self, i: int = 0) -> int:
-        """SIGKILL worker node ``i``'s raylet; returns its PID."""
+        """SIGKILL worker node ``i``'s raylet and the worker processes it started (its trials), as a
+        lost machine would take them; returns the raylet's PID.
+
+        Killing the raylet alone leaves its trial processes running until Ray notices the dead node
+        (health checks), long enough for a short trial to finish there instead of moving."""
         self._remember()
         pid = self._raylet(self.worker_proc(i))
         assert pid is not None, "worker raylet not found"
-        os.kill(pid, signal.SIGKILL)
+        for victim in [pid, *descendants(pid)]:
+            try:
+                os.kill(victim, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         return pid
 
     def stop(self) -> None:

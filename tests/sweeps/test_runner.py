@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 
 import pyarrow.dataset as ds
@@ -16,7 +15,7 @@ import pytest
 
 from diffnas.cli import main
 from sweeps.runner import rank_configs
-from tests.ray_cluster import descendants
+from tests.ray_cluster import kill_driver, wait_while_running
 
 pytestmark = pytest.mark.ray
 
@@ -137,14 +136,9 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
     started: set[int] = set()
     try:
         exp_dir = os.path.join(root, "ray", "explore")
-        deadline = time.monotonic() + 180
-        while not _state_with_checkpoint(exp_dir):
-            assert proc.poll() is None, open(tmp_path / "driver.log").read()
-            assert time.monotonic() < deadline, "no experiment state with a checkpoint in time"
-            time.sleep(0.2)
-        started = descendants(proc.pid)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        wait_while_running(proc, lambda: _state_with_checkpoint(exp_dir), tmp_path / "driver.log", 180,
+                           "no experiment state with a checkpoint in time")
+        started = kill_driver(proc)
         meta = json.load(open(os.path.join(root, "sweep.json")))
         assert meta["experiments"][0]["finished"] is False
         before = len(rows(root, "trials")) if os.path.isdir(os.path.join(root, "trials")) else 0

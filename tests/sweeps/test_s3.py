@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import pyarrow.dataset as ds
@@ -21,7 +20,7 @@ import pytest
 
 from diffnas import storage
 from diffnas.cli import main
-from tests.ray_cluster import descendants
+from tests.ray_cluster import kill_driver, wait_while_running
 
 pytestmark = pytest.mark.ray
 
@@ -68,14 +67,9 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
                             stderr=subprocess.STDOUT, start_new_session=True)
     started: set[int] = set()
     try:
-        deadline = time.monotonic() + 240
-        while not state_with_checkpoint(root):
-            assert proc.poll() is None, open(tmp_path / "driver.log").read()
-            assert time.monotonic() < deadline, "no experiment state with a checkpoint on the bucket in time"
-            time.sleep(0.5)
-        started = descendants(proc.pid)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        wait_while_running(proc, lambda: state_with_checkpoint(root), tmp_path / "driver.log", 240,
+                           "no experiment state with a checkpoint on the bucket in time", poll_s=0.5)
+        started = kill_driver(proc)
         meta = json.loads(storage.read_bytes(storage.join(root, "sweep.json")))
         assert meta["experiments"][0]["finished"] is False
         assert len(bucket_rows(s3_server, root, "trials")) < 4, "finished before the kill; make the spec slower"
