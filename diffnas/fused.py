@@ -15,6 +15,14 @@ Fused, for each source node j as soon as node_j is known:
   it has none) and added into node dst(k_m);
 * parameter-free ops (skip, pooling) are computed once per (j, op) and shared, as in the reference;
   w·y is added with one ``addcmul``.
+* dense weights (no ``chosen``, no ``zeros``: the softmax-style training step): all the terms leaving
+  node j are added into their destination nodes by one autograd function (:class:`MixInto`),
+
+      acc'_m = acc_m + Σ_c Y_c[block m] + Σ_p W[m, p] · y_p        (m: the edges j→d_m),
+
+  whose backward computes what the many small ``mul``/``add``/``select`` nodes of the plain autograd
+  graph did, in fewer passes: ∂L/∂acc_m = g_m, ∂L/∂Y_c = [g_1; g_2; …] (one concatenation shared
+  by every conv op), ∂L/∂y_p = Σ_m W[m, p] g_m, ∂L/∂W[m, p] = ⟨g_m, y_p⟩ (one dot product each).
 
 "Active" means what the reference computes: every op but ``none`` whose weight is not exactly 0
 (when ``zeros`` is given), or only the ``chosen`` op of each edge. In floating point the fused
@@ -61,6 +69,118 @@ def _add_scaled(acc: list[torch.Tensor | None], node: int, w: torch.Tensor, y: t
     acc[node] = w * y if acc[node] is None else torch.addcmul(acc[node], w, y)
 
 
+def _flat(t: torch.Tensor) -> torch.Tensor | None:
+    """A 1-d view of ``t`` in memory order (contiguous or channels_last), or None."""
+    if t.is_contiguous():
+        return t.view(-1)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(-1)
+    return None
+
+
+def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """⟨a, b⟩ = Σ a ⊙ b in one pass when both lie in memory the same way."""
+    fa, fb = _flat(a), _flat(b)
+    if fa is not None and fb is not None and a.stride() == b.stride():
+        return torch.dot(fa, fb)
+    return (a * b).sum()
+
+
+class MixInto(torch.autograd.Function):
+    """acc'_m = acc_m + Σ_c Y_c[:, block m] + Σ_p W[m, p]·y_p for the D edges m leaving one node.
+
+    Inputs: the op weights (edges × ops), the edge rows and param-free op columns that make W
+    (D × P), which accs are present (absent = 0), the number of conv outputs Y_c (D channel blocks
+    each) and of param-free outputs y_p, then the tensors (present accs, Y_c, y_p). Outputs: the D
+    new accs. Backward: module docstring."""
+
+    @staticmethod
+    def forward(ctx, weights, rows, cols, present, n_conv, *tensors):  # type: ignore[override]
+        n_acc = sum(present)
+        accs = iter(tensors[:n_acc])
+        convs = tensors[n_acc:n_acc + n_conv]
+        frees = tensors[n_acc + n_conv:]
+        w = weights[list(rows)][:, list(cols)]
+        d = len(rows)
+        out = []
+        for m in range(d):
+            parts = [y.narrow(1, m * (y.shape[1] // d), y.shape[1] // d) for y in convs]
+            acc = next(accs) if present[m] else None
+            if acc is not None:
+                t = acc + parts[0] if parts else acc.clone()
+                rest = parts[1:]
+            elif len(parts) >= 2:
+                t, rest = parts[0] + parts[1], parts[2:]
+            elif parts:
+                t, rest = parts[0].clone(), []
+            else:
+                t, rest = frees[0] * w[m, 0], []
+            for part in rest:
+                t.add_(part)
+            for p, y in enumerate(frees):
+                if acc is None and not parts and p == 0:
+                    continue
+                t.addcmul_(w[m, p], y)
+            out.append(t)
+        ctx.shape = (weights.shape, rows, cols, present, n_conv, len(frees))
+        ctx.save_for_backward(weights, *frees)
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        weights, *frees = ctx.saved_tensors
+        shape, rows, cols, present, n_conv, _ = ctx.shape
+        like = frees[0] if frees else None
+        g = [gm if gm is not None else torch.zeros_like(like) for gm in grads]
+        w = weights[list(rows)][:, list(cols)]
+        grad_accs = [gm for gm, p in zip(g, present) if p]
+        grad_conv = (torch.cat(g, dim=1) if len(g) > 1 else g[0]) if n_conv else None
+        grad_frees = []
+        dots = []
+        for p, y in enumerate(frees):
+            t = g[0] * w[0, p]
+            for m in range(1, len(g)):
+                t.addcmul_(g[m], w[m, p])
+            grad_frees.append(t)
+            dots.append(torch.stack([_dot(gm, y) for gm in g]))
+        grad_w = None
+        if ctx.needs_input_grad[0] and frees:
+            grad_w = weights.new_zeros(shape)
+            grad_w[torch.tensor(rows)[:, None], torch.tensor(cols)] = torch.stack(dots, dim=1)
+        return (grad_w, None, None, None, None, *grad_accs, *([grad_conv] * n_conv), *grad_frees)
+
+
+def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, out_edges: list[int],
+                  acc: list[torch.Tensor | None]) -> bool:
+    """Adds every term leaving ``node`` (all ops but ``none`` on every edge ``out_edges``) into ``acc``
+    with one :class:`MixInto`; False (nothing done) when an op is neither param-free nor ReLUConvBN."""
+    first = cell.edges[out_edges[0]]
+    if not all(s or f or isinstance(op, ReLUConvBN) for s, f, op in zip(first.skip, first.param_free, first.ops)):
+        return False
+    dsts = [cell.space.edges[k].dst for k in out_edges]
+    convs, frees, cols = [], [], []
+    relu = None
+    for i, op in enumerate(first.ops):
+        if first.skip[i]:
+            continue
+        if first.param_free[i]:
+            frees.append(op(node))
+            cols.append(i)
+        else:
+            if relu is None:
+                relu = F.relu(node)
+            convs.append(relu_conv_bn(relu, [cell.edges[k].ops[i][1] for k in out_edges],
+                                      [cell.edges[k].ops[i][2] for k in out_edges], weights[out_edges, i]))
+    if not convs and not frees:
+        return True
+    present = tuple(acc[d] is not None for d in dsts)
+    new = MixInto.apply(weights, tuple(out_edges), tuple(cols), present, len(convs),
+                        *[acc[d] for d in dsts if acc[d] is not None], *convs, *frees)
+    for d, t in zip(dsts, new):
+        acc[d] = t
+    return True
+
+
 def nb201_cell_fused(cell: nn.Module, x: torch.Tensor, weights: torch.Tensor, chosen: list[int] | None,
                      zeros: list[list[bool]] | None) -> torch.Tensor:
     """The fused forward of ``cell`` (an :class:`~diffnas.supernet.NB201Cell`); same result as its reference."""
@@ -73,6 +193,8 @@ def nb201_cell_fused(cell: nn.Module, x: torch.Tensor, weights: torch.Tensor, ch
         if j > 0:
             node = acc[j] if acc[j] is not None else x.mul(0.0)
         out_edges = [k for k, e in enumerate(edges) if e.src == j]
+        if chosen is None and zeros is None and out_edges and _dense_source(cell, node, weights, out_edges, acc):
+            continue
         relu = None
         for i in range(n_ops):
             active = []
