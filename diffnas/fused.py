@@ -80,6 +80,8 @@ def _flat(t: torch.Tensor) -> torch.Tensor | None:
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """⟨a, b⟩ = Σ a ⊙ b in one pass when both lie in memory the same way."""
+    if a.dtype != torch.float32 or b.dtype != torch.float32:  # autocast: accumulate in float32
+        return (a.float() * b.float()).sum()
     fa, fb = _flat(a), _flat(b)
     if fa is not None and fb is not None and a.stride() == b.stride():
         return torch.dot(fa, fb)
@@ -146,7 +148,7 @@ class MixInto(torch.autograd.Function):
         grad_w = None
         if ctx.needs_input_grad[0] and frees:
             grad_w = weights.new_zeros(shape)
-            grad_w[torch.tensor(rows)[:, None], torch.tensor(cols)] = torch.stack(dots, dim=1)
+            grad_w[torch.tensor(rows)[:, None], torch.tensor(cols)] = torch.stack(dots, dim=1).to(grad_w.dtype)
         return (grad_w, None, None, None, None, *grad_accs, *([grad_conv] * n_conv), *grad_frees)
 
 
