@@ -99,3 +99,25 @@ def test_flop_costs_ignore_the_fused_switch():
     net.configure(fused=True, channels_last=True)
     assert torch.equal(net.flop_costs((1, 8, 8)), ref)
     assert net.layers[0].fused  # the switch is restored after pricing
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_mix_into_gradients_match_finite_differences(channels_last):
+    """MixInto's hand-written backward (acc, conv blocks, param-free outputs and the op weights)
+    against torch.autograd.gradcheck, in float64: two destinations, one with an acc and one without."""
+    from diffnas.fused import MixInto
+
+    gen = torch.Generator().manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    def t(*shape):
+        x = torch.randn(*shape, generator=gen, dtype=torch.float64).contiguous(memory_format=fmt)
+        return x.requires_grad_(True)
+
+    weights = torch.randn(6, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    acc, conv_a, conv_b, skip, pool = t(2, 3, 4, 4), t(2, 6, 4, 4), t(2, 6, 4, 4), t(2, 3, 4, 4), t(2, 3, 4, 4)
+
+    def fn(weights, acc, conv_a, conv_b, skip, pool):
+        return MixInto.apply(weights, (3, 5), (1, 4), (False, True), 2, acc, conv_a, conv_b, skip, pool)
+
+    assert torch.autograd.gradcheck(fn, (weights, acc, conv_a, conv_b, skip, pool))
