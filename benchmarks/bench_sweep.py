@@ -14,7 +14,9 @@ FIFO). Each spec runs in a fresh temporary results folder; nothing is kept.
 
 Where the slot-seconds go: the trials append event timestamps to a file (``DIFFNAS_TRIAL_TRACE``,
 see :mod:`sweeps.trainable`), and each worker process's time line from the sweep's start to its end
-is cut into: worker start (sweep start → its first trial starts), the first trial's set-up in that
+is cut into: worker start (sweep start → its process is created, or 0 when Ray had started it before the
+sweep), worker boot (from then → its first trial starts: Ray's worker start-up, loading the trainable),
+the first trial's set-up in that
 process (imports, data; ``start → built``), later trials' set-up, epochs, checkpoint write (state
 and history to a temporary folder), report (``tune.report``: persisting the checkpoint, the driver's
 callbacks and scheduler, until Tune lets the trial go on), between trials (a trial's end to the next
@@ -54,7 +56,7 @@ PHASES = {
     ("epoch", "saved"): "checkpoint write", ("saved", "reported"): "report",
     ("reported", "end"): "between trials", ("end", "start"): "between trials",
 }
-ORDER = ("epochs", "worker start", "first trial set-up", "later trial set-up", "checkpoint write", "report",
+ORDER = ("epochs", "worker start", "worker boot", "first trial set-up", "later trial set-up", "checkpoint write", "report",
          "between trials", "idle tail", "other")
 
 
@@ -66,7 +68,13 @@ def breakdown(events: list[dict], start: float, end: float) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
     for line in by_pid.values():
         line.sort(key=lambda e: e["t"])
-        out["worker start"] += line[0]["t"] - start
+        if line[0]["event"] == "process":  # the process's creation time: split the worker start
+            created = max(line[0]["t"], start)
+            out["worker start"] += created - start
+            out["worker boot"] += line[1]["t"] - created
+            line = line[1:]
+        else:
+            out["worker start"] += line[0]["t"] - start
         out["idle tail"] += end - line[-1]["t"]
         first = True
         for prev, cur in zip(line, line[1:]):

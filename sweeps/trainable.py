@@ -145,6 +145,21 @@ def _maybe_fault(config: SearchConfig, epoch: int) -> None:
     raise RuntimeError(f"fault.raise_at_epoch: injected failure at epoch {epoch}")
 
 
+_PROCESS_MARKED: list[bool] = []  # the trace has this process's start time (one entry once written)
+
+
+def _process_start_time() -> float | None:
+    """When this process was created (``time.time()`` scale), from Linux's ``/proc``; None elsewhere."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22: start time since boot
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime = float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - (uptime - ticks / os.sysconf("SC_CLK_TCK"))
+
+
 def tracer(path: str | None, trial_id: str) -> Callable[[str], None]:
     """``mark(event)`` appending ``{"pid", "trial", "event", "t"}`` to ``path`` (a no-op without one)."""
     if not path:
@@ -153,6 +168,10 @@ def tracer(path: str | None, trial_id: str) -> Callable[[str], None]:
     def mark(event: str) -> None:
         line = json.dumps({"pid": os.getpid(), "trial": trial_id, "event": event, "t": time.time()})
         with open(path, "a", encoding="utf-8") as fh:
+            created = _process_start_time() if event == "start" and not _PROCESS_MARKED else None
+            if created is not None:
+                _PROCESS_MARKED.append(True)
+                fh.write(json.dumps({"pid": os.getpid(), "trial": trial_id, "event": "process", "t": created}) + "\n")
             fh.write(line + "\n")
 
     return mark
