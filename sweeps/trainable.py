@@ -27,8 +27,8 @@ the previous epoch's checkpoint) proceeds.
 
 Benchmark hook: where the environment names a file in ``DIFFNAS_TRIAL_TRACE``, every trial
 appends one JSON line per event (``start``, ``built``, ``epoch``, ``saved``, ``reported``, ``end``)
-with its process id, trial id and ``time.time()``; ``benchmarks/bench_sweep.py`` turns them into
-where a sweep's slot-seconds go.
+with its process id, trial id and ``time.time()`` (``start`` also when the process was created);
+``benchmarks/bench_sweep.py`` turns them into where a sweep's slot-seconds go.
 
 Only the ``ray.tune`` namespace is used.
 """
@@ -145,9 +145,6 @@ def _maybe_fault(config: SearchConfig, epoch: int) -> None:
     raise RuntimeError(f"fault.raise_at_epoch: injected failure at epoch {epoch}")
 
 
-_PROCESS_MARKED: list[bool] = []  # the trace has this process's start time (one entry once written)
-
-
 def _process_start_time() -> float | None:
     """When this process was created (``time.time()`` scale), from Linux's ``/proc``; None elsewhere."""
     try:
@@ -161,18 +158,17 @@ def _process_start_time() -> float | None:
 
 
 def tracer(path: str | None, trial_id: str) -> Callable[[str], None]:
-    """``mark(event)`` appending ``{"pid", "trial", "event", "t"}`` to ``path`` (a no-op without one)."""
+    """``mark(event)`` appending ``{"pid", "trial", "event", "t"}`` to ``path`` (a no-op without one);
+    ``start`` also carries ``created``, when this process was created (None where unknown)."""
     if not path:
         return lambda event: None
 
     def mark(event: str) -> None:
-        line = json.dumps({"pid": os.getpid(), "trial": trial_id, "event": event, "t": time.time()})
+        entry = {"pid": os.getpid(), "trial": trial_id, "event": event, "t": time.time()}
+        if event == "start":
+            entry["created"] = _process_start_time()
         with open(path, "a", encoding="utf-8") as fh:
-            created = _process_start_time() if event == "start" and not _PROCESS_MARKED else None
-            if created is not None:
-                _PROCESS_MARKED.append(True)
-                fh.write(json.dumps({"pid": os.getpid(), "trial": trial_id, "event": "process", "t": created}) + "\n")
-            fh.write(line + "\n")
+            fh.write(json.dumps(entry) + "\n")
 
     return mark
 

@@ -102,3 +102,4 @@ def test_tracer_appends_one_json_line_per_event_and_is_a_noop_without_a_file(tmp
     assert [(e["trial"], e["event"], e["pid"]) for e in lines] == [("t1", "start", os.getpid()),
                                                                    ("t1", "built", os.getpid())]
     assert lines[0]["t"] <= lines[1]["t"]
+    assert lines[0]["created"] <= lines[0]["t"] and "created" not in lines[1]  # this process's creation time
