@@ -9,7 +9,7 @@ Results folder layout (``--storage DIR``, default ``./results/<name>``; a bucket
     DIR/ray/confirm-1/      ... of each confirm round
 
 Explore: grid axes become ``tune.grid_search``; sampled axes ``tune.choice`` / ``uniform`` /
-``loguniform`` / ``randint``. With ``search: random`` the seed is one more grid axis and
+``loguniform`` / ``randint``. With ``search: random`` the grid axes and the seed are one grid of points (seeds of a config queued side by side: :func:`explore_param_space`) and
 ``BasicVariantGenerator(constant_grid_search=True)`` holds each draw of the sampled axes fixed
 while the grid (seeds included) runs through it, so every sampled config runs every seed. With
 ``search: optuna`` each suggestion runs the first seed (Optuna cannot take grid axes); fresh seeds
@@ -26,6 +26,7 @@ every value are kept (:func:`sweeps.ranking.select_configs`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -235,14 +236,29 @@ def _axis_domain(axis: Any) -> Any:
 
 
 def explore_param_space(spec: SweepSpec) -> dict[str, Any]:
+    """Tune's param space: sampled axes as Tune domains, and with ``search: random`` the grid axes and
+    the seeds as one grid over points (``{axis: value, ..., "seed": s}``, :data:`POINT_KEY`) in
+    which the seed varies fastest.
+
+    Tune orders a grid by its keys' names and varies the first fastest, which queued
+    ``sampler`` × ``seed`` as every sampler with seed 0, then every sampler with seed 1. Listing the
+    points ourselves queues the seeds of one config side by side, so they run at the same time: seeds
+    of a config cost about the same while configs do not (``gumbel_hard`` computes one op per edge),
+    so the queue's last trials end together instead of one slot idling while another finishes a long
+    config (benchmarks/bench_sweep.py's "idle tail")."""
     from ray import tune
 
-    space: dict[str, Any] = {key: tune.grid_search(list(values)) for key, values in spec.grid.items()}
-    space.update({key: _axis_domain(axis) for key, axis in spec.sample.items()})
-    if spec.search == "random":
-        space["seed"] = tune.grid_search(list(spec.seeds))
-    else:
+    from sweeps.trainable import POINT_KEY
+
+    space: dict[str, Any] = {key: _axis_domain(axis) for key, axis in spec.sample.items()}
+    if spec.search != "random":
+        space.update({key: tune.grid_search(list(values)) for key, values in spec.grid.items()})
         space["seed"] = spec.seeds[0]
+        return space
+    keys = list(spec.grid)
+    points = [dict(zip(keys, combo), seed=seed)
+              for combo in itertools.product(*(spec.grid[k] for k in keys)) for seed in spec.seeds]
+    space[POINT_KEY] = tune.grid_search(points)
     return space
 
 
@@ -332,7 +348,7 @@ def build_confirm_tuner(spec: SweepSpec, root: str, name: str, points: list[dict
         search_alg=BasicVariantGenerator(max_concurrent=spec.max_concurrent), reuse_actors=True,
         trial_dirname_creator=_trial_dirname,
     )
-    space = {POINT_KEY: tune.grid_search(points), "seed": tune.grid_search(list(seeds))}
+    space = {"seed": tune.grid_search(list(seeds)), POINT_KEY: tune.grid_search(points)}  # seeds side by side
     return tune.Tuner(make_trainable(spec), param_space=space, tune_config=tune_config,
                       run_config=_run_config(spec, root, name, CONFIRM, len(points) * len(seeds), verbose))
 
