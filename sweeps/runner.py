@@ -335,22 +335,29 @@ def build_explore_tuner(spec: SweepSpec, root: str, verbose: bool = False) -> An
                       run_config=_run_config(spec, root, EXPLORE, EXPLORE, spec.n_trials(), verbose))
 
 
+def confirm_param_space(points: Sequence[Mapping[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """Confirm's param space: one grid of ``{**point, "seed": s}`` (:data:`POINT_KEY`), the seeds of a
+    config side by side (as in :func:`explore_param_space`)."""
+    from ray import tune
+
+    from sweeps.trainable import POINT_KEY
+
+    return {POINT_KEY: tune.grid_search([dict(point, seed=seed) for point in points for seed in seeds])}
+
+
 def build_confirm_tuner(spec: SweepSpec, root: str, name: str, points: list[dict[str, Any]],
                         seeds: list[int], verbose: bool = False) -> Any:
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    from sweeps.trainable import POINT_KEY
-
     tune_config = tune.TuneConfig(
         metric=spec.metric, mode=spec.mode, scheduler=FIFOScheduler(), num_samples=1,
         search_alg=BasicVariantGenerator(max_concurrent=spec.max_concurrent), reuse_actors=True,
         trial_dirname_creator=_trial_dirname,
     )
-    space = {"seed": tune.grid_search(list(seeds)), POINT_KEY: tune.grid_search(points)}  # seeds side by side
-    return tune.Tuner(make_trainable(spec), param_space=space, tune_config=tune_config,
-                      run_config=_run_config(spec, root, name, CONFIRM, len(points) * len(seeds), verbose))
+    return tune.Tuner(make_trainable(spec), param_space=confirm_param_space(points, seeds),
+                      tune_config=tune_config, run_config=_run_config(spec, root, name, CONFIRM, len(points) * len(seeds), verbose))
 
 
 def _sink(tuner: Any) -> Any:

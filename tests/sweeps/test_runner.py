@@ -254,3 +254,16 @@ def test_explore_queues_the_seeds_of_a_config_side_by_side(tiny_spec):
     assert len(queued) == len(set(queued)) == 8
     assert [s for *_, s in queued] == [3, 4] * 4  # every config's seeds one after the other
     assert queued[0][:2] == queued[1][:2] and queued[2][:2] == queued[3][:2]
+
+
+def test_confirm_queues_the_seeds_of_a_config_side_by_side():
+    from ray.tune.search.variant_generator import generate_variants
+
+    from sweeps.runner import confirm_param_space
+    from sweeps.trainable import POINT_KEY
+
+    points = [{"sampler": "softmax"}, {"sampler": "gumbel_hard"}]
+    queued = [(c[POINT_KEY]["sampler"], c[POINT_KEY]["seed"])
+              for _, c in generate_variants(confirm_param_space(points, [5, 6, 7]))]
+    assert queued == [("softmax", 5), ("softmax", 6), ("softmax", 7),
+                      ("gumbel_hard", 5), ("gumbel_hard", 6), ("gumbel_hard", 7)]
