@@ -235,8 +235,9 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
     return {"darts": darts, "gdas": gdas, "share": share}
 
 
-def bench_small(repeats: int) -> float:
-    """Small configuration at 1 thread: step time ÷ FLOP time at the large softmax step's 1-thread rate."""
+def bench_small(repeats: int, with_compile: bool = False) -> float:
+    """Small configuration at 1 thread: step time ÷ FLOP time at the large softmax step's 1-thread rate
+    (with ``with_compile`` also the small softmax step under ``perf.compile=on``, same rate)."""
     torch.set_num_threads(1)
     torch.manual_seed(0)
     xs, ys = torch.randn(BATCH, 1, 16, 16), torch.randint(0, CLASSES, (BATCH,))
@@ -248,13 +249,19 @@ def bench_small(repeats: int) -> float:
         "large softmax (rate)": diffnas_step("softmax", 2, xl, yl, fast)[0],
     }
     flops = {name: count_flops(step) for name, step in cases.items()}
+    compiled: CompiledLoss | None = None
+    if with_compile:
+        cases["small softmax compiled"], compiled = diffnas_step(
+            "softmax", 1, xs, ys, PerfOptions(compile="on"), channels=8, stages=2)
+        cases["small softmax compiled"]()  # compiles (timed inside CompiledLoss)
+        flops["small softmax compiled"] = flops["small softmax"]
     med, cpu = interleaved(cases, repeats)
     rate = flops["large softmax (rate)"] / med["large softmax (rate)"]
     rate_cpu = flops["large softmax (rate)"] / cpu["large softmax (rate)"]
     print(f"\nsmall config: 8 channels, 16 px, 1 cell/stage, 2 stages, batch {BATCH}, 1 thread "
           f"(median of {repeats}); reference rate {rate / 1e9:.1f} GFLOP/s (2 cells, 28 px, 16 channels, 1 thread)")
     worst = 0.0
-    for name in ("small softmax", "small gumbel_hard"):
+    for name in [n for n in cases if n.startswith("small")]:
         flop_time = flops[name] / rate
         ratio = med[name] / flop_time
         worst = max(worst, ratio) if name == "small softmax" else worst
@@ -262,6 +269,14 @@ def bench_small(repeats: int) -> float:
         print(f"  {name:<20} {med[name] * 1e3:7.1f} ms  {flops[name] / 1e9:6.3f} GFLOP  FLOP time "
               f"{flop_time * 1e3:6.1f} ms  step / FLOP time {ratio:4.2f} (CPU time: {ratio_cpu:4.2f})")
     print(f"  => small softmax step {worst:.2f}x its FLOP time (target <= 1.5)")
+    if compiled is not None:
+        if compiled.fallback:
+            print(f"  compile: {compiled.fallback}")
+        elif compiled.compile_s is not None:
+            saved = med["small softmax"] - med["small softmax compiled"]
+            pays = f"pays for itself after {compiled.compile_s / saved:.0f} steps" if saved > 0 else "never pays"
+            print(f"  compile (small softmax): first call {compiled.compile_s:.1f} s; saves {saved * 1e3:.1f} ms/step; "
+                  f"{pays}")
     return worst
 
 
@@ -285,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         bench_size(cells, px, args.repeats, args.compile)
     if not args.no_small:
-        bench_small(args.repeats)
+        bench_small(args.repeats, args.compile)
     return 0
 
 
