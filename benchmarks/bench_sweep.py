@@ -9,8 +9,10 @@
 
 The loss is everything a trial does outside its epochs (worker start, imports, data loading,
 model construction, checkpoints, reports) plus idle slots (the last trials of a queue, ASHA's
-stopped trials). Specs: ``sweeps/quick.yaml`` (ASHA) and ``benchmarks/sweep_fifo8.yaml`` (8 trials,
-FIFO). Each spec runs in a fresh temporary results folder; nothing is kept.
+stopped trials). Specs: ``sweeps/quick.yaml`` (ASHA), ``benchmarks/sweep_fifo8.yaml`` (8 trials,
+FIFO, ~1-3 s digits trials) and ``benchmarks/sweep_fifo8_study.yaml`` (the same grid with the NB201
+study's trial config: ~10-60 s trials). Each spec runs in a fresh temporary results folder; nothing
+is kept.
 
 Where the slot-seconds go: the trials append event timestamps to a file (``DIFFNAS_TRIAL_TRACE``,
 see :mod:`sweeps.trainable`), and each worker process's time line from the sweep's start to its end
@@ -42,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-SPECS = [str(ROOT / "sweeps" / "quick.yaml"), str(ROOT / "benchmarks" / "sweep_fifo8.yaml")]
+SPECS = [str(ROOT / "sweeps" / "quick.yaml"), str(ROOT / "benchmarks" / "sweep_fifo8.yaml"),
+         str(ROOT / "benchmarks" / "sweep_fifo8_study.yaml")]
 
 
 def efficiency(trial_seconds: list[float], wall: float, slots: int) -> float:
@@ -68,11 +71,11 @@ def breakdown(events: list[dict], start: float, end: float) -> dict[str, float]:
     out: dict[str, float] = defaultdict(float)
     for line in by_pid.values():
         line.sort(key=lambda e: e["t"])
-        if line[0]["event"] == "process":  # the process's creation time: split the worker start
-            created = max(line[0]["t"], start)
+        made = [e["created"] for e in line if e.get("created") is not None]
+        if made:  # the process's creation time splits its start: before it existed, and its boot
+            created = min(max(min(made), start), line[0]["t"])
             out["worker start"] += created - start
-            out["worker boot"] += line[1]["t"] - created
-            line = line[1:]
+            out["worker boot"] += line[0]["t"] - created
         else:
             out["worker start"] += line[0]["t"] - start
         out["idle tail"] += end - line[-1]["t"]
@@ -129,7 +132,8 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("specs", nargs="*", default=SPECS, help="sweep specs (default: quick.yaml and fifo8)")
+    parser.add_argument("specs", nargs="*", default=SPECS,
+                        help="sweep specs (default: quick.yaml, fifo8 and fifo8_study)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for local Ray (default: all)")
     args = parser.parse_args(argv)
     from sweeps.runner import connect
