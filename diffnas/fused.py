@@ -124,16 +124,15 @@ class MixInto(torch.autograd.Function):
                     continue
                 t.addcmul_(w[m, p], y)
             out.append(t)
-        ctx.shape = (weights.shape, rows, cols, present, n_conv, len(frees))
+        ctx.meta = (weights.shape, rows, cols, present, n_conv)
         ctx.save_for_backward(weights, *frees)
         return tuple(out)
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
         weights, *frees = ctx.saved_tensors
-        shape, rows, cols, present, n_conv, _ = ctx.shape
-        like = frees[0] if frees else None
-        g = [gm if gm is not None else torch.zeros_like(like) for gm in grads]
+        shape, rows, cols, present, n_conv = ctx.meta
+        g = list(grads)  # autograd materialises unused outputs' gradients as zeros
         w = weights[list(rows)][:, list(cols)]
         grad_accs = [gm for gm, p in zip(g, present) if p]
         grad_conv = (torch.cat(g, dim=1) if len(g) > 1 else g[0]) if n_conv else None
