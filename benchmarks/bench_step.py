@@ -26,6 +26,10 @@ take at the GFLOP/s the same code reaches on the 2-cell 28 px softmax step at 1 
 interleaved with it (so the ratio says how much a small configuration pays for overhead rather
 than FLOPs).
 
+The process calls :func:`diffnas.perf.keep_freed_memory` first, as a diffnas search run on CPU does
+(glibc keeps freed activation buffers instead of page-faulting them in again every step); it is
+process-wide, so xautodl's models run with the same allocator settings (``--malloc-defaults`` skips it).
+
 ``--compile`` adds diffnas softmax with ``perf.compile=on`` and prints the compile time and the
 number of steps after which it has paid for itself.
 
@@ -54,7 +58,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffnas.perf import CompiledLoss, PerfOptions  # noqa: E402
+from diffnas.perf import CompiledLoss, PerfOptions, keep_freed_memory  # noqa: E402
 from diffnas.samplers import build_sampler  # noqa: E402
 from diffnas.spaces import build_space  # noqa: E402
 from diffnas.supernet import Supernet  # noqa: E402
@@ -287,14 +291,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="2x28,5x32", help="cells-per-stage x pixels, comma separated")
     parser.add_argument("--no-small", action="store_true", help="skip the small-configuration case")
     parser.add_argument("--compile", action="store_true", help="also time perf.compile=on and its compile time")
+    parser.add_argument("--malloc-defaults", action="store_true",
+                        help="leave glibc's malloc thresholds at their defaults (no keep_freed_memory)")
     args = parser.parse_args(argv)
     try:
         import xautodl  # noqa: F401
     except ImportError:
         print("bench_step: needs xautodl 1.0.0: .venv/bin/pip install --no-deps xautodl==1.0.0", file=sys.stderr)
         return 2
+    # as a diffnas search run does on CPU; process-wide, so xautodl's models get the same allocator
+    kept = keep_freed_memory() if not args.malloc_defaults else False
     print(f"torch {torch.__version__}, {torch.get_num_threads()} default threads; timing with {args.threads}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; load average {os.getloadavg()[0]:.1f}")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; glibc malloc keeps freed memory "
+          f"(both sides): {kept}; load average {os.getloadavg()[0]:.1f}")
     for size in args.sizes.split(","):
         cells, px = (int(v) for v in size.lower().split("x"))
         torch.set_num_threads(args.threads)

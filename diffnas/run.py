@@ -46,7 +46,7 @@ from diffnas.errors import InputError
 from diffnas.grad_diagnostics import AlphaGradLog
 from diffnas.hessian import dominant_eigenvalue
 from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
-from diffnas.perf import CompiledLoss, PerfOptions
+from diffnas.perf import CompiledLoss, PerfOptions, keep_freed_memory
 from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
 from diffnas.samplers import build_sampler
 from diffnas.schedules import TemperatureSchedule
@@ -89,6 +89,8 @@ class SearchRun:
         self.threads = int(threads or config["threads"])
         torch.set_num_threads(self.threads)
         self.device = resolve_device(device or config["device"])
+        if self.device.type == "cpu":
+            keep_freed_memory()  # freed activation buffers stay in the heap (diffnas.perf)
         seed = int(config["seed"])
         random.seed(seed)
         np.random.seed(seed % (2**32))

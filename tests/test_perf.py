@@ -116,3 +116,11 @@ def test_search_run_with_bf16_amp_trains_and_records():
     assert run.model.channels_last and all(cell.fused for cell in run.model.layers if hasattr(cell, "fused"))
     assert 0.0 <= record["val_acc"] <= 1.0 and record["train_loss"] == record["train_loss"]
     assert run.alpha.dtype == torch.float32
+
+
+def test_keep_freed_memory_sets_glibc_thresholds_where_glibc_is_the_allocator():
+    import platform
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert perf.keep_freed_memory() is expected
+    assert perf.keep_freed_memory() is expected  # idempotent
