@@ -61,7 +61,11 @@ class SearchSpace:
 
     def genotype(self, alpha: torch.Tensor) -> str:
         """The genotype string of the discretised architecture."""
-        return GENOTYPE_WRITERS.get(self.name)(self, self.discrete_choice(alpha))
+        return self.genotype_of(self.discrete_choice(alpha))
+
+    def genotype_of(self, chosen: torch.Tensor) -> str:
+        """The genotype string of the architecture with op ``chosen[k]`` on edge k (−1 = dropped)."""
+        return GENOTYPE_WRITERS.get(self.name)(self, chosen)
 
     def discrete_weights(self, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One-hot weights (zero rows for dropped edges) and the chosen indices."""
