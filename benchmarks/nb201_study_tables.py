@@ -140,6 +140,9 @@ def per_run(folder: str) -> pd.DataFrame:
     })
     for a in AXES:
         out[a] = runs[a] if a in runs else last[a].reindex(runs.index)
+    for a in LABEL_KEYS:  # the follow-up specs' settings (absent from older results)
+        if a in runs or a in last:
+            out[a] = runs[a] if a in runs else last[a].reindex(runs.index)
     return out.reset_index()
 
 
@@ -147,8 +150,45 @@ def label(row: pd.Series) -> str:
     parts = [f"{row['config/sampler']}", f"{row['config/temperature.schedule']}", f"clip {row['config/clip.mode']}",
              f"H·{row['config/entropy_weight']:+g}",
              "stab-stop" if row["config/early_stop.stability_window"] else "no stab-stop",
-             "no guard" if pd.isna(row["config/early_stop.max_skip"]) else f"skip≤{int(row['config/early_stop.max_skip'])}"]
-    return ", ".join(parts)
+             guard_label(row)]
+    return ", ".join(parts + extras(row))
+
+
+SHARE_GUARDS = ("config/early_stop.max_skip_share", "config/early_stop.max_none_share", "config/early_stop.gap_growth")
+LABEL_KEYS = SHARE_GUARDS + ("config/temperature.t0", "config/temperature.t_min", "config/sampler_options.hard_forward",
+                             "config/order", "config/model.cells_per_stage", "config/data.subset", "config/epochs")
+
+
+def guard_label(row: pd.Series) -> str:
+    """``skip≤k`` (the skip-count guard), else ``default guards`` where a share/gap guard was on, else ``no guard``
+    (results from before the share guards existed have no such columns)."""
+    if not pd.isna(row["config/early_stop.max_skip"]):
+        return f"skip≤{int(row['config/early_stop.max_skip'])}"
+    if any(k in row.index and not pd.isna(row[k]) for k in SHARE_GUARDS):
+        return "default guards"
+    return "no guard"
+
+
+def extras(row: pd.Series) -> list[str]:
+    """Settings of the follow-up specs that differ from the study's protocol (none for the study itself)."""
+    def get(key: str, default: object) -> object:
+        value = row.get(key, default)
+        return default if pd.isna(value) else value
+
+    out = []
+    if float(get("config/temperature.t0", 1.0)) != 1.0:
+        out.append(f"T {float(get('config/temperature.t0', 1.0)):g}→{float(get('config/temperature.t_min', 0.1)):g}")
+    if get("config/sampler_options.hard_forward", "chosen") == "all":
+        out.append("hard_forward all")
+    if get("config/order", "first") == "second":
+        out.append("2nd order")
+    if int(get("config/model.cells_per_stage", 1)) != 1:
+        out.append(f"{int(get('config/model.cells_per_stage', 1))} cells/stage")
+    if int(get("config/data.subset", 2000)) != 2000:
+        out.append(f"{int(get('config/data.subset', 2000)):,} images")
+    if int(get("config/epochs", 10)) != 10:
+        out.append(f"{int(get('config/epochs', 10))} epochs")
+    return out
 
 
 def confirm_table(runs: pd.DataFrame, phase: str = "confirm") -> str:
