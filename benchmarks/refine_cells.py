@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/refine_cells.py --start zero-cost:synflow [--seeds 1,2,3,4,5]
     .venv/bin/python benchmarks/refine_cells.py --start results:RESULTS_DIR [--column best_genotype]
-        [--rungs 1,3,6] [--eta 3] [--subset 10000] [--resolution 16] [--channels 8]
+        [--limit N] [--rungs 1,3,6] [--eta 3] [--subset 10000] [--resolution 16] [--channels 8]
         [--cells-per-stage 2] [--stages 3]
 
 Starting cells: ``zero-cost:PROXY`` — the Zero-Cost-PT pick of seed s (as benchmarks/zero_cost_pt.py:
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--start", required=True)
     p.add_argument("--column", default="best_genotype")
     p.add_argument("--seeds", default="1,2,3,4,5")
+    p.add_argument("--limit", type=int, default=0, help="refine only the first LIMIT starts (0 = all)")
     p.add_argument("--rungs", default="1,3,6")
     p.add_argument("--eta", type=int, default=3)
     p.add_argument("--subset", type=int, default=10000)
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
           f"(weight half trains, α half scores); {args.channels} channels, {args.cells_per_stage} cell(s)/stage, "
           f"{args.stages} stages")
     before, after = [], []
-    for label, seed, cell in starts(args.start, [int(s) for s in args.seeds.split(",")], args.column):
+    todo = starts(args.start, [int(s) for s in args.seeds.split(",")], args.column)
+    for label, seed, cell in todo[: args.limit or None]:
         data = load_dataset("fashion_mnist", subset=args.subset, resolution=args.resolution, data_dir=DATA_DIR,
                             seed=seed)
         t0 = time.perf_counter()
@@ -102,9 +104,12 @@ def main(argv: list[str] | None = None) -> None:
         sec = time.perf_counter() - t0
         before.append(truth.lookup(cell))
         after.append(truth.lookup(best))
-        last = ", ".join(f"{truth.lookup(c):.2f}:{s:.3f}" for c, s in history[-2].scores[:3]) if len(history) > 1 else ""
-        print(f"  {label} seed {seed}: {before[-1]:.2f} -> {after[-1]:.2f}  {best}  ({sec:.0f} s; "
-              f"rung {len(history) - 1} top 3 truth:val_acc {last})", flush=True)
+        print(f"  {label} seed {seed}: {before[-1]:.2f} -> {after[-1]:.2f}  {best}  ({sec:.0f} s)", flush=True)
+        for r, rung in enumerate(history):  # truth:val_acc of each rung's best five, and the best truth's rank
+            ranked = [truth.lookup(c) for c, _ in rung.scores]
+            top = ", ".join(f"{t:.2f}:{v:.3f}" for t, (_, v) in zip(ranked, rung.scores[:5]))
+            print(f"    rung {r} ({rung.epochs} epochs, {len(ranked)} cells): {top}; best truth {max(ranked):.2f} "
+                  f"ranked {ranked.index(max(ranked)) + 1}", flush=True)
     for name, vals in (("start", before), ("refined", after)):
         m, lo, hi = t_interval(vals)
         print(f"{name:<8} mean truth {m:.2f} [{lo:.2f}, {hi:.2f}] over {len(vals)}")
