@@ -18,18 +18,17 @@ with 95 % Student-t intervals.
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
 
 from diffnas.perturbation import zero_cost_pt  # noqa: E402
 from diffnas.refine import refine_cell  # noqa: E402
@@ -38,16 +37,6 @@ from diffnas.splits import load_dataset  # noqa: E402
 from diffnas.truth import TruthTable  # noqa: E402
 
 DATA_DIR = "/usr/share/datasets/fashion-mnist"
-
-
-def t_interval(x: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high): mean ± t_{0.975, n−1}·s/√n (bounds NaN for n < 2)."""
-    a = np.asarray(x, dtype=float)
-    m = float(a.mean())
-    if a.size < 2:
-        return m, math.nan, math.nan
-    h = float(stats.t.ppf(0.975, a.size - 1) * a.std(ddof=1) / math.sqrt(a.size))
-    return m, m - h, m + h
 
 
 def starts(spec: str, seeds: list[int], column: str) -> list[tuple[str, int, str]]:
