@@ -70,12 +70,16 @@ EPOCHS = 10
 
 
 def checkpointed_nodes(exp_dir: str) -> set[str]:
-    """Node ids of the trials that have a checkpoint (from the epoch records in its history.json)."""
+    """Node ids of the trials whose first checkpoint the driver has registered. A trial writes its
+    second checkpoint only after ``tune.report`` returned from its first, which the driver's next
+    ``train`` call releases once it has processed that result (checkpoint included); so the second
+    checkpoint folder on disk, not the first, proves the first is known to Tune and a retry resumes
+    from it (node ids from the epoch records in its history.json)."""
     nodes: set[str] = set()
     if not os.path.isdir(exp_dir):
         return nodes
     for name in os.listdir(exp_dir):
-        path = os.path.join(exp_dir, name, "checkpoint_000000", "history.json")
+        path = os.path.join(exp_dir, name, "checkpoint_000001", "history.json")
         try:
             with open(path) as fh:
                 nodes.update(r["node_id"] for r in json.load(fh))
