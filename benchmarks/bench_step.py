@@ -230,13 +230,19 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
           f"{cpu['xautodl GDAS'] / cpu['diffnas gumbel_hard']:.2f}x, softmax at {100 * share_cpu:.1f}% of the "
           f"matmul's FLOP per CPU-second")
     if compiled is not None:
-        if compiled.fallback:
-            print(f"  compile: {compiled.fallback}")
-        elif compiled.compile_s is not None:
-            saved = med["diffnas softmax"] - med["diffnas softmax compiled"]
-            pays = f"pays for itself after {compiled.compile_s / saved:.0f} steps" if saved > 0 else "never pays"
-            print(f"  compile: first call {compiled.compile_s:.1f} s; saves {saved * 1e3:.0f} ms/step; {pays}")
+        print_compile(compiled, med["diffnas softmax"], med["diffnas softmax compiled"], "compile", 0)
     return {"darts": darts, "gdas": gdas, "share": share}
+
+
+def print_compile(compiled: CompiledLoss, eager_s: float, compiled_s: float, label: str, ms_digits: int) -> None:
+    """One line: why compile fell back, or its first-call time, the seconds saved per step (eager − compiled
+    median) and after how many steps the compile time is paid back (compile_s ÷ saved)."""
+    if compiled.fallback:
+        print(f"  {label}: {compiled.fallback}")
+    elif compiled.compile_s is not None:
+        saved = eager_s - compiled_s
+        pays = f"pays for itself after {compiled.compile_s / saved:.0f} steps" if saved > 0 else "never pays"
+        print(f"  {label}: first call {compiled.compile_s:.1f} s; saves {saved * 1e3:.{ms_digits}f} ms/step; {pays}")
 
 
 def bench_small(repeats: int, with_compile: bool = False) -> float:
@@ -274,13 +280,7 @@ def bench_small(repeats: int, with_compile: bool = False) -> float:
               f"{flop_time * 1e3:6.1f} ms  step / FLOP time {ratio:4.2f} (CPU time: {ratio_cpu:4.2f})")
     print(f"  => small softmax step {worst:.2f}x its FLOP time (target <= 1.5)")
     if compiled is not None:
-        if compiled.fallback:
-            print(f"  compile: {compiled.fallback}")
-        elif compiled.compile_s is not None:
-            saved = med["small softmax"] - med["small softmax compiled"]
-            pays = f"pays for itself after {compiled.compile_s / saved:.0f} steps" if saved > 0 else "never pays"
-            print(f"  compile (small softmax): first call {compiled.compile_s:.1f} s; saves {saved * 1e3:.1f} ms/step; "
-                  f"{pays}")
+        print_compile(compiled, med["small softmax"], med["small softmax compiled"], "compile (small softmax)", 1)
     return worst
 
 
