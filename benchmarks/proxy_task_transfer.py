@@ -25,25 +25,27 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffnas.evaluate import retrain  # noqa: E402
-from diffnas.spaces import build_space, choice_from_genotype  # noqa: E402
+from diffnas.spaces import SearchSpace, build_space, choice_from_genotype  # noqa: E402
 from diffnas.splits import load_dataset  # noqa: E402
 from diffnas.truth import TruthTable  # noqa: E402
 
 C3, C1, S, N, P = "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3"
 
 
-def cell(ops: list[str]) -> str:
-    return f"|{ops[0]}~0|+|{ops[1]}~0|{ops[2]}~1|+|{ops[3]}~0|{ops[4]}~1|{ops[5]}~2|"
+# the op on each edge, in the space's edge order (0->1, 0->2, 1->2, 0->3, 1->3, 2->3)
+EDGE_OPS = [[C3, C3, C3, S, C3, C1], [C3, C3, C3, S, C3, C3], [C3] * 6, [C1] * 6, [C1, C3, C3, C1, C1, C3],
+            [C3, P, C1, S, N, C3], [S, C3, C3, C3, N, P], [C1, N, C3, P, P, N], [S] * 6, [C3, C3, C3, S, S, C3],
+            [C3, S, C3, N, C1, S]]
 
 
-CELLS = [cell([C3, C3, C3, S, C3, C1]), cell([C3, C3, C3, S, C3, C3]), cell([C3] * 6), cell([C1] * 6),
-         cell([C1, C3, C3, C1, C1, C3]), cell([C3, P, C1, S, N, C3]), cell([S, C3, C3, C3, N, P]),
-         cell([C1, N, C3, P, P, N]), cell([S] * 6), cell([C3, C3, C3, S, S, C3]), cell([C3, S, C3, N, C1, S])]
+def cells(space: SearchSpace) -> list[str]:
+    """The genotype strings of :data:`EDGE_OPS`."""
+    return [space.genotype_of(torch.tensor([space.ops.index(op) for op in ops])) for ops in EDGE_OPS]
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the Debian package's)")
     p.add_argument("--subset", type=int, default=6000)
     p.add_argument("--resolution", type=int, default=16)
     p.add_argument("--channels", type=int, default=8)
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     data = load_dataset("fashion_mnist", subset=args.subset, resolution=args.resolution, data_dir=args.data_dir,
                         seed=0, test_fraction=0.2)
     rows = []
-    for c in CELLS:
+    for c in cells(space):
         for seed in (int(s) for s in args.seeds.split(",")):
             t0 = time.time()
             r = retrain(space, choice_from_genotype(space, c), data, epochs=args.epochs, channels=args.channels,

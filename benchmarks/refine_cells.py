@@ -18,7 +18,6 @@ with 95 % Student-t intervals.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
@@ -29,30 +28,19 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
+from zero_cost_pt import seeded_pick  # noqa: E402
 
-from diffnas.perturbation import zero_cost_pt  # noqa: E402
 from diffnas.refine import refine_cell  # noqa: E402
 from diffnas.spaces import build_space  # noqa: E402
 from diffnas.splits import load_dataset  # noqa: E402
 from diffnas.truth import TruthTable  # noqa: E402
 
-DATA_DIR = "/usr/share/datasets/fashion-mnist"
-
 
 def starts(spec: str, seeds: list[int], column: str) -> list[tuple[str, int, str]]:
     """(label, seed, genotype) per start."""
     kind, _, arg = spec.partition(":")
-    space = build_space("nb201")
     if kind == "zero-cost":
-        out = []
-        for s in seeds:
-            data = load_dataset("fashion_mnist", subset=2000, resolution=16, data_dir=DATA_DIR, seed=s)
-            order = list(range(space.n_edges))
-            random.Random(s).shuffle(order)
-            cell = zero_cost_pt(space, arg, data.x_weights[:64], data.y_weights[:64], num_classes=data.num_classes,
-                                channels=8, cells_per_stage=1, stages=3, seed=s, order=order)
-            out.append((f"zero-cost {arg}", s, cell))
-        return out
+        return [(f"zero-cost {arg}", s, seeded_pick(arg, s)[0]) for s in seeds]
     if kind == "results":
         trials = pd.read_parquet(Path(arg) / "trials")
         trials = trials.sort_values(["config_id", "seed"])
@@ -85,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     before, after = [], []
     todo = starts(args.start, [int(s) for s in args.seeds.split(",")], args.column)
     for label, seed, cell in todo[: args.limit or None]:
-        data = load_dataset("fashion_mnist", subset=args.subset, resolution=args.resolution, data_dir=DATA_DIR,
+        data = load_dataset("fashion_mnist", subset=args.subset, resolution=args.resolution,
                             seed=seed)
         t0 = time.perf_counter()
         best, history = refine_cell(space, cell, data, rungs=rungs, eta=args.eta, channels=args.channels,

@@ -32,11 +32,27 @@ from diffnas.splits import load_dataset  # noqa: E402
 from diffnas.truth import TruthTable  # noqa: E402
 
 
+def seeded_pick(proxy: str, seed: int, *, data_dir: str | None = None, subset: int = 2000, resolution: int = 16,
+                channels: int = 8, cells_per_stage: int = 1, stages: int = 3, proxy_batch: int = 64) -> tuple[str, float]:
+    """The Zero-Cost-PT cell of ``seed`` (the protocol of the module docstring; ``data_dir`` None = the
+    Debian Fashion-MNIST folder) and the seconds the pick took, data loading excluded."""
+    space = build_space("nb201")
+    data = load_dataset("fashion_mnist", subset=subset, resolution=resolution, data_dir=data_dir, seed=seed,
+                        test_fraction=0.2)
+    order = list(range(space.n_edges))
+    random.Random(seed).shuffle(order)
+    t0 = time.perf_counter()
+    cell = zero_cost_pt(space, proxy, data.x_weights[:proxy_batch], data.y_weights[:proxy_batch],
+                        num_classes=data.num_classes, channels=channels, cells_per_stage=cells_per_stage,
+                        stages=stages, seed=seed, order=order)
+    return cell, time.perf_counter() - t0
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--proxies", default="naswot,synflow,jacob_cov")
     p.add_argument("--seeds", default="1,2,3,4,5")
-    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--data-dir", default=None, help="Fashion-MNIST folder (default: the Debian package's)")
     p.add_argument("--subset", type=int, default=2000)
     p.add_argument("--resolution", type=int, default=16)
     p.add_argument("--channels", type=int, default=8)
@@ -46,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    space = build_space("nb201")
     truth = TruthTable()
     seeds = [int(s) for s in args.seeds.split(",")]
     print(f"Zero-Cost-PT on fashion_mnist ({args.subset} images at {args.resolution} px), supernet "
@@ -55,15 +70,10 @@ def main(argv: list[str] | None = None) -> None:
     for proxy in args.proxies.split(","):
         values, seconds = [], []
         for s in seeds:
-            data = load_dataset("fashion_mnist", subset=args.subset, resolution=args.resolution,
-                                data_dir=args.data_dir, seed=s, test_fraction=0.2)
-            x, y = data.x_weights[: args.proxy_batch], data.y_weights[: args.proxy_batch]
-            order = list(range(space.n_edges))
-            random.Random(s).shuffle(order)
-            t0 = time.perf_counter()
-            cell = zero_cost_pt(space, proxy, x, y, num_classes=data.num_classes, channels=args.channels,
-                                cells_per_stage=args.cells_per_stage, stages=args.stages, seed=s, order=order)
-            seconds.append(time.perf_counter() - t0)
+            cell, sec = seeded_pick(proxy, s, data_dir=args.data_dir, subset=args.subset, resolution=args.resolution,
+                                    channels=args.channels, cells_per_stage=args.cells_per_stage, stages=args.stages,
+                                    proxy_batch=args.proxy_batch)
+            seconds.append(sec)
             values.append(truth.lookup(cell))
             print(f"  {proxy:<10} seed {s}: {values[-1]:6.2f}  {cell}", flush=True)
         m, lo, hi = t_interval(values)
