@@ -7,6 +7,10 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 TINY = {
     "dataset": "digits",
@@ -16,6 +20,18 @@ TINY = {
     "model.stages": 1,
     "epochs": 3,
 }
+
+
+# a tiny supernet for zero-cost proxies (1 input channel, 10 classes) and a fixed random batch for it
+PROXY_SIZES = {"num_classes": 10, "channels": 4, "cells_per_stage": 1, "stages": 2}
+
+
+def proxy_batch(n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random 1×8×8 inputs and labels in 0..9 from generator seed 0 (the same batch every call)."""
+    import torch  # here, not at the top: the analysis tests import this module without torch
+
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
 
 
 def tiny_overrides(**extra: object) -> list[str]:

@@ -6,14 +6,9 @@ import torch
 from diffnas.perturbation import alive_weights, perturb_select, zero_cost_pt
 from diffnas.proxies import PROXIES, cell_network
 from diffnas.spaces import build_space, choice_from_genotype
+from tests.helpers import PROXY_SIZES, proxy_batch
 
 SPACE = build_space("nb201")
-SIZES = {"num_classes": 10, "channels": 4, "cells_per_stage": 1, "stages": 2}
-
-
-def _batch(n=16):
-    gen = torch.Generator().manual_seed(0)
-    return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
 
 
 def test_alive_weights_renormalise_the_base_over_the_alive_ops():
@@ -58,8 +53,8 @@ def test_order_must_be_a_permutation_of_the_edges():
 
 
 def test_zero_cost_pt_returns_a_cell_of_the_space_and_matches_a_hand_run_walk():
-    x, y = _batch()
-    geno = zero_cost_pt(SPACE, "naswot", x, y, seed=3, order=[5, 4, 3, 2, 1, 0], **SIZES)
+    x, y = proxy_batch()
+    geno = zero_cost_pt(SPACE, "naswot", x, y, seed=3, order=[5, 4, 3, 2, 1, 0], **PROXY_SIZES)
     chosen = choice_from_genotype(SPACE, geno)
     assert chosen.shape == (SPACE.n_edges,) and bool((chosen >= 0).all())
     net = cell_network(SPACE, 1, 10, 4, 1, 2, seed=3)
@@ -70,6 +65,6 @@ def test_zero_cost_pt_returns_a_cell_of_the_space_and_matches_a_hand_run_walk():
 
 
 def test_zero_cost_pt_only_for_one_op_per_edge_spaces():
-    x, y = _batch()
+    x, y = proxy_batch()
     with pytest.raises(ValueError, match="nb201 only"):
-        zero_cost_pt(build_space("darts"), "naswot", x, y, **SIZES)
+        zero_cost_pt(build_space("darts"), "naswot", x, y, **PROXY_SIZES)

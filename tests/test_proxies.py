@@ -7,17 +7,11 @@ from diffnas.config import SearchConfig
 from diffnas.proxies import PROXIES, _binary_kernel, cell_network, cell_score, one_hot_weights, score
 from diffnas.run import SearchRun
 from diffnas.spaces import build_space, choice_from_genotype
-from tests.helpers import TINY
+from tests.helpers import PROXY_SIZES, TINY, proxy_batch
 
 SPACE = build_space("nb201")
 NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # the input never reaches the output
 CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
-SIZES = {"num_classes": 10, "channels": 4, "cells_per_stage": 1, "stages": 2}
-
-
-def _batch(n=16):
-    gen = torch.Generator().manual_seed(0)
-    return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
 
 
 def test_binary_kernel_is_units_minus_hamming_distance():
@@ -30,7 +24,7 @@ def test_binary_kernel_is_units_minus_hamming_distance():
 
 
 def test_naswot_is_logdet_of_the_summed_relu_kernel_plus_identity():
-    x, y = _batch()
+    x, y = proxy_batch()
     chosen = choice_from_genotype(SPACE, CONV)
     net = cell_network(SPACE, 1, 10, 4, 1, 2, seed=0)
     codes = []
@@ -47,18 +41,18 @@ def test_naswot_is_logdet_of_the_summed_relu_kernel_plus_identity():
 
 
 def test_disconnected_cell_scores_below_a_conv_cell_and_scores_are_finite():
-    x, y = _batch()
+    x, y = proxy_batch()
     for name in PROXIES:
-        bad, good = (cell_score(name, SPACE, g, x, y, **SIZES) for g in (NONE, CONV))
+        bad, good = (cell_score(name, SPACE, g, x, y, **PROXY_SIZES) for g in (NONE, CONV))
         assert math.isfinite(bad) and math.isfinite(good), name
         assert good > bad, name
     # no path from input to output: only the classifier's bias carries synflow (R = Σ|b| + 0)
     bias = cell_network(SPACE, 1, 10, 4, 1, 2, seed=0).classifier.bias.detach().double().abs().sum()
-    assert cell_score("synflow", SPACE, NONE, x, y, **SIZES) == pytest.approx(math.log1p(float(bias)))
+    assert cell_score("synflow", SPACE, NONE, x, y, **PROXY_SIZES) == pytest.approx(math.log1p(float(bias)))
 
 
 def test_scores_are_deterministic_and_leave_the_network_and_global_rng_untouched():
-    x, y = _batch()
+    x, y = proxy_batch()
     chosen = choice_from_genotype(SPACE, CONV)
     net = cell_network(SPACE, 1, 10, 4, 1, 2, seed=3)
     before = {k: v.clone() for k, v in net.state_dict().items()}
