@@ -116,6 +116,8 @@ FIELDS: dict[str, Field] = {
     "entropy_weight": _f("float", 0.0, "weight of the op-distribution entropy in alpha's loss: > 0 sharpens "
                          "(penalises entropy), < 0 rewards exploration"),
     "l2_weight": _f("float", 0.0, "weight of ||alpha||^2 in alpha's loss", minimum=0.0),
+    "beta_weight": _f("float", 0.0, "beta-DARTS: final weight w of mean_e logsumexp(alpha_e) in alpha's loss, "
+                      "ramped linearly from 0 (weight w * epoch / epochs)", minimum=0.0),
     "resource_weight": _f("float", 0.0, "weight of the expected (normalised) cost in alpha's loss", minimum=0.0),
     "resource": _f("str", "params", "cost used by the resource term", choices=("params", "flops")),
     "clip.mode": _f("str", "none", "clipping of alpha's gradient", choices_from=_registered("clip.mode")),
@@ -202,7 +204,7 @@ NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.t
 
 # Semantic keys added after results existed: left out of config_id while at their default, so the
 # config_id of every config written before the key existed stays what it was.
-LATER_KEYS = frozenset({"sampler_options.hard_forward"})
+LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight"})
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

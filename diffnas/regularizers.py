@@ -4,6 +4,11 @@
   ``entropy_weight`` w_H > 0 penalises entropy and so *sharpens* the distribution (pushes it
   towards a single op); w_H < 0 rewards entropy and so *encourages exploration*.
 * L2 term:        R_2 = w_2 · ||α||²₂
+* β-decay term:   R_β = λ_t · (1/E) Σ_e log Σ_o exp(α_eo)  (β-DARTS, Ye et al. 2022), with λ ramped
+  linearly over the search, λ_t = w_β · t / T for epoch t of T. Its gradient ∂R_β/∂α_eo = λ_t π_eo / E
+  pulls the largest α of each edge down hardest, so α stays small and near-uniform unless α's loss
+  keeps pushing one op up: the argmax then reflects a *persistent* preference, not an early runaway
+  (β-DARTS's remedy for DARTS's skip collapse and for the discretisation gap).
 * resource term:  R_C = w_C · Σ_e Σ_o π_eo c_eo / Σ_e max_o c_eo — the expected cost of the
   sampled architecture (parameters or FLOPs per op and edge), normalised to [0, 1], for
   multi-objective search.
@@ -30,6 +35,20 @@ def l2_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
     if weight < 0:
         raise ValueError(f"l2_weight: must be >= 0, got {weight}")
     return weight * (alpha**2).sum()
+
+
+def beta_decay_weight(weight: float, epoch: int, epochs: int) -> float:
+    """λ_t = w_β · t / T: the β-decay weight at (0-based) ``epoch`` of ``epochs``, ramped linearly from 0."""
+    if weight < 0:
+        raise ValueError(f"beta_weight: must be >= 0, got {weight}")
+    return weight * epoch / max(1, epochs)
+
+
+def beta_decay_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
+    """λ · mean_e logsumexp_o(α_eo): β-DARTS's regulariser of α's magnitude (module docstring)."""
+    if weight < 0:
+        raise ValueError(f"beta_weight: must be >= 0, got {weight}")
+    return weight * torch.logsumexp(alpha, dim=-1).mean()
 
 
 def expected_cost(alpha: torch.Tensor, costs: torch.Tensor) -> torch.Tensor:

@@ -47,7 +47,14 @@ from diffnas.grad_diagnostics import AlphaGradLog
 from diffnas.hessian import dominant_eigenvalue
 from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
 from diffnas.perf import CompiledLoss, PerfOptions, keep_freed_memory
-from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
+from diffnas.regularizers import (
+    beta_decay_term,
+    beta_decay_weight,
+    entropy_term,
+    expected_cost,
+    l2_term,
+    resource_term,
+)
 from diffnas.samplers import build_sampler
 from diffnas.schedules import TemperatureSchedule
 from diffnas.spaces import build_space
@@ -180,6 +187,8 @@ class SearchRun:
     def _alpha_loss_terms(self) -> torch.Tensor:
         c = self.config
         reg = entropy_term(self.alpha, c["entropy_weight"]) + l2_term(self.alpha, c["l2_weight"])
+        if c["beta_weight"] > 0:
+            reg = reg + beta_decay_term(self.alpha, beta_decay_weight(c["beta_weight"], self.epoch, c["epochs"]))
         if c["resource_weight"] > 0:
             reg = reg + resource_term(self.alpha, self.costs, c["resource_weight"])
         return reg

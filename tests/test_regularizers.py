@@ -2,7 +2,14 @@ import pytest
 import torch
 
 from diffnas.metrics import mean_entropy, op_probs
-from diffnas.regularizers import entropy_term, expected_cost, l2_term, resource_term
+from diffnas.regularizers import (
+    beta_decay_term,
+    beta_decay_weight,
+    entropy_term,
+    expected_cost,
+    l2_term,
+    resource_term,
+)
 
 
 def _alpha():
@@ -44,3 +51,30 @@ def test_negative_weights_rejected():
         l2_term(_alpha(), -1.0)
     with pytest.raises(ValueError, match="resource_weight"):
         resource_term(_alpha(), torch.ones(5), -1.0)
+    with pytest.raises(ValueError, match="beta_weight"):
+        beta_decay_term(_alpha(), -1.0)
+    with pytest.raises(ValueError, match="beta_weight"):
+        beta_decay_weight(-1.0, 1, 10)
+
+
+def test_beta_decay_value_and_gradient():
+    a = _alpha()
+    term = beta_decay_term(a, 2.0)
+    assert float(term) == pytest.approx(2.0 * float(torch.log(torch.exp(a.detach()).sum(-1)).mean()))
+    term.backward()
+    # ∂/∂α_eo = λ π_eo / E: the softmax per edge, scaled
+    assert torch.allclose(a.grad, 2.0 * torch.softmax(a.detach(), -1) / a.shape[0])
+
+
+def test_beta_decay_step_flattens_alpha():
+    """A step against R_β lowers the largest α of each edge most: the spread max − min shrinks."""
+    a = _alpha()
+    spread = (a.max(-1).values - a.min(-1).values).detach()
+    beta_decay_term(a, 1.0).backward()
+    with torch.no_grad():
+        a -= 1.0 * a.grad
+    assert ((a.max(-1).values - a.min(-1).values) < spread).all()
+
+
+def test_beta_decay_weight_ramps_linearly_from_zero():
+    assert [beta_decay_weight(4.0, t, 4) for t in range(5)] == [0.0, 1.0, 2.0, 3.0, 4.0]

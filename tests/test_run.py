@@ -106,6 +106,17 @@ def test_resource_weight_lowers_expected_cost():
     assert frugal[-1]["expected_cost"] < plain[-1]["expected_cost"] - 0.01
 
 
+def test_beta_weight_keeps_alpha_small_and_keeps_config_ids():
+    """β-DARTS's term shrinks α's magnitude against the same run without it; at its default (0)
+    the config_id is the one configs had before the key existed."""
+    base = _config(epochs=3, **{"optim.a_lr": 0.05})
+    plain, _ = _run_all(base)
+    decayed, _ = _run_all(base.replace(beta_weight=50.0))
+    assert torch.logsumexp(decayed.alpha.detach(), -1).mean() < torch.logsumexp(plain.alpha.detach(), -1).mean()
+    assert base.config_id() == "f36327aeb4e5"  # this config's id before beta_weight existed
+    assert base.config_id() != base.replace(beta_weight=1.0).config_id()
+
+
 def test_injected_nan_diverges_and_keeps_rows():
     run, rows = _run_all(_config(epochs=4, **{"fault.nan_at_epoch": 2}))
     assert run.status == "diverged" and run.stop_reason == "non_finite_loss"
