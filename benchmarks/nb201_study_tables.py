@@ -156,7 +156,8 @@ def label(row: pd.Series) -> str:
 
 SHARE_GUARDS = ("config/early_stop.max_skip_share", "config/early_stop.max_none_share", "config/early_stop.gap_growth")
 LABEL_KEYS = SHARE_GUARDS + ("config/temperature.t0", "config/temperature.t_min", "config/sampler_options.hard_forward",
-                             "config/order", "config/model.cells_per_stage", "config/data.subset", "config/epochs")
+                             "config/order", "config/model.cells_per_stage", "config/data.subset", "config/epochs",
+                             "config/beta_weight")
 
 
 def guard_label(row: pd.Series) -> str:
@@ -188,6 +189,8 @@ def extras(row: pd.Series) -> list[str]:
         out.append(f"{int(get('config/data.subset', 2000)):,} images")
     if int(get("config/epochs", 10)) != 10:
         out.append(f"{int(get('config/epochs', 10))} epochs")
+    if float(get("config/beta_weight", 0.0)) != 0.0:
+        out.append(f"β-decay {float(get('config/beta_weight', 0.0)):g}")
     return out
 
 
