@@ -70,8 +70,8 @@ def zero_cost_pt(space: SearchSpace, proxy: str, x: torch.Tensor, y: torch.Tenso
     """Zero-Cost-PT: the genotype picked on a supernet freshly initialised from ``seed``, scored by the
     zero-cost proxy ``proxy`` (:data:`diffnas.proxies.PROXIES`) on the batch ``x``/``y``; ``base``
     defaults to uniform weights (no search at all)."""
-    if space.name != "nb201":
-        raise ValueError(f"zero-cost PT picks one op per edge: space nb201 only, got {space.name!r}")
+    if not space.keeps_every_edge:
+        raise ValueError(f"zero-cost PT picks one op per edge: a space that keeps every edge (nb201 only), got {space.name!r}")
     fn = PROXIES.get(proxy)
     net = cell_network(space, x.shape[1], num_classes, channels, cells_per_stage, stages, seed).to(x.device)
     net.train()

@@ -85,8 +85,8 @@ def refine_cell(space: SearchSpace, genotype: str, data: DataSplits, *, rungs: S
                 seed: int = 0, device: str = "cpu") -> tuple[str, list[Rung]]:
     """Successive halving over :func:`neighbourhood` of ``genotype``, scored by validation accuracy
     after short retraining from scratch (seeded by ``seed``); returns the refined genotype and the rungs."""
-    if space.name != "nb201":
-        raise ValueError(f"refinement changes one op per edge: space nb201 only, got {space.name!r}")
+    if not space.keeps_every_edge:
+        raise ValueError(f"refinement changes one op per edge: a space that keeps every edge (nb201 only), got {space.name!r}")
     val = validation_splits(data)
 
     def score(cell: str, epochs: int) -> float:

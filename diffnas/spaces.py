@@ -52,6 +52,12 @@ class SearchSpace:
     def n_ops(self) -> int:
         return len(self.ops)
 
+    @property
+    def keeps_every_edge(self) -> bool:
+        """True when the discretised cell keeps one op on every edge (argmax per edge, ``nb201``), so a
+        cell is any choice of one op per edge; False where edges are dropped (``darts``' top-2 inputs)."""
+        return DISCRETISERS.get(self.name) is _argmax_choice
+
     def edge_rows(self, cell: str) -> list[int]:
         return [i for i, e in enumerate(self.edges) if e.cell == cell]
 

@@ -42,3 +42,10 @@ def test_op_subset_keeps_canonical_order():
     assert space.ops == ("skip_connect", "nor_conv_3x3")
     with pytest.raises(ValueError, match="ops: unknown op 'sep_conv_3x3'"):
         build_space("nb201", ["sep_conv_3x3"])
+
+
+def test_keeps_every_edge_follows_the_discretiser():
+    """nb201 keeps one op on every edge (so one-edge neighbours and per-edge picks make sense); darts drops edges."""
+    assert build_space("nb201").keeps_every_edge
+    assert build_space("nb201", ["none", "nor_conv_3x3"]).keeps_every_edge
+    assert not build_space("darts").keeps_every_edge
