@@ -1,12 +1,6 @@
 """Build and run Tune experiments for a sweep: explore, resume, confirm; plus the status summary.
 
-Results folder layout (``--storage DIR``, default ``./results/<name>``; a bucket URI works too)::
-
-    DIR/sweep.json          name, metric, mode, baseline, the normalised spec, the experiments
-    DIR/epochs/*.parquet    one row per trial per epoch (schema: diffnas.schema)
-    DIR/trials/*.parquet    one row per trial
-    DIR/ray/explore/        Tune's experiment state and trial checkpoints (explore)
-    DIR/ray/confirm-1/      ... of each confirm round
+The results folder (``sweep.json``, ``epochs/``, ``trials/``, ``ray/``): :mod:`sweeps.results_folder`.
 
 Explore: grid axes become ``tune.grid_search``; sampled axes ``tune.choice`` / ``uniform`` /
 ``loguniform`` / ``randint``. With ``search: random`` the grid axes and the seed are one grid of points (seeds of a config queued side by side: :func:`explore_param_space`) and
@@ -27,12 +21,10 @@ every value are kept (:func:`sweeps.ranking.select_configs`).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import math
 import os
 import socket
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -44,86 +36,21 @@ from sweeps import checkpoints
 from sweeps.ranking import FAILED_STATUSES as FAILED_STATUSES  # re-exported: sweeps.runner's public names
 from sweeps.ranking import Ranked, confirm_plan, is_missing, phase_rows, rank_phase, select_configs
 from sweeps.ranking import rank_rows as rank_rows
-from sweeps.spec import SweepSpec, check_inputs, parse_spec
+from sweeps.results_folder import (
+    CONFIRM,
+    EXPLORE,
+    RAY_DIR,
+    load_sweep,
+    read_rows,
+    read_sweep,
+    read_sweep_checked,
+    results_root,
+    sweep_document,
+    write_sweep,
+)
+from sweeps.spec import SweepSpec, check_inputs
 
-SWEEP_FILE = "sweep.json"
-RAY_DIR = "ray"
-EXPLORE = "explore"
-CONFIRM = "confirm"
 PROBE_TIMEOUT_S = 5.0  # an --address that accepts no TCP connection in this long is refused
-
-
-# -- results folder --------------------------------------------------------------------------
-def results_root(storage_location: str | None, name: str) -> str:
-    """``--storage`` (absolute when local) or ``./results/<name>``."""
-    return storage.normalize(storage_location or os.path.join("results", name))
-
-
-join = storage.join
-
-
-def read_sweep(root: str) -> dict[str, Any] | None:
-    """``DIR/sweep.json`` as a dict, or None when there is none."""
-    data = storage.read_bytes(join(root, SWEEP_FILE))
-    return None if data is None else json.loads(data.decode("utf-8"))
-
-
-def write_sweep(root: str, data: Mapping[str, Any]) -> None:
-    """Write ``DIR/sweep.json`` atomically (:func:`diffnas.storage.atomic_write`)."""
-    text = json.dumps(data, indent=2, sort_keys=False, default=str)
-    storage.atomic_write(join(root, SWEEP_FILE), text.encode("utf-8"))
-
-
-def _read_sweep_checked(root: str, field: str = "DIR") -> dict[str, Any] | None:
-    """:func:`read_sweep`, with an unreadable or malformed ``sweep.json`` as one InputError line."""
-    where = f"{field} {SWEEP_FILE}"
-    try:
-        data = read_sweep(root)
-    except RecursionError:
-        raise InputError(where, "nested too deeply") from None
-    except (OSError, ValueError) as err:  # not JSON, not UTF-8, a folder, unreadable
-        raise InputError(where, f"{join(root, SWEEP_FILE)} is not a readable JSON file "
-                                f"({' '.join(str(err).split())[:60]})") from None
-    if data is None:
-        return None
-    if not isinstance(data, dict):
-        raise InputError(where, f"must be a JSON object, got {type(data).__name__}")
-    if not isinstance(data.get("spec"), dict):
-        raise InputError(where, "has no 'spec' object (the normalised sweep spec); not written by diffnas sweep?")
-    experiments = data.get("experiments", [])
-    if not isinstance(experiments, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("name"), str) for e in experiments):
-        raise InputError(where, "'experiments' must be a list of objects with a 'name'")
-    return data
-
-
-def load_sweep(root: str) -> tuple[dict[str, Any], SweepSpec]:
-    """The sweep file and its spec; InputError when ``root`` holds no (valid) sweep."""
-    data = _read_sweep_checked(root)
-    if data is None:
-        raise InputError("DIR", f"no {SWEEP_FILE} in {root}: not a sweep results folder")
-    try:
-        spec = parse_spec(data["spec"])
-    except InputError as err:
-        raise InputError(f"DIR {SWEEP_FILE} spec.{err.field}", err.message) from None
-    return data, spec
-
-
-def sweep_document(spec: SweepSpec) -> dict[str, Any]:
-    """The initial ``sweep.json`` (the analysis side reads name, baseline, metric and mode)."""
-    baseline = spec.baseline_config()
-    keys = list(dict.fromkeys(spec.axes + list(spec.baseline)))
-    return {
-        "name": spec.name,
-        "metric": spec.metric,
-        "mode": spec.mode,
-        "baseline": {k: baseline[k] for k in keys},
-        "baseline_config_id": baseline.config_id(),
-        "axes": spec.axes,
-        "spec": spec.to_dict(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "experiments": [],
-    }
 
 
 # -- Ray -------------------------------------------------------------------------------------
@@ -283,7 +210,7 @@ def tune_storage(root: str, *parts: str) -> tuple[str, Any]:
     """Tune's ``(storage_path, storage_filesystem)`` for ``root/ray/...``: a local path and None,
     or the path inside the bucket and the :mod:`diffnas.storage` filesystem (so Tune, its workers
     and the Parquet sink reach the same endpoint with the same settings)."""
-    location = join(root, RAY_DIR, *parts)
+    location = storage.join(root, RAY_DIR, *parts)
     if not storage.is_remote(location):
         return location, None
     filesystem, path = storage.resolve(location)
@@ -443,7 +370,7 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
               num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
     """``diffnas sweep run``: validate, connect, check resources, write sweep.json, explore."""
     root = results_root(storage, spec.name)
-    if _read_sweep_checked(root, "--storage") is not None:
+    if read_sweep_checked(root, "--storage") is not None:
         raise InputError("--storage", f"{root} already holds a sweep; continue it with "
                          f"`diffnas sweep resume {root}` or choose another --storage")
     started, ray = _session(address, num_cpus, verbose)
@@ -479,7 +406,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
     check_inputs(spec)
     from ray import tune
 
-    path = join(root, RAY_DIR, exp["name"])
+    path = storage.join(root, RAY_DIR, exp["name"])
     inner, filesystem = tune_storage(root, exp["name"])
     if not tune.Tuner.can_restore(inner, storage_filesystem=filesystem):  # files only: before Ray starts
         raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
@@ -509,23 +436,10 @@ def _retarget_callbacks(tuner: Any, root: str) -> None:
             callback.root = root
 
 
-def _read(root: str, kind: str, columns: Sequence[str]) -> list[dict[str, Any]]:
-    import pyarrow as pa
-
-    from diffnas.results import read_keys
-
-    try:
-        table = read_keys(root, kind, tuple(columns))
-    except (pa.ArrowException, OSError, ValueError) as err:
-        raise InputError(f"DIR {kind}", f"a Parquet part in {join(root, kind)} is not readable (truncated or "
-                                        f"corrupt?): {' '.join(str(err).split())[:60]}") from None
-    return [] if table is None else table.to_pylist()
-
-
 def rank_configs(root: str, sweep: str, metric: str, mode: str) -> Ranked:
     """The sweep's explore configs ranked best first (:func:`sweeps.ranking.rank_phase`)."""
-    trials = _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
-    epochs = _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
+    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
+    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
     return rank_phase(epochs, trials, sweep, EXPLORE, metric, mode)
 
 
@@ -549,7 +463,7 @@ def _points(root: str, sweep: str, config_ids: Sequence[str], base: SearchConfig
     """Flat configs (without seed, fault hooks, device, threads) for explored ``config_ids``."""
     columns = ("sweep", "phase", "config_id") + tuple(config_column(k) for k in FIELDS)
     found: dict[str, dict[str, Any]] = {}
-    for row in _read(root, TRIALS_DIR, columns):
+    for row in read_rows(root, TRIALS_DIR, columns):
         cid = row.get("config_id")
         if cid not in config_ids or cid in found or row.get("sweep") != sweep:
             continue
@@ -590,8 +504,8 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
         raise InputError("DIR", f"experiment {unfinished[-1]} is unfinished; run `diffnas sweep resume {root}` "
                          "first")
     extra = (config_column(per),) if per is not None else ()
-    trials = _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
-    epochs = _read(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", spec.metric, *extra))
+    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
+    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", spec.metric, *extra))
     picks = select_configs(phase_rows(epochs, trials, spec.name, EXPLORE), spec.metric, spec.mode, top_k, per)
     if not picks:
         raise InputError("DIR", f"no explore results in {root}; run the sweep first")
@@ -605,8 +519,8 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     plan = confirm_plan(picks, baseline.config_id())
     points.setdefault(baseline.config_id(), _point(baseline, spec.base))
     ordered = [points[cid] for cid in plan]
-    used = {int(r["seed"]) for r in _read(root, TRIALS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
-    used |= {int(r["seed"]) for r in _read(root, EPOCHS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
+    used = {int(r["seed"]) for r in read_rows(root, TRIALS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
+    used |= {int(r["seed"]) for r in read_rows(root, EPOCHS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
     used |= set(spec.seeds)
     first = max(used) + 1 if used else 0
     seeds = list(range(first, first + n_seeds))
@@ -641,9 +555,9 @@ def status_text(root: str) -> str:
     root = results_root(root, "")
     data, spec = load_sweep(root)
     metric = spec.metric
-    trials = [r for r in _read(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "config_id", "status"))
+    trials = [r for r in read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "config_id", "status"))
               if r.get("sweep") == spec.name]
-    epochs = [r for r in _read(root, EPOCHS_DIR, ("sweep", "phase", "trial_id", "config_id", "epoch", metric))
+    epochs = [r for r in read_rows(root, EPOCHS_DIR, ("sweep", "phase", "trial_id", "config_id", "epoch", metric))
               if r.get("sweep") == spec.name]
     lines = [f"sweep {spec.name} ({root})"]
     for exp in data.get("experiments", []):

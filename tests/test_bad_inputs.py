@@ -507,7 +507,7 @@ def test_corpus_is_large_and_covers_every_entry_point() -> None:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace: conf.yaml, spec.yaml, geno.json, results/run (a real 1-epoch search), sweep/."""
-    from sweeps.runner import sweep_document, write_sweep
+    from sweeps.results_folder import sweep_document, write_sweep
     from sweeps.spec import parse_spec
 
     ws = tmp_path_factory.mktemp("corpus")

@@ -37,7 +37,8 @@ def test_rank_phase_keeps_to_its_phase_and_sweep():
 
 def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     """`sweep status` names as best the config that `confirm` would put first (failed runs left out)."""
-    from sweeps.runner import rank_configs, status_text, sweep_document, write_sweep
+    from sweeps.results_folder import sweep_document, write_sweep
+    from sweeps.runner import rank_configs, status_text
     from sweeps.spec import load_spec
 
     root = str(tmp_path / "r")

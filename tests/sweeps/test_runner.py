@@ -208,7 +208,7 @@ def test_config_from_row_round_trips_list_and_null_keys():
 
 
 def test_confirm_refuses_an_unfinished_explore(tmp_path, tiny_spec, capsys):
-    from sweeps.runner import sweep_document, write_sweep
+    from sweeps.results_folder import sweep_document, write_sweep
     from sweeps.spec import load_spec
 
     doc = sweep_document(load_spec(tiny_spec()))

@@ -53,7 +53,8 @@ def test_faulted_trial_resumes_from_checkpoint_bit_for_bit(ray_session, tiny_spe
     """Two trials, same config and seed; one raises after training epoch 2 (max_failures 1).
 
     The retry restarts from the epoch-1 checkpoint and its rows equal the unfaulted trial's."""
-    from sweeps.runner import build_explore_tuner, sweep_document, write_sweep
+    from sweeps.results_folder import sweep_document, write_sweep
+    from sweeps.runner import build_explore_tuner
     from sweeps.spec import load_spec
 
     marker = str(tmp_path / "fault.marker")
