@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="sweep specs (default: quick.yaml, fifo8 and fifo8_study)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for local Ray (default: all)")
     args = parser.parse_args(argv)
-    from sweeps.runner import connect
+    from sweeps.session import connect
     from sweeps.trainable import TRACE_ENV
 
     # set before Ray starts, so that its worker processes inherit it

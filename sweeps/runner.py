@@ -21,10 +21,7 @@ every value are kept (:func:`sweeps.ranking.select_configs`).
 from __future__ import annotations
 
 import itertools
-import logging
 import math
-import os
-import socket
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,101 +45,8 @@ from sweeps.results_folder import (
     sweep_document,
     write_sweep,
 )
+from sweeps.session import check_resources, end_session, open_session, record_local_ray
 from sweeps.spec import SweepSpec, check_inputs
-
-PROBE_TIMEOUT_S = 5.0  # an --address that accepts no TCP connection in this long is refused
-
-
-# -- Ray -------------------------------------------------------------------------------------
-def _quiet_env(verbose: bool) -> None:
-    """Environment that keeps Ray's own output out of the user's terminal (unless verbose)."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is the record
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if not verbose:
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-        os.environ.setdefault("PYTHONWARNINGS", "ignore")
-
-
-def parse_address(address: str, field: str = "--address") -> tuple[str, int] | None:
-    """``(host, port)`` of a Ray address ``[ray://]host[:port]`` (GCS default port 6379); None for
-    ``auto`` / ``local`` (Ray finds or starts those itself)."""
-    text = address.strip()
-    if text in ("auto", "local"):
-        return None
-    default = 6379
-    if text.startswith("ray://"):
-        text, default = text[len("ray://"):], 10001
-    if "://" in text:
-        raise InputError(field, f"{address!r} is not a Ray address (host:port or ray://host:port)")
-    host, sep, port = text.rpartition(":") if ":" in text else (text, "", "")
-    host = host.strip("[]") if sep else text
-    if not host:
-        raise InputError(field, f"{address!r} has no host (expected host:port)")
-    if not sep:
-        return host, default
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError(field, f"{address!r}: the port must be a number from 1 to 65535")
-    return host, int(port)
-
-
-def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, field: str = "--address") -> None:
-    """InputError within ``timeout_s`` unless something accepts a TCP connection at ``address``
-    (``ray.init`` would otherwise retry for minutes against a port nothing answers)."""
-    target = parse_address(address, field)
-    if target is None:
-        return
-    try:
-        with socket.create_connection(target, timeout=timeout_s):
-            return
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-    raise InputError(field, f"no Ray cluster answers at {address} ({reason}); start one with "
-                     f"`ray start --head` or check the host and port")
-
-
-def connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
-    """Join ``address`` / ``RAY_ADDRESS`` or start local Ray; True when this call started it."""
-    _quiet_env(verbose)
-    field = "--address" if address else "RAY_ADDRESS"
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        probe_address(address, field=field)  # before Ray: a dead address is one line within seconds
-    import ray
-
-    from sweeps.local_ray import install_filters
-
-    install_filters()
-    if ray.is_initialized():
-        return False
-    level = logging.INFO if verbose else logging.ERROR
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=verbose, logging_level=level)
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=num_cpus, **kwargs)
-    if not verbose:
-        for name in ("ray", "ray.tune", "ray.train", "ray.data"):
-            logging.getLogger(name).setLevel(logging.ERROR)
-    return True
-
-
-def check_resources(resources: Mapping[str, float]) -> None:
-    """InputError unless some alive node of this Ray cluster can hold one trial."""
-    import ray
-
-    cpu, gpu = float(resources["cpu"]), float(resources["gpu"])
-    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
-    if any(n.get("CPU", 0) >= cpu and n.get("GPU", 0) >= gpu for n in nodes):
-        return
-    most_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
-    most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
-    if gpu > most_gpu:
-        raise InputError("resources.gpu", f"{gpu:g} GPU per trial, but no node of this Ray cluster has more "
-                         f"than {most_gpu:g} (use --no-resource-check while autoscaling GPU workers come up)")
-    raise InputError("resources.cpu", f"{cpu:g} CPU per trial, but no node of this Ray cluster has more than "
-                     f"{most_cpu:g} (with a GPU count of {gpu:g})")
 
 
 def _trial_dirname(trial: Any) -> str:
@@ -336,35 +240,6 @@ def _set_finished(root: str, name: str, finished: bool) -> None:
     write_sweep(root, data)
 
 
-def _session(address: str | None, num_cpus: int | None, verbose: bool,
-             root: str | None = None) -> tuple[bool, Any]:
-    """Connect (after stopping local Ray processes that a killed driver of ``root`` left behind)."""
-    if root is not None and not (address or os.environ.get("RAY_ADDRESS")):
-        from sweeps.local_ray import stop_leftovers
-
-        stop_leftovers(root)
-    started = connect(address, num_cpus, verbose)
-    import ray
-
-    return started, ray
-
-
-def _record_local_ray(root: str, started: bool) -> None:
-    """Record the local Ray this driver started (``DIR/ray/local-processes.json``)."""
-    if started:
-        from sweeps.local_ray import write_record
-
-        write_record(root)
-
-
-def _end_session(root: str, started: bool, ray: Any) -> None:
-    if started:
-        ray.shutdown()
-        from sweeps.local_ray import remove_record
-
-        remove_record(root)
-
-
 # -- commands --------------------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None = None,
               num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
@@ -373,11 +248,11 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
     if read_sweep_checked(root, "--storage") is not None:
         raise InputError("--storage", f"{root} already holds a sweep; continue it with "
                          f"`diffnas sweep resume {root}` or choose another --storage")
-    started, ray = _session(address, num_cpus, verbose)
+    started, ray = open_session(address, num_cpus, verbose)
     try:
         if resource_check:
             check_resources(spec.resources)
-        _record_local_ray(root, started)
+        record_local_ray(root, started)
         doc = sweep_document(spec)
         doc["experiments"].append({"name": EXPLORE, "phase": EXPLORE, "finished": False,
                                    "seeds": spec.explore_seeds(), "trials": spec.n_trials()})
@@ -389,7 +264,7 @@ def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None =
             print(f"next: diffnas sweep confirm {root}")
         return code
     finally:
-        _end_session(root, started, ray)
+        end_session(root, started, ray)
 
 
 def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = None,
@@ -410,9 +285,9 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
     inner, filesystem = tune_storage(root, exp["name"])
     if not tune.Tuner.can_restore(inner, storage_filesystem=filesystem):  # files only: before Ray starts
         raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
-    started, ray = _session(address, num_cpus, verbose, root)
+    started, ray = open_session(address, num_cpus, verbose, root)
     try:
-        _record_local_ray(root, started)
+        record_local_ray(root, started)
         print(f"sweep {spec.name}: resuming {exp['name']} from {path}", flush=True)
         tuner = tune.Tuner.restore(inner, trainable=make_trainable(spec), resume_unfinished=True,
                                    resume_errored=False, restart_errored=False,
@@ -420,7 +295,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         _retarget_callbacks(tuner, root)
         return _finish(root, exp["name"], _fit(tuner))
     finally:
-        _end_session(root, started, ray)
+        end_session(root, started, ray)
 
 
 def _retarget_callbacks(tuner: Any, root: str) -> None:
@@ -527,11 +402,11 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
     name = f"{CONFIRM}-{rounds + 1}"
 
-    started, ray = _session(address, num_cpus, verbose, root)
+    started, ray = open_session(address, num_cpus, verbose, root)
     try:
         if resource_check:
             check_resources(spec.resources)
-        _record_local_ray(root, started)
+        record_local_ray(root, started)
         data["experiments"].append({
             "name": name, "phase": CONFIRM, "finished": False, "seeds": seeds, "rung": rung,
             "top_k": chosen, "per": per, "baseline_config_id": baseline.config_id(),
@@ -546,7 +421,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
             print(f"  {label}{c.config_id}  {spec.metric}@{c.rung} = {c.score:.4f} (n={c.n})")
         return _finish(root, name, _fit(build_confirm_tuner(spec, root, name, ordered, seeds, verbose)))
     finally:
-        _end_session(root, started, ray)
+        end_session(root, started, ray)
 
 
 # -- status ----------------------------------------------------------------------------------

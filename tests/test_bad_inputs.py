@@ -529,12 +529,13 @@ def no_expensive_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     import diffnas.evaluate
     import diffnas.run
     import sweeps.runner
+    import sweeps.session
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("an expensive step started for a bad input")
 
-    monkeypatch.setattr(sweeps.runner, "_session", refuse)
-    monkeypatch.setattr(sweeps.runner, "connect", refuse)
+    monkeypatch.setattr(sweeps.runner, "open_session", refuse)
+    monkeypatch.setattr(sweeps.session, "connect", refuse)
     monkeypatch.setattr(diffnas.run.SearchRun, "__init__", refuse)
     monkeypatch.setattr(diffnas.evaluate, "evaluate_genotype", refuse)
 

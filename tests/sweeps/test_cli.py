@@ -44,14 +44,14 @@ def _no_ray(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     import ray
 
-    import sweeps.runner
+    import sweeps.session
 
     def refuse(*args, **kwargs):
         calls.append("ray")
         raise AssertionError("Ray must not start for a bad spec")
 
     monkeypatch.setattr(ray, "init", refuse)
-    monkeypatch.setattr(sweeps.runner, "connect", refuse)
+    monkeypatch.setattr(sweeps.session, "connect", refuse)
     return calls
 
 
@@ -127,25 +127,6 @@ def test_unreachable_address_fails_fast_with_one_line(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--address: no Ray cluster answers at 127.0.0.1:1" in err, err
     assert not (tmp_path / "r").exists()
-
-
-@pytest.mark.parametrize("address, expected", [
-    ("10.0.0.1:6380", ("10.0.0.1", 6380)), ("head", ("head", 6379)), ("ray://head", ("head", 10001)),
-    ("ray://10.0.0.1:10002", ("10.0.0.1", 10002)), ("auto", None), ("[::1]:6379", ("::1", 6379)),
-])
-def test_parse_address(address, expected):
-    from sweeps.runner import parse_address
-
-    assert parse_address(address) == expected
-
-
-@pytest.mark.parametrize("address", ["host:0", "host:x", ":6379", "http://host:1"])
-def test_bad_address_named(address):
-    from diffnas.errors import InputError
-    from sweeps.runner import parse_address
-
-    with pytest.raises(InputError, match="--address"):
-        parse_address(address)
 
 
 def test_unreachable_ray_address_variable_is_named(tmp_path, monkeypatch, capsys, tiny_spec):
