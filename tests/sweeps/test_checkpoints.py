@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from sweeps import checkpoints
-from sweeps.runner import _run_config
 from sweeps.spec import load_spec
+from sweeps.tuners import _run_config
 
 
 def _touch(path) -> None:
