@@ -16,7 +16,7 @@ split by the value of one config axis (``config/<per>``) and steps 2–3 run wit
 each value has its own rung (the highest epoch every config *of that value* reached); the ``top_k``
 best of every value are kept, values ordered by their best config's score.
 
-Pure Python over row dicts (no Ray, no torch).
+Pure Python over row dicts (no Ray, no torch); :func:`rank_configs` reads them from a results folder.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffnas.schema import config_column
+from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
+from sweeps.results_folder import EXPLORE, read_rows
 
 __all__ = ["FAILED_STATUSES", "Choice", "Ranked", "confirm_plan", "is_missing", "phase_rows", "rank_phase",
-           "rank_rows", "select_configs"]
+           "rank_configs", "rank_rows", "select_configs"]
 
 FAILED_STATUSES = frozenset({"diverged", "error"})
 """Trial statuses whose runs are left out of a ranking."""
@@ -74,6 +75,13 @@ def rank_phase(epoch_rows: Iterable[Mapping[str, Any]], trial_rows: Iterable[Map
                sweep: str, phase: str, metric: str, mode: str) -> Ranked:
     """The configs of one sweep's ``phase`` ranked best first, failed runs left out (all three steps)."""
     return rank_rows(phase_rows(epoch_rows, trial_rows, sweep, phase), metric, mode)
+
+
+def rank_configs(root: str, sweep: str, metric: str, mode: str) -> Ranked:
+    """The explore configs of ``sweep`` in the results folder ``root``, best first (:func:`rank_phase`)."""
+    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
+    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
+    return rank_phase(epochs, trials, sweep, EXPLORE, metric, mode)
 
 
 @dataclass(frozen=True)

@@ -16,17 +16,14 @@ every value are kept (:func:`sweeps.ranking.select_configs`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffnas import storage
-from diffnas.config import FIELDS, NON_IDENTITY_KEYS, SearchConfig
 from diffnas.errors import InputError
 from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
 from sweeps import checkpoints
-from sweeps.ranking import FAILED_STATUSES as FAILED_STATUSES  # re-exported: sweeps.runner's public names
-from sweeps.ranking import Ranked, confirm_plan, is_missing, phase_rows, rank_phase, select_configs
-from sweeps.ranking import rank_rows as rank_rows
+from sweeps.points import confirm_point, explored_points
+from sweeps.ranking import confirm_plan, phase_rows, rank_phase, select_configs
 from sweeps.results_folder import (
     CONFIRM,
     EXPLORE,
@@ -132,52 +129,6 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
         end_session(root, started, ray)
 
 
-def rank_configs(root: str, sweep: str, metric: str, mode: str) -> Ranked:
-    """The sweep's explore configs ranked best first (:func:`sweeps.ranking.rank_phase`)."""
-    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
-    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
-    return rank_phase(epochs, trials, sweep, EXPLORE, metric, mode)
-
-
-def config_from_row(row: Mapping[str, Any]) -> SearchConfig:
-    """Rebuild a run's SearchConfig from its ``config/<key>`` columns (lists were comma-joined)."""
-    flat: dict[str, Any] = {}
-    for key, spec_field in FIELDS.items():
-        col = config_column(key)
-        if col not in row:
-            continue
-        value = row[col]
-        if is_missing(value):
-            value = None
-        elif spec_field.kind.startswith("list") and isinstance(value, str):
-            value = value.split(",")
-        flat[key] = value
-    return SearchConfig.validate(flat)
-
-
-def _points(root: str, sweep: str, config_ids: Sequence[str], base: SearchConfig) -> dict[str, dict[str, Any]]:
-    """Flat configs (without seed, fault hooks, device, threads) for explored ``config_ids``."""
-    columns = ("sweep", "phase", "config_id") + tuple(config_column(k) for k in FIELDS)
-    found: dict[str, dict[str, Any]] = {}
-    for row in read_rows(root, TRIALS_DIR, columns):
-        cid = row.get("config_id")
-        if cid not in config_ids or cid in found or row.get("sweep") != sweep:
-            continue
-        cfg = config_from_row(row)
-        if cfg.config_id() != cid:
-            raise RuntimeError(f"config {cid}: its config columns hash to {cfg.config_id()}")
-        found[cid] = _point(cfg, base)
-    return found
-
-
-def _point(cfg: SearchConfig, base: SearchConfig) -> dict[str, Any]:
-    flat = cfg.to_flat()
-    for key in NON_IDENTITY_KEYS:
-        flat[key] = base[key] if not key.startswith("fault.") else None
-    flat.pop("seed", None)
-    return flat
-
-
 def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = None, address: str | None = None,
                   num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True,
                   per: str | None = None) -> int:
@@ -208,12 +159,12 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     chosen = [c.config_id for c in picks]
     rung = max(c.rung for c in picks)
     baseline = spec.baseline_config()
-    points = _points(root, spec.name, chosen, spec.base)
+    points = explored_points(root, spec.name, chosen, spec.base)
     missing = [cid for cid in chosen if cid not in points]
     if missing:
         raise InputError("DIR", f"config {missing[0]} has epoch rows but no trial row; resume the sweep first")
     plan = confirm_plan(picks, baseline.config_id())
-    points.setdefault(baseline.config_id(), _point(baseline, spec.base))
+    points.setdefault(baseline.config_id(), confirm_point(baseline, spec.base))
     ordered = [points[cid] for cid in plan]
     used = {int(r["seed"]) for r in read_rows(root, TRIALS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
     used |= {int(r["seed"]) for r in read_rows(root, EPOCHS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}

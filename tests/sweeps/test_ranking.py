@@ -7,7 +7,7 @@ import math
 import pytest
 
 from diffnas.results import write_part
-from sweeps.ranking import confirm_plan, rank_phase, rank_rows, select_configs
+from sweeps.ranking import confirm_plan, rank_configs, rank_phase, rank_rows, select_configs
 
 
 def _epochs(trial: str, cid: str, upto: int, m: float, phase: str = "explore") -> list[dict]:
@@ -35,10 +35,37 @@ def test_rank_phase_keeps_to_its_phase_and_sweep():
         rank_phase(EPOCHS, TRIALS, "s", "explore", "val_acc", "max")
 
 
+def test_rank_rows_uses_the_rung_every_config_reached():
+    nan = float("nan")
+    rows = [
+        # config a: runs to epoch 3, but only epoch 2 counts (b stopped there)
+        {"config_id": "a", "epoch": 1, "m": 0.1}, {"config_id": "a", "epoch": 2, "m": 0.2},
+        {"config_id": "a", "epoch": 3, "m": 0.9},
+        {"config_id": "b", "epoch": 1, "m": 0.3}, {"config_id": "b", "epoch": 2, "m": 0.5},
+        {"config_id": "b", "epoch": 2, "m": 0.3},  # a second seed of b
+        {"config_id": "c", "epoch": 1, "m": 0.1}, {"config_id": "c", "epoch": 2, "m": nan},
+    ]
+    rung, ranked = rank_rows(rows, "m", "max")
+    assert rung == 2
+    assert [(cid, n) for cid, _, n in ranked] == [("b", 2), ("a", 1), ("c", 0)]
+    assert ranked[0][1] == pytest.approx(0.4)
+    _, ranked_min = rank_rows(rows, "m", "min")
+    assert [cid for cid, _, _ in ranked_min] == ["a", "b", "c"]  # NaN last either way
+
+
+def test_rank_configs_ignores_runs_that_diverged_or_errored(tmp_path):
+    root = str(tmp_path)
+    write_part(EPOCHS, root, "epochs")
+    write_part(TRIALS, root, "trials")
+    rung, ranked = rank_configs(root, "s", "val_acc", "max")
+    assert rung == 4  # the run of c that diverged at epoch 1 does not pull the rung down
+    assert [cid for cid, _, _ in ranked] == ["b", "a"]
+
+
 def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     """`sweep status` names as best the config that `confirm` would put first (failed runs left out)."""
     from sweeps.results_folder import sweep_document, write_sweep
-    from sweeps.runner import rank_configs, status_text
+    from sweeps.runner import status_text
     from sweeps.spec import load_spec
 
     root = str(tmp_path / "r")

@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from diffnas.cli import main
-from sweeps.runner import rank_configs
+from sweeps.ranking import rank_configs
 from tests.ray_cluster import kill_driver, wait_while_running
 
 pytestmark = pytest.mark.ray
@@ -174,39 +174,6 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
     assert len(rows(root, "epochs")) == 8 * 3
 
 
-def test_rank_rows_uses_the_rung_every_config_reached():
-    from sweeps.runner import rank_rows
-
-    nan = float("nan")
-    rows = [
-        # config a: runs to epoch 3, but only epoch 2 counts (b stopped there)
-        {"config_id": "a", "epoch": 1, "m": 0.1}, {"config_id": "a", "epoch": 2, "m": 0.2},
-        {"config_id": "a", "epoch": 3, "m": 0.9},
-        {"config_id": "b", "epoch": 1, "m": 0.3}, {"config_id": "b", "epoch": 2, "m": 0.5},
-        {"config_id": "b", "epoch": 2, "m": 0.3},  # a second seed of b
-        {"config_id": "c", "epoch": 1, "m": 0.1}, {"config_id": "c", "epoch": 2, "m": nan},
-    ]
-    rung, ranked = rank_rows(rows, "m", "max")
-    assert rung == 2
-    assert [(cid, n) for cid, _, n in ranked] == [("b", 2), ("a", 1), ("c", 0)]
-    assert ranked[0][1] == pytest.approx(0.4)
-    _, ranked_min = rank_rows(rows, "m", "min")
-    assert [cid for cid, _, _ in ranked_min] == ["a", "b", "c"]  # NaN last either way
-
-
-def test_config_from_row_round_trips_list_and_null_keys():
-    from diffnas.config import SearchConfig
-    from diffnas.records import config_columns
-    from sweeps.runner import config_from_row
-
-    cfg = SearchConfig.from_dict({"ops": ["none", "skip_connect", "nor_conv_3x3"], "data": {"subset": 300},
-                                  "temperature": {"t0": 2.5, "t_min": 0.5}, "seed": 4})
-    row = config_columns(cfg)
-    row["config/data.dir"] = float("nan")  # how a null can come back from a dataframe
-    back = config_from_row(row)
-    assert back.config_id() == cfg.config_id() and back["ops"] == ["none", "skip_connect", "nor_conv_3x3"]
-
-
 def test_confirm_refuses_an_unfinished_explore(tmp_path, tiny_spec, capsys):
     from sweeps.results_folder import sweep_document, write_sweep
     from sweeps.spec import load_spec
@@ -216,22 +183,3 @@ def test_confirm_refuses_an_unfinished_explore(tmp_path, tiny_spec, capsys):
     write_sweep(str(tmp_path / "r"), doc)
     assert main(["sweep", "confirm", str(tmp_path / "r")]) == 2
     assert "unfinished" in capsys.readouterr().err
-
-
-def test_rank_configs_ignores_runs_that_diverged_or_errored(tmp_path):
-    from diffnas.results import write_part
-    from sweeps.runner import rank_configs
-
-    def epochs(trial, cid, upto, m):
-        return [{"sweep": "s", "phase": "explore", "trial_id": trial, "config_id": cid, "seed": 0,
-                 "epoch": e, "val_acc": m * e} for e in range(1, upto + 1)]
-
-    root = str(tmp_path)
-    write_part(epochs("t1", "a", 4, 0.1) + epochs("t2", "b", 4, 0.2) + epochs("t3", "c", 1, 0.9),
-               root, "epochs")
-    write_part([{"sweep": "s", "phase": "explore", "trial_id": t, "config_id": c, "seed": 0, "status": st}
-                for t, c, st in (("t1", "a", "completed"), ("t2", "b", "completed"), ("t3", "c", "diverged"))],
-               root, "trials")
-    rung, ranked = rank_configs(root, "s", "val_acc", "max")
-    assert rung == 4  # the run of c that diverged at epoch 1 does not pull the rung down
-    assert [cid for cid, _, _ in ranked] == ["b", "a"]
