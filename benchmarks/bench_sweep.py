@@ -92,7 +92,7 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
     import pyarrow.parquet as pq
     import ray
 
-    from sweeps.runner import run_sweep
+    from sweeps.commands import run_sweep
     from sweeps.spec import load_spec
     from sweeps.trainable import TRACE_ENV
 

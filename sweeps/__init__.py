@@ -2,6 +2,8 @@
 
 Modules: :mod:`sweeps.spec` (YAML spec, validated before Ray starts), :mod:`sweeps.trainable`
 (one search run per trial), :mod:`sweeps.sink` (driver-side callbacks: Parquet results, progress),
-:mod:`sweeps.runner` (Tuner construction, resume, confirm, status), :mod:`sweeps.cli`
-(``diffnas sweep ...``). Importing this package imports nothing heavy.
+:mod:`sweeps.tuners` (the explore and confirm Tuners), :mod:`sweeps.session` (connecting to Ray),
+:mod:`sweeps.results_folder` (``sweep.json`` and the rows read back), :mod:`sweeps.ranking` and
+:mod:`sweeps.points` (what confirm re-runs), :mod:`sweeps.commands` (run, resume, confirm, status),
+:mod:`sweeps.cli` (``diffnas sweep ...``). Importing this package imports nothing heavy.
 """

@@ -86,20 +86,20 @@ def _run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, name=args.name)
     check_storage(args.storage if args.storage is not None else f"results/{spec.name}")
     check_inputs(spec)
-    from sweeps.runner import run_sweep
+    from sweeps.commands import run_sweep
 
     return run_sweep(spec, storage=args.storage, address=args.address, num_cpus=args.num_cpus,
                      verbose=args.verbose, resource_check=args.resource_check)
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from sweeps.runner import resume_sweep
+    from sweeps.commands import resume_sweep
 
     return resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus, verbose=args.verbose)
 
 
 def _confirm(args: argparse.Namespace) -> int:
-    from sweeps.runner import confirm_sweep
+    from sweeps.commands import confirm_sweep
 
     return confirm_sweep(args.dir, top_k=args.top_k, n_seeds=args.seeds, address=args.address,
                          num_cpus=args.num_cpus, verbose=args.verbose, resource_check=args.resource_check,
@@ -107,7 +107,7 @@ def _confirm(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from sweeps.runner import status_text
+    from sweeps.commands import status_text
 
     print(status_text(args.dir))
     return 0

@@ -528,13 +528,13 @@ def no_expensive_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting Ray, loading a dataset for training, training or evaluating fails the test."""
     import diffnas.evaluate
     import diffnas.run
-    import sweeps.runner
+    import sweeps.commands
     import sweeps.session
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("an expensive step started for a bad input")
 
-    monkeypatch.setattr(sweeps.runner, "open_session", refuse)
+    monkeypatch.setattr(sweeps.commands, "open_session", refuse)
     monkeypatch.setattr(sweeps.session, "connect", refuse)
     monkeypatch.setattr(diffnas.run.SearchRun, "__init__", refuse)
     monkeypatch.setattr(diffnas.evaluate, "evaluate_genotype", refuse)

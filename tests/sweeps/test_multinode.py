@@ -18,7 +18,7 @@ from collections import defaultdict
 import pytest
 
 from tests.ray_cluster import LocalCluster, wait_while_running
-from tests.sweeps.test_runner import check_exactly_once
+from tests.sweeps.test_commands import check_exactly_once
 
 pytestmark = pytest.mark.ray
 

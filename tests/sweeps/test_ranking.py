@@ -64,8 +64,8 @@ def test_rank_configs_ignores_runs_that_diverged_or_errored(tmp_path):
 
 def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     """`sweep status` names as best the config that `confirm` would put first (failed runs left out)."""
+    from sweeps.commands import status_text
     from sweeps.results_folder import sweep_document, write_sweep
-    from sweeps.runner import status_text
     from sweeps.spec import load_spec
 
     root = str(tmp_path / "r")

@@ -1,8 +1,9 @@
-"""Build and run Tune experiments for a sweep: explore, resume, confirm; plus the status summary.
+"""The ``diffnas sweep`` commands: run (explore), resume, confirm, and the status summary.
 
-The results folder (``sweep.json``, ``epochs/``, ``trials/``, ``ray/``): :mod:`sweeps.results_folder`.
-
-The Tuners (explore, confirm, restore): :mod:`sweeps.tuners`.
+Each command checks its inputs before Ray starts (one InputError line), connects
+(:mod:`sweeps.session`), records in ``sweep.json`` the experiment it starts
+(:mod:`sweeps.results_folder`), runs the Tuner (:mod:`sweeps.tuners`) and marks the experiment
+finished once every trial has ended; an interrupted one is continued by ``resume``.
 
 Confirm: ranks the explore configs by the spec's metric at the highest epoch that *every* explored
 config reached (the mean over that config's runs at that epoch; with ASHA usually the grace
@@ -78,7 +79,6 @@ def _set_finished(root: str, name: str, finished: bool) -> None:
     write_sweep(root, data)
 
 
-# -- commands --------------------------------------------------------------------------------
 def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None = None,
               num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
     """``diffnas sweep run``: validate, connect, check resources, write sweep.json, explore."""
@@ -196,7 +196,6 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
         end_session(root, started, ray)
 
 
-# -- status ----------------------------------------------------------------------------------
 def status_text(root: str) -> str:
     """Trials by status per phase, epochs consumed, unfinished trials, best config so far."""
     root = results_root(root, "")

@@ -1,4 +1,4 @@
-"""sweeps.runner end to end on Ray: explore with ASHA, seeds per config, confirm, optuna, resources,
+"""sweeps.commands end to end on Ray: explore with ASHA, seeds per config, confirm, optuna, resources,
 and a SIGKILLed driver resumed with every (trial_id, epoch) row exactly once."""
 
 from __future__ import annotations
