@@ -22,7 +22,9 @@ the first trial's set-up in that
 process (imports, data; ``start → built``), later trials' set-up, epochs, checkpoint write (state
 and history to a temporary folder), report (``tune.report``: persisting the checkpoint, the driver's
 callbacks and scheduler, until Tune lets the trial go on), between trials (a trial's end to the next
-one's start on the same worker) and idle tail (its last trial's end → the sweep's end).
+one's start on the same worker) and idle tail (its last trial's end → the sweep's end). The trace also
+carries each process's CPU seconds, so the boot and the first set-up are printed as wall and CPU
+seconds per worker process (how much of the start-up is work and how much is waiting).
 
 Run: ``RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/bench_sweep.py [SPEC ...]``.
 """
@@ -88,6 +90,24 @@ def breakdown(events: list[dict], start: float, end: float) -> dict[str, float]:
     return dict(out)
 
 
+def first_trial_costs(events: list[dict]) -> list[dict[str, float]]:
+    """Per worker process: wall and CPU seconds of its boot (creation → first ``start``) and of its
+    first trial's set-up (``start`` → ``built``), from the trace's ``created``, ``t`` and ``cpu``
+    (the process's CPU seconds so far, all threads). Processes without those fields are skipped."""
+    by_pid: dict[int, list[dict]] = defaultdict(list)
+    for event in events:
+        by_pid[event["pid"]].append(event)
+    out = []
+    for line in by_pid.values():
+        line.sort(key=lambda e: e["t"])
+        start, built = line[0], next((e for e in line if e["event"] == "built"), None)
+        if start["event"] != "start" or built is None or start.get("created") is None or "cpu" not in start:
+            continue
+        out.append({"boot_wall": start["t"] - start["created"], "boot_cpu": start["cpu"],
+                    "setup_wall": built["t"] - start["t"], "setup_cpu": built["cpu"] - start["cpu"]})
+    return out
+
+
 def measure(path: str, ray_start_s: float) -> dict[str, float]:
     import pyarrow.parquet as pq
     import ray
@@ -113,7 +133,9 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
             raise SystemExit(f"bench_sweep: {path} exited {code}")
         trials = pq.read_table(os.path.join(tmp, spec.name, "trials")).to_pandas()
         with open(trace, encoding="utf-8") as fh:
-            phases = breakdown([json.loads(line) for line in fh if line.strip()], t_start, t_end)
+            events = [json.loads(line) for line in fh if line.strip()]
+        phases = breakdown(events, t_start, t_end)
+        costs = first_trial_costs(events)
     seconds = [float(s) for s in trials["wall_s"] if s == s]
     eff = efficiency(seconds, wall, slots)
     eff_ray = efficiency(seconds, wall + ray_start_s, slots)
@@ -127,6 +149,11 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
     total = wall * slots
     print(f"  slot-seconds {total:.1f}: " + ", ".join(
         f"{name} {phases[name]:.1f} ({phases[name] / total:.0%})" for name in ORDER if name in phases))
+    if costs:
+        mean = {k: sum(c[k] for c in costs) / len(costs) for k in costs[0]}
+        print(f"  per worker process ({len(costs)}), mean: boot {mean['boot_wall']:.2f} s wall / "
+              f"{mean['boot_cpu']:.2f} s CPU, first trial set-up {mean['setup_wall']:.2f} s wall / "
+              f"{mean['setup_cpu']:.2f} s CPU")
     return {"efficiency": eff, "wall": wall, "compute": sum(seconds), "slots": slots}
 
 

@@ -27,7 +27,8 @@ the previous epoch's checkpoint) proceeds.
 
 Benchmark hook: where the environment names a file in ``DIFFNAS_TRIAL_TRACE``, every trial
 appends one JSON line per event (``start``, ``built``, ``epoch``, ``saved``, ``reported``, ``end``)
-with its process id, trial id and ``time.time()`` (``start`` also when the process was created);
+with its process id, trial id, ``time.time()`` and the process's CPU seconds so far (``start`` also
+when the process was created);
 ``benchmarks/bench_sweep.py`` turns them into where a sweep's slot-seconds go.
 
 Only the ``ray.tune`` namespace is used.
@@ -158,13 +159,14 @@ def _process_start_time() -> float | None:
 
 
 def tracer(path: str | None, trial_id: str) -> Callable[[str], None]:
-    """``mark(event)`` appending ``{"pid", "trial", "event", "t"}`` to ``path`` (a no-op without one);
-    ``start`` also carries ``created``, when this process was created (None where unknown)."""
+    """``mark(event)`` appending ``{"pid", "trial", "event", "t", "cpu"}`` to ``path`` (a no-op without
+    one; ``cpu``: this process's CPU seconds so far, all threads); ``start`` also carries ``created``,
+    when this process was created (None where unknown)."""
     if not path:
         return lambda event: None
 
     def mark(event: str) -> None:
-        entry = {"pid": os.getpid(), "trial": trial_id, "event": event, "t": time.time()}
+        entry = {"pid": os.getpid(), "trial": trial_id, "event": event, "t": time.time(), "cpu": time.process_time()}
         if event == "start":
             entry["created"] = _process_start_time()
         with open(path, "a", encoding="utf-8") as fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import pyarrow.dataset as ds
 import pytest
@@ -104,3 +105,9 @@ def test_tracer_appends_one_json_line_per_event_and_is_a_noop_without_a_file(tmp
                                                                    ("t1", "built", os.getpid())]
     assert lines[0]["t"] <= lines[1]["t"]
     assert lines[0]["created"] <= lines[0]["t"] and "created" not in lines[1]  # this process's creation time
+    busy = time.process_time() + 0.05
+    while time.process_time() < busy:  # burn some CPU: the next event's ``cpu`` counts it
+        pass
+    mark("epoch")
+    cpu = [json.loads(line)["cpu"] for line in path.read_text().splitlines()]
+    assert 0 < cpu[0] <= cpu[1] and cpu[2] >= cpu[1] + 0.05  # this process's CPU seconds so far
