@@ -50,6 +50,38 @@ SPECS = [str(ROOT / "sweeps" / "quick.yaml"), str(ROOT / "benchmarks" / "sweep_f
          str(ROOT / "benchmarks" / "sweep_fifo8_study.yaml")]
 
 
+# How the benchmark starts local Ray: as ``diffnas sweep run`` does (sweeps.session.connect), or one
+# of two tries at a cheaper worker start, measured beside it (docs/performance.md, "Worker start-up"):
+# no prestarted idle workers (Tune's trial actors never land on them), and no prestart plus a
+# setup hook that imports torch, torch._dynamo and diffnas.run in a background thread as each worker
+# boots (benchmarks/warm_hook.py).
+NO_PRESTART = {"_system_config": {"prestart_worker_first_driver": False}}
+RAY_STARTS: dict[str, dict] = {
+    "cli": {},
+    "no-prestart": NO_PRESTART,
+    "warm-thread": dict(NO_PRESTART, runtime_env={"worker_process_setup_hook": "benchmarks.warm_hook.start"}),
+}
+
+
+def start_ray(num_cpus: int | None, variant: str) -> None:
+    """Start local Ray the ``variant`` way (:data:`RAY_STARTS`)."""
+    from sweeps.session import _quiet_env, connect
+
+    if variant != "cli":
+        import logging
+
+        import ray
+
+        _quiet_env(False)
+        if "runtime_env" in RAY_STARTS[variant]:  # the workers import the hook from this checkout
+            os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                 **RAY_STARTS[variant])
+        for name in ("ray", "ray.tune", "ray.train", "ray.data"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    connect(None, num_cpus, verbose=False)  # "cli": starts Ray; otherwise joins the one just started
+
+
 def efficiency(trial_seconds: list[float], wall: float, slots: int) -> float:
     """Σ trial compute ÷ (wall × slots)."""
     return sum(trial_seconds) / (wall * slots)
@@ -162,16 +194,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("specs", nargs="*", default=SPECS,
                         help="sweep specs (default: quick.yaml, fifo8 and fifo8_study)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for local Ray (default: all)")
+    parser.add_argument("--ray-start", choices=sorted(RAY_STARTS), default="cli",
+                        help="how local Ray starts (default: cli, as `diffnas sweep run` starts it)")
     args = parser.parse_args(argv)
-    from sweeps.session import connect
     from sweeps.trainable import TRACE_ENV
 
     # set before Ray starts, so that its worker processes inherit it
     os.environ[TRACE_ENV] = os.path.join(tempfile.mkdtemp(prefix="bench-sweep-trace-"), "trace.jsonl")
 
     start = time.perf_counter()
-    connect(None, args.num_cpus, verbose=False)
+    start_ray(args.num_cpus, args.ray_start)
     ray_start = time.perf_counter() - start
+    print(f"Ray started the {args.ray_start!r} way in {ray_start:.1f} s")
     import ray
 
     try:
