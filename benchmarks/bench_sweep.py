@@ -26,7 +26,10 @@ one's start on the same worker) and idle tail (its last trial's end → the swee
 carries each process's CPU seconds, so the boot and the first set-up are printed as wall and CPU
 seconds per worker process (how much of the start-up is work and how much is waiting).
 
-Run: ``RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/bench_sweep.py [SPEC ...]``.
+``--ray-start`` picks how local Ray starts: ``cli`` (default, as ``diffnas sweep run``), or one of the
+tries at a cheaper worker start kept for measuring beside it (:data:`RAY_STARTS`); neither helped.
+
+Run: ``RAY_AUTH_MODE=disabled .venv/bin/python benchmarks/bench_sweep.py [--ray-start V] [SPEC ...]``.
 """
 
 from __future__ import annotations
