@@ -26,6 +26,11 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
   how many of the collapsed ones, and the truth of the cell a guarded run hands back (its best cell
   by ``proxy_score`` up to the stop);
 * ``wall``: mean seconds per run (the trial's own ``wall_s``).
+
+``--window K`` adds a table of the cell discretised from the mean op distribution of each run's last K
+epochs (:func:`diffnas.best_cell.window_mean_choice`, α averaging) beside the final cell; the truth
+of that cell comes from the bundled table (it need not be a cell the run visited). This option imports
+torch (the space's genotype writer).
 """
 
 from __future__ import annotations
@@ -253,11 +258,39 @@ def proxy_calibration(folder: str) -> str:
             f"visited: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
 
 
+def window_table(folder: str, runs: pd.DataFrame, phase: str, window: int) -> str:
+    """Per config of ``phase``: truth of the final cell and of the last-``window``-epochs mean cell, per seed."""
+    import torch
+
+    from diffnas.best_cell import window_mean_choice
+    from diffnas.spaces import build_space
+    from diffnas.truth import TruthTable
+
+    space, truth = build_space("nb201"), TruthTable()
+    epochs = pd.read_parquet(Path(folder) / "epochs", columns=["trial_id", "epoch", "op_probs"])
+    mean_truth = {}
+    for tid, grp in epochs.sort_values("epoch").groupby("trial_id", sort=False):
+        choice = window_mean_choice(list(grp["op_probs"]), space.n_ops, window)
+        mean_truth[tid] = truth.lookup(space.genotype_of(torch.tensor(choice)))
+    c = runs[runs["phase"] == phase].assign(window_truth=lambda d: d["trial_id"].map(mean_truth))
+    head = (f"| config | seeds | final truth | truth of the mean cell of the last {window} epochs | "
+            "per seed (final → mean cell) |\n|---|---|---|---|---|")
+    rows = []
+    for _cid, grp in c.groupby("config_id", sort=False):
+        grp = grp.sort_values("seed")
+        per_seed = ", ".join(f"{f:.2f} → {w:.2f}" for f, w in zip(grp["final_truth"], grp["window_truth"]))
+        rows.append(f"| {label(grp.iloc[0])} | {', '.join(str(int(x)) for x in grp['seed'])} | "
+                    f"{fmt(t_interval(grp['final_truth']))} | {fmt(t_interval(grp['window_truth']))} | {per_seed} |")
+    return head + "\n" + "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", help="the study's results folder (epochs/, trials/)")
     p.add_argument("--phase", default="confirm", help="phase of the per-config tables (default confirm; "
                                                       "explore for a FIFO sweep without a confirm phase)")
+    p.add_argument("--window", type=int, default=0,
+                   help="also tabulate the cell of the mean op distribution of each run's last WINDOW epochs")
     args = p.parse_args(argv)
     runs = per_run(args.results)
     print(f"### Configs of phase {args.phase} (mean [95% t-interval] over seeds)\n")
@@ -265,6 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")
     print(anchors_table(runs, args.phase))
     print("\n" + proxy_calibration(args.results))
+    if args.window:
+        print(f"\n### Mean cell of the last {args.window} epochs (phase {args.phase})\n")
+        print(window_table(args.results, runs, args.phase, args.window))
     if args.phase != "explore":
         print("\n### Explore (one seed per config; ASHA on proxy_score)\n")
         print(explore_table(runs))

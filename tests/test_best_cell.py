@@ -2,6 +2,8 @@
 
 import math
 
+import pytest
+
 from diffnas.best_cell import best_cell, best_index
 from diffnas.config import SearchConfig
 from diffnas.run import SearchRun
@@ -50,3 +52,20 @@ def test_a_run_records_its_best_cell_by_the_configured_metric():
     i = max(range(2), key=lambda k: (run.records[k]["val_acc"], -k))
     assert trial["best_epoch"] == i + 1 and trial["best_genotype"] == run.records[i]["genotype"]
     assert trial["best_by"] == "val_acc"
+
+
+def test_window_mean_choice_averages_the_last_epochs():
+    from diffnas.best_cell import window_mean_choice
+
+    # 2 edges × 3 ops; the final epoch prefers op 2 on edge 0, the mean of the last three prefers op 0
+    rows = [[1.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+            [0.5, 0.0, 0.5, 0.0, 1.0, 0.0],
+            [0.75, 0.0, 0.25, 0.0, 0.25, 0.75],
+            [0.25, 0.0, 0.75, 0.0, 1.0, 0.0]]
+    assert window_mean_choice(rows, 3, 1) == [2, 1]
+    assert window_mean_choice(rows, 3, 3) == [0, 1]   # edge 0: (0.5, 0, 0.5) ties -> lowest index; edge 1: (0, 0.75, 0.25)
+    assert window_mean_choice(rows, 3, 10) == [0, 1]  # K = min(window, T)
+    with pytest.raises(ValueError, match="window"):
+        window_mean_choice(rows, 3, 0)
+    with pytest.raises(ValueError, match="n_ops"):
+        window_mean_choice(rows, 4, 2)

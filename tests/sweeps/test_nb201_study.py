@@ -98,3 +98,8 @@ def test_small_study_runs_end_to_end_with_truth_in_the_report(ray_session, tmp_p
     assert tables["main"]([str(root)]) == 0
     text = capsys.readouterr().out
     assert "| config | runs (seeds) | final truth | truth by proxy |" in text and "GDAS | 93.61" in text
+    # --window 1: the mean cell of the last epoch is the final cell, so both truth columns agree
+    assert tables["main"]([str(root), "--window", "1"]) == 0
+    window = capsys.readouterr().out.split("### Mean cell")[1].split("###")[0]
+    rows = [line.split(" | ") for line in window.splitlines() if line.startswith("| ")][1:]  # after the header
+    assert rows and all(r[2] == r[3] for r in rows)
