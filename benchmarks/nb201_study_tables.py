@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -248,9 +249,10 @@ def explore_table(runs: pd.DataFrame) -> str:
     return head + "\n" + "\n".join(body)
 
 
-def proxy_calibration(folder: str) -> str:
+def proxy_calibration(folders: Sequence[str]) -> str:
     """Kendall τ and Spearman ρ between proxy_score and truth over the distinct cells the study visited."""
-    e = pd.read_parquet(Path(folder) / "epochs", columns=["genotype", "proxy_score", "truth_acc"])
+    e = pd.concat([pd.read_parquet(Path(f) / "epochs", columns=["genotype", "proxy_score", "truth_acc"])
+                   for f in folders], ignore_index=True)
     cells = e.dropna().drop_duplicates("genotype")
     tau = stats.kendalltau(cells["proxy_score"], cells["truth_acc"]).statistic
     rho = stats.spearmanr(cells["proxy_score"], cells["truth_acc"]).statistic
@@ -258,7 +260,7 @@ def proxy_calibration(folder: str) -> str:
             f"visited: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
 
 
-def window_table(folder: str, runs: pd.DataFrame, phase: str, window: int) -> str:
+def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window: int) -> str:
     """Per config of ``phase``: truth of the final cell and of the last-``window``-epochs mean cell, per seed."""
     import torch
 
@@ -267,7 +269,8 @@ def window_table(folder: str, runs: pd.DataFrame, phase: str, window: int) -> st
     from diffnas.truth import TruthTable
 
     space, truth = build_space("nb201"), TruthTable()
-    epochs = pd.read_parquet(Path(folder) / "epochs", columns=["trial_id", "epoch", "op_probs"])
+    epochs = pd.concat([pd.read_parquet(Path(f) / "epochs", columns=["trial_id", "epoch", "op_probs"])
+                        for f in folders], ignore_index=True)
     mean_truth = {}
     for tid, grp in epochs.sort_values("epoch").groupby("trial_id", sort=False):
         choice = window_mean_choice(list(grp["op_probs"]), space.n_ops, window)
@@ -286,13 +289,14 @@ def window_table(folder: str, runs: pd.DataFrame, phase: str, window: int) -> st
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("results", help="the study's results folder (epochs/, trials/)")
+    p.add_argument("results", nargs="+", help="the study's results folder (epochs/, trials/); several folders "
+                   "pool their runs (runs of the same config_id from different sweeps share a row)")
     p.add_argument("--phase", default="confirm", help="phase of the per-config tables (default confirm; "
                                                       "explore for a FIFO sweep without a confirm phase)")
     p.add_argument("--window", type=int, default=0,
                    help="also tabulate the cell of the mean op distribution of each run's last WINDOW epochs")
     args = p.parse_args(argv)
-    runs = per_run(args.results)
+    runs = pd.concat([per_run(f) for f in args.results], ignore_index=True)
     print(f"### Configs of phase {args.phase} (mean [95% t-interval] over seeds)\n")
     print(confirm_table(runs, args.phase))
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")
