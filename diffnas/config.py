@@ -118,6 +118,8 @@ FIELDS: dict[str, Field] = {
     "l2_weight": _f("float", 0.0, "weight of ||alpha||^2 in alpha's loss", minimum=0.0),
     "beta_weight": _f("float", 0.0, "beta-DARTS: final weight w of mean_e logsumexp(alpha_e) in alpha's loss, "
                       "ramped linearly from 0 (weight w * epoch / epochs)", minimum=0.0),
+    "aux_skip": _f("float", 0.0, "DARTS-: weight b0 of an auxiliary skip on every edge during the search, "
+                   "decayed linearly to 0 (b0 * (1 - epoch / epochs)); needs the skip_connect op", minimum=0.0),
     "resource_weight": _f("float", 0.0, "weight of the expected (normalised) cost in alpha's loss", minimum=0.0),
     "resource": _f("str", "params", "cost used by the resource term", choices=("params", "flops")),
     "clip.mode": _f("str", "none", "clipping of alpha's gradient", choices_from=_registered("clip.mode")),
@@ -204,7 +206,7 @@ NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.t
 
 # Semantic keys added after results existed: left out of config_id while at their default, so the
 # config_id of every config written before the key existed stays what it was.
-LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight"})
+LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight", "aux_skip"})
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -375,6 +377,9 @@ class SearchConfig:
                 raise InputError("ops", "must not repeat an op")
             if len([op for op in v["ops"] if op != "none"]) < 1:
                 raise InputError("ops", "needs at least one op other than none")
+        if v["aux_skip"] > 0 and "skip_connect" not in self.ops:
+            raise InputError("aux_skip", f"needs the skip_connect op among the searched ops ({', '.join(self.ops)}); "
+                             "allowed without it: 0")
         if v["warmup_epochs"] >= v["epochs"]:
             raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
         if v["optim.w_lr_min"] > v["optim.w_lr"]:

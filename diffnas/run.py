@@ -10,10 +10,12 @@ after epoch k, saved, loaded in a fresh process and continued gives the same row
 uninterrupted run (every column but ``wall_s``, same thread count).
 
 One epoch, per step (weight batch, α batch), alternating as in DARTS:
-1. α step (after the warm-up epochs): loss_α = CE(α split) + entropy term + L2 term +
-   ``resource_weight``·expected normalised cost; first order or the unrolled second-order
+1. α step (after the warm-up epochs): loss_α = CE(α split) + entropy term + L2 term + β-decay term
+   (``beta_weight``) + ``resource_weight``·expected normalised cost; first order or the unrolled second-order
    hypergradient (:mod:`diffnas.bilevel`); α's gradient clipped (:mod:`diffnas.clipping`); Adam.
 2. weight step: CE(weight split) with freshly sampled op weights; SGD + momentum, cosine lr.
+In both steps the op weights carry DARTS-'s decaying auxiliary skip when ``aux_skip`` > 0
+(:mod:`diffnas.aux_skip`).
 Then evaluation on the α split: ``val_acc`` with the sampler's eval weights, ``discrete_val_acc``
 with the discretised architecture and the same shared weights (batch-statistics BatchNorm, see
 :mod:`diffnas.ops`, so ``gap`` ≈ 0 at one-hot α).
@@ -28,6 +30,7 @@ import io
 import math
 import random
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from diffnas import storage
+from diffnas.aux_skip import aux_skip_weight, with_aux_skip
 from diffnas.best_cell import best_cell
 from diffnas.bilevel import momentum_buffers, unrolled_alpha_grad
 from diffnas.clipping import build_clipper
@@ -55,7 +59,7 @@ from diffnas.regularizers import (
     l2_term,
     resource_term,
 )
-from diffnas.samplers import build_sampler
+from diffnas.samplers import OpWeights, build_sampler
 from diffnas.schedules import TemperatureSchedule
 from diffnas.spaces import build_space
 from diffnas.supernet import Supernet
@@ -123,6 +127,9 @@ class SearchRun:
         self.sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
                                      dropout=config["sampler_options.dropout"],
                                      hard_forward=config["sampler_options.hard_forward"])
+        if config["aux_skip"] > 0 and not self.sampler.runs_every_op():
+            raise InputError("aux_skip", f"needs a sampler whose training step runs every op; {config['sampler']} "
+                             "with hard_forward=chosen runs one (allowed: 0 here, or hard_forward=all)")
         self.sampler_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.batch_gen = torch.Generator().manual_seed(seed + 2)
 
@@ -193,6 +200,15 @@ class SearchRun:
             reg = reg + resource_term(self.alpha, self.costs, c["resource_weight"])
         return reg
 
+    def _train_sample(self, alpha: torch.Tensor, temperature: float) -> OpWeights:
+        """A training step's op weights: the sampler's, plus DARTS-'s auxiliary skip (diffnas.aux_skip)."""
+        sample = self.sampler.sample(alpha, temperature, self.sampler_gen)
+        beta = aux_skip_weight(self.config["aux_skip"], self.epoch, self.config["epochs"])
+        if beta > 0:
+            skip = self.space.ops.index("skip_connect")
+            sample = replace(sample, weights=with_aux_skip(sample.weights, skip, beta))
+        return sample
+
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, weights, chosen=None,
                       hard_forward: str = "chosen") -> tuple[torch.Tensor, torch.Tensor]:
         return self.loss_fn(x, y, weights, chosen, hard_forward)
@@ -200,9 +216,9 @@ class SearchRun:
     # -- one epoch ----------------------------------------------------------------------------
     def _alpha_step(self, xa, ya, xw, yw, temperature: float) -> tuple[float, bool]:
         self.a_opt.zero_grad(set_to_none=True)
-        sample = self.sampler.sample(self.alpha, temperature, self.sampler_gen)
+        sample = self._train_sample(self.alpha, temperature)
         if self.config["order"] == "second":
-            train_sample = self.sampler.sample(self.alpha, temperature, self.sampler_gen)
+            train_sample = self._train_sample(self.alpha, temperature)
             hyper, _ = unrolled_alpha_grad(
                 self.w_params, self.alpha,
                 train_loss=lambda: self._forward_loss(xw, yw, train_sample.weights, train_sample.chosen,
@@ -232,7 +248,7 @@ class SearchRun:
         Σα is finite exactly when every α is (short of an overflow of the sum itself)."""
         self.w_opt.zero_grad(set_to_none=True)
         with torch.no_grad():
-            sample = self.sampler.sample(self.alpha.detach(), temperature, self.sampler_gen)
+            sample = self._train_sample(self.alpha.detach(), temperature)
         loss, logits = self._forward_loss(xw, yw, sample.weights, sample.chosen, sample.hard_forward)
         if inject_nan:
             loss = loss * float("nan")
