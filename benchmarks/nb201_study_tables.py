@@ -38,7 +38,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -161,9 +161,14 @@ def label(row: pd.Series) -> str:
 
 
 SHARE_GUARDS = ("config/early_stop.max_skip_share", "config/early_stop.max_none_share", "config/early_stop.gap_growth")
-LABEL_KEYS = SHARE_GUARDS + ("config/temperature.t0", "config/temperature.t_min", "config/sampler_options.hard_forward",
-                             "config/order", "config/model.cells_per_stage", "config/data.subset", "config/epochs",
-                             "config/beta_weight")
+# The study's protocol for each follow-up setting: its value where a folder lacks the column (results from before
+# the setting existed); a label names only the settings that differ from it (EXTRAS). Each default stands here once.
+PROTOCOL: dict[str, object] = {
+    "config/temperature.t0": 1.0, "config/temperature.t_min": 0.1, "config/sampler_options.hard_forward": "chosen",
+    "config/order": "first", "config/model.cells_per_stage": 1, "config/data.subset": 2000, "config/epochs": 10,
+    "config/beta_weight": 0.0,
+}
+LABEL_KEYS = SHARE_GUARDS + tuple(PROTOCOL)
 
 
 def guard_label(row: pd.Series) -> str:
@@ -176,28 +181,25 @@ def guard_label(row: pd.Series) -> str:
     return "no guard"
 
 
+EXTRAS: tuple[tuple[str, type, Callable[[object, Callable[[str], object]], str]], ...] = (
+    # (key, type its value is compared as, label part given that value and a getter of the row's settings)
+    ("config/temperature.t0", float, lambda v, get: f"T {v:g}→{float(get('config/temperature.t_min')):g}"),
+    ("config/sampler_options.hard_forward", str, lambda v, get: f"hard_forward {v}"),
+    ("config/order", str, lambda v, get: "2nd order"),
+    ("config/model.cells_per_stage", int, lambda v, get: f"{v} cells/stage"),
+    ("config/data.subset", int, lambda v, get: f"{v:,} images"),
+    ("config/epochs", int, lambda v, get: f"{v} epochs"),
+    ("config/beta_weight", float, lambda v, get: f"β-decay {v:g}"),
+)
+
+
 def extras(row: pd.Series) -> list[str]:
     """Settings of the follow-up specs that differ from the study's protocol (none for the study itself)."""
-    def get(key: str, default: object) -> object:
-        value = row.get(key, default)
-        return default if pd.isna(value) else value
+    def get(key: str) -> object:
+        value = row.get(key, PROTOCOL[key])
+        return PROTOCOL[key] if pd.isna(value) else value
 
-    out = []
-    if float(get("config/temperature.t0", 1.0)) != 1.0:
-        out.append(f"T {float(get('config/temperature.t0', 1.0)):g}→{float(get('config/temperature.t_min', 0.1)):g}")
-    if get("config/sampler_options.hard_forward", "chosen") == "all":
-        out.append("hard_forward all")
-    if get("config/order", "first") == "second":
-        out.append("2nd order")
-    if int(get("config/model.cells_per_stage", 1)) != 1:
-        out.append(f"{int(get('config/model.cells_per_stage', 1))} cells/stage")
-    if int(get("config/data.subset", 2000)) != 2000:
-        out.append(f"{int(get('config/data.subset', 2000)):,} images")
-    if int(get("config/epochs", 10)) != 10:
-        out.append(f"{int(get('config/epochs', 10))} epochs")
-    if float(get("config/beta_weight", 0.0)) != 0.0:
-        out.append(f"β-decay {float(get('config/beta_weight', 0.0)):g}")
-    return out
+    return [part(cast(get(key)), get) for key, cast, part in EXTRAS if cast(get(key)) != cast(PROTOCOL[key])]
 
 
 def confirm_table(runs: pd.DataFrame, phase: str = "confirm") -> str:
