@@ -151,8 +151,10 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
         raise InputError("DIR", f"experiment {unfinished[-1]} is unfinished; run `diffnas sweep resume {root}` "
                          "first")
     extra = (config_column(per),) if per is not None else ()
-    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
-    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", spec.metric, *extra))
+    # read once: the rows rank the explore configs and tell the seeds this sweep has used
+    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status", "seed"))
+    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", "seed", spec.metric,
+                                          *extra))
     picks = select_configs(phase_rows(epochs, trials, spec.name, EXPLORE), spec.metric, spec.mode, top_k, per)
     if not picks:
         raise InputError("DIR", f"no explore results in {root}; run the sweep first")
@@ -166,9 +168,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     plan = confirm_plan(picks, baseline.config_id())
     points.setdefault(baseline.config_id(), confirm_point(baseline, spec.base))
     ordered = [points[cid] for cid in plan]
-    used = {int(r["seed"]) for r in read_rows(root, TRIALS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
-    used |= {int(r["seed"]) for r in read_rows(root, EPOCHS_DIR, ("sweep", "seed")) if r.get("sweep") == spec.name}
-    used |= set(spec.seeds)
+    used = {int(r["seed"]) for r in (*trials, *epochs) if r.get("sweep") == spec.name} | set(spec.seeds)
     first = max(used) + 1 if used else 0
     seeds = list(range(first, first + n_seeds))
     rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
