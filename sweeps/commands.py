@@ -31,9 +31,9 @@ from sweeps.results_folder import (
     RAY_DIR,
     load_sweep,
     read_rows,
-    read_sweep,
     read_sweep_checked,
     results_root,
+    set_finished,
     sweep_document,
     write_sweep,
 )
@@ -62,21 +62,13 @@ def _fit(tuner: Any) -> tuple[int, bool]:
 def _finish(root: str, name: str, fitted: tuple[int, bool]) -> int:
     code, ended = fitted
     if ended:
-        _set_finished(root, name, True)
+        set_finished(root, name, True)
         checkpoints.prune_finished(storage.join(root, RAY_DIR, name))
     print(status_text(root))
     if not ended:
         print(f"continue with: diffnas sweep resume {root}")
         return 1
     return code
-
-
-def _set_finished(root: str, name: str, finished: bool) -> None:
-    data = read_sweep(root) or {}
-    for exp in data.get("experiments", []):
-        if exp["name"] == name:
-            exp["finished"] = finished
-    write_sweep(root, data)
 
 
 def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None = None,

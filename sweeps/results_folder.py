@@ -48,6 +48,16 @@ def write_sweep(root: str, data: Mapping[str, Any]) -> None:
     storage.atomic_write(storage.join(root, SWEEP_FILE), text.encode("utf-8"))
 
 
+def set_finished(root: str, name: str, finished: bool) -> None:
+    """Mark the experiment ``name`` of ``DIR/sweep.json`` finished (or not); the rest of the file is kept,
+    and it is written whole again (:func:`write_sweep`)."""
+    data = read_sweep(root) or {}
+    for exp in data.get("experiments", []):
+        if exp["name"] == name:
+            exp["finished"] = finished
+    write_sweep(root, data)
+
+
 def read_sweep_checked(root: str, field: str = "DIR") -> dict[str, Any] | None:
     """:func:`read_sweep`, with an unreadable or malformed ``sweep.json`` as one InputError line."""
     where = f"{field} {SWEEP_FILE}"

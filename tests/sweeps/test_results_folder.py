@@ -15,6 +15,7 @@ from sweeps.results_folder import (
     read_sweep,
     read_sweep_checked,
     results_root,
+    set_finished,
     sweep_document,
     write_sweep,
 )
@@ -39,6 +40,22 @@ def test_sweep_document_round_trips_through_the_folder(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [SWEEP_FILE]  # written whole, no temporary left
     data, again = load_sweep(str(tmp_path))
     assert data["spec"] == doc["spec"] and again.to_dict() == spec.to_dict()
+
+
+def test_set_finished_marks_only_the_named_experiment_and_keeps_the_rest(tmp_path):
+    doc = sweep_document(parse_spec(TINY_SPEC))
+    doc["experiments"] = [{"name": "explore", "phase": "explore", "finished": False, "seeds": [0, 1]},
+                          {"name": "confirm-1", "phase": "confirm", "finished": False, "seeds": [3, 4]}]
+    write_sweep(str(tmp_path), doc)
+    set_finished(str(tmp_path), "confirm-1", True)
+    assert [p.name for p in tmp_path.iterdir()] == [SWEEP_FILE]  # written whole, no temporary left
+    data = read_sweep(str(tmp_path))
+    assert [(e["name"], e["finished"]) for e in data["experiments"]] == [("explore", False), ("confirm-1", True)]
+    assert {k: v for k, v in data.items() if k != "experiments"} == json.loads(json.dumps(
+        {k: v for k, v in doc.items() if k != "experiments"}))
+    assert data["experiments"][1]["seeds"] == [3, 4]
+    set_finished(str(tmp_path), "confirm-1", False)
+    assert [e["finished"] for e in read_sweep(str(tmp_path))["experiments"]] == [False, False]
 
 
 @pytest.mark.parametrize("content,message", [
