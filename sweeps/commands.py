@@ -21,16 +21,15 @@ from typing import Any
 
 from diffnas import storage
 from diffnas.errors import InputError
-from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
+from diffnas.schema import config_column
 from sweeps import checkpoints
 from sweeps.points import confirm_point, explored_points
-from sweeps.ranking import confirm_plan, phase_rows, rank_phase, select_configs
+from sweeps.ranking import confirm_plan, phase_rows, rank_phase, select_configs, sweep_rows
 from sweeps.results_folder import (
     CONFIRM,
     EXPLORE,
     RAY_DIR,
     load_sweep,
-    read_rows,
     read_sweep_checked,
     results_root,
     set_finished,
@@ -144,9 +143,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
                          "first")
     extra = (config_column(per),) if per is not None else ()
     # read once: the rows rank the explore configs and tell the seeds this sweep has used
-    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status", "seed"))
-    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", "seed", spec.metric,
-                                          *extra))
+    epochs, trials = sweep_rows(root, spec.name, spec.metric, extra)
     picks = select_configs(phase_rows(epochs, trials, spec.name, EXPLORE), spec.metric, spec.mode, top_k, per)
     if not picks:
         raise InputError("DIR", f"no explore results in {root}; run the sweep first")
@@ -160,7 +157,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     plan = confirm_plan(picks, baseline.config_id())
     points.setdefault(baseline.config_id(), confirm_point(baseline, spec.base))
     ordered = [points[cid] for cid in plan]
-    used = {int(r["seed"]) for r in (*trials, *epochs) if r.get("sweep") == spec.name} | set(spec.seeds)
+    used = {int(r["seed"]) for r in (*trials, *epochs)} | set(spec.seeds)
     first = max(used) + 1 if used else 0
     seeds = list(range(first, first + n_seeds))
     rounds = sum(1 for e in data.get("experiments", []) if e.get("phase") == CONFIRM)
@@ -193,10 +190,7 @@ def status_text(root: str) -> str:
     root = results_root(root, "")
     data, spec = load_sweep(root)
     metric = spec.metric
-    trials = [r for r in read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "config_id", "status"))
-              if r.get("sweep") == spec.name]
-    epochs = [r for r in read_rows(root, EPOCHS_DIR, ("sweep", "phase", "trial_id", "config_id", "epoch", metric))
-              if r.get("sweep") == spec.name]
+    epochs, trials = sweep_rows(root, spec.name, metric)
     lines = [f"sweep {spec.name} ({root})"]
     for exp in data.get("experiments", []):
         state = "finished" if exp.get("finished") else "unfinished"

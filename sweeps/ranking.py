@@ -16,7 +16,7 @@ split by the value of one config axis (``config/<per>``) and steps 2–3 run wit
 each value has its own rung (the highest epoch every config *of that value* reached); the ``top_k``
 best of every value are kept, values ordered by their best config's score.
 
-Pure Python over row dicts (no Ray, no torch); :func:`rank_configs` reads them from a results folder.
+Pure Python over row dicts (no Ray, no torch); :func:`sweep_rows` reads them from a results folder.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffnas.schema import EPOCHS_DIR, TRIALS_DIR, config_column
-from sweeps.results_folder import EXPLORE, read_rows
+from sweeps.results_folder import read_rows
 
 __all__ = ["FAILED_STATUSES", "Choice", "Ranked", "confirm_plan", "is_missing", "phase_rows", "rank_phase",
-           "rank_configs", "rank_rows", "select_configs"]
+           "rank_rows", "select_configs", "sweep_rows"]
 
 FAILED_STATUSES = frozenset({"diverged", "error"})
 """Trial statuses whose runs are left out of a ranking."""
@@ -77,11 +77,15 @@ def rank_phase(epoch_rows: Iterable[Mapping[str, Any]], trial_rows: Iterable[Map
     return rank_rows(phase_rows(epoch_rows, trial_rows, sweep, phase), metric, mode)
 
 
-def rank_configs(root: str, sweep: str, metric: str, mode: str) -> Ranked:
-    """The explore configs of ``sweep`` in the results folder ``root``, best first (:func:`rank_phase`)."""
-    trials = read_rows(root, TRIALS_DIR, ("sweep", "phase", "trial_id", "status"))
-    epochs = read_rows(root, EPOCHS_DIR, ("sweep", "phase", "config_id", "trial_id", "epoch", metric))
-    return rank_phase(epochs, trials, sweep, EXPLORE, metric, mode)
+def sweep_rows(root: str, sweep: str, metric: str,
+               extra: Sequence[str] = ()) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(epoch rows, trial rows) of ``sweep`` in the results folder ``root`` (the argument order of
+    :func:`phase_rows` and :func:`rank_phase`): the columns a ranking reads, the seed, and ``extra`` —
+    the one read behind ``sweep status`` and ``sweep confirm``."""
+    keep = ("sweep", "phase", "trial_id", "config_id", "seed")
+    epochs = read_rows(root, EPOCHS_DIR, (*keep, "epoch", metric, *extra))
+    trials = read_rows(root, TRIALS_DIR, (*keep, "status"))
+    return [r for r in epochs if r.get("sweep") == sweep], [r for r in trials if r.get("sweep") == sweep]
 
 
 @dataclass(frozen=True)

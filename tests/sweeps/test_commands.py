@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from diffnas.cli import main
-from sweeps.ranking import rank_configs
+from sweeps.ranking import rank_phase, sweep_rows
 from tests.ray_cluster import kill_driver, wait_while_running
 
 pytestmark = pytest.mark.ray
@@ -68,7 +68,7 @@ def test_confirm_top_k_plus_baseline_with_fresh_seeds(sweep_results):
     assert {"name", "baseline", "metric", "mode", "spec"} <= set(meta)
     assert meta["metric"] == "val_loss" and meta["mode"] == "min"
     assert meta["baseline"] == {"temperature.t0": 1.0}
-    _, ranked = rank_configs(sweep_results, "tiny", "val_loss", "min")
+    _, ranked = rank_phase(*sweep_rows(sweep_results, "tiny", "val_loss"), "tiny", "explore", "val_loss", "min")
     top = {ranked[0][0]}
     confirm = [r for r in trials if r["phase"] == "confirm"]
     explore_seeds = {r["seed"] for r in trials if r["phase"] == "explore"}

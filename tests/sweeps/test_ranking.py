@@ -7,7 +7,7 @@ import math
 import pytest
 
 from diffnas.results import write_part
-from sweeps.ranking import confirm_plan, rank_configs, rank_phase, rank_rows, select_configs
+from sweeps.ranking import confirm_plan, phase_rows, rank_phase, rank_rows, select_configs, sweep_rows
 
 
 def _epochs(trial: str, cid: str, upto: int, m: float, phase: str = "explore") -> list[dict]:
@@ -53,11 +53,17 @@ def test_rank_rows_uses_the_rung_every_config_reached():
     assert [cid for cid, _, _ in ranked_min] == ["a", "b", "c"]  # NaN last either way
 
 
-def test_rank_configs_ignores_runs_that_diverged_or_errored(tmp_path):
+def test_sweep_rows_reads_one_sweep_and_ranks_without_runs_that_diverged_or_errored(tmp_path):
     root = str(tmp_path)
-    write_part(EPOCHS, root, "epochs")
-    write_part(TRIALS, root, "trials")
-    rung, ranked = rank_configs(root, "s", "val_acc", "max")
+    other = [dict(r, sweep="x", trial_id="x" + r["trial_id"], val_acc=9.0) for r in EPOCHS]
+    write_part(EPOCHS + other, root, "epochs")
+    write_part(TRIALS + [dict(r, sweep="x", trial_id="x" + r["trial_id"]) for r in TRIALS], root, "trials")
+    epochs, trials = sweep_rows(root, "s", "val_acc", extra=("missing",))
+    assert sorted((r["trial_id"], r["epoch"]) for r in epochs) == sorted((r["trial_id"], r["epoch"]) for r in EPOCHS)
+    assert sorted(r["trial_id"] for r in trials) == ["t1", "t2", "t3"]
+    assert set(epochs[0]) == {"sweep", "phase", "trial_id", "config_id", "seed", "epoch", "val_acc"}
+    assert set(trials[0]) == {"sweep", "phase", "trial_id", "config_id", "seed", "status"}
+    rung, ranked = rank_phase(epochs, trials, "s", "explore", "val_acc", "max")
     assert rung == 4  # the run of c that diverged at epoch 1 does not pull the rung down
     assert [cid for cid, _, _ in ranked] == ["b", "a"]
 
@@ -75,8 +81,9 @@ def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     write_sweep(root, doc)
     write_part(EPOCHS, root, "epochs")
     write_part(TRIALS, root, "trials")
-    rung, ranked = rank_configs(root, "s", "val_acc", "max")
-    assert (rung, ranked[0][0]) == (4, "b")
+    # confirm's ranking: select_configs over the explore rows sweep_rows reads
+    best = select_configs(phase_rows(*sweep_rows(root, "s", "val_acc"), "s", "explore"), "val_acc", "max", 1)
+    assert [(c.config_id, c.rung) for c in best] == [("b", 4)]
     text = status_text(root)
     assert "best so far: config b val_acc 0.8000 at epoch 4" in text, text
 
