@@ -31,6 +31,10 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
 epochs (:func:`diffnas.best_cell.window_mean_choice`, α averaging) beside the final cell; the truth
 of that cell comes from the bundled table (it need not be a cell the run visited). This option imports
 torch (the space's genotype writer).
+
+``--seeds LO-HI`` keeps the runs with LO ≤ seed ≤ HI in the per-config tables (a pre-registered subset of
+a larger confirm, such as its first five seeds); the proxy's calibration line still covers every cell the
+folders visited.
 """
 
 from __future__ import annotations
@@ -290,6 +294,14 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
     return head + "\n" + "\n".join(rows)
 
 
+def seed_range(text: str) -> tuple[int, int]:
+    """``"26-30"`` -> (26, 30); anything else is refused naming the form (argparse prints it, exit 2)."""
+    lo, sep, hi = text.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+        raise argparse.ArgumentTypeError(f"must be LO-HI with integers LO <= HI, got {text!r}")
+    return int(lo), int(hi)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", nargs="+", help="the study's results folder (epochs/, trials/); several folders "
@@ -298,8 +310,12 @@ def main(argv: list[str] | None = None) -> int:
                                                       "explore for a FIFO sweep without a confirm phase)")
     p.add_argument("--window", type=int, default=0,
                    help="also tabulate the cell of the mean op distribution of each run's last WINDOW epochs")
+    p.add_argument("--seeds", type=seed_range, default=None, metavar="LO-HI",
+                   help="keep only the runs with LO <= seed <= HI in the per-config tables")
     args = p.parse_args(argv)
     runs = pd.concat([per_run(f) for f in args.results], ignore_index=True)
+    if args.seeds is not None:
+        runs = runs[runs["seed"].between(*args.seeds)]
     print(f"### Configs of phase {args.phase} (mean [95% t-interval] over seeds)\n")
     print(confirm_table(runs, args.phase))
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")

@@ -1,0 +1,41 @@
+"""benchmarks/nb201_study_tables.py on committed results: ``--seeds`` keeps a pre-registered subset of a confirm."""
+
+from __future__ import annotations
+
+import argparse
+import runpy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "docs" / "results" / "nb201_study_beta_cells5_confirm"  # ten runs, seeds 26-35
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return runpy.run_path(str(ROOT / "benchmarks" / "nb201_study_tables.py"))
+
+
+def _row(text: str) -> list[str]:
+    body = text.split("### Configs")[1].split("###")[0]
+    return [line.split(" | ") for line in body.splitlines() if line.startswith("| ")][1]  # after the header
+
+
+def test_seeds_keeps_only_runs_in_the_range(tables, capsys):
+    trials = pd.read_parquet(FOLDER / "trials")
+    assert tables["main"]([str(FOLDER), "--phase", "explore", "--seeds", "26-30"]) == 0
+    row = _row(capsys.readouterr().out)
+    assert row[1] == "5 (26, 27, 28, 29, 30)"
+    expected = trials.loc[trials["seed"].between(26, 30), "final_truth_acc"].mean()
+    assert row[2].startswith(f"{expected:.2f} [")
+    assert tables["main"]([str(FOLDER), "--phase", "explore"]) == 0
+    assert _row(capsys.readouterr().out)[1].startswith("10 (26, ")
+
+
+def test_seed_range_refuses_what_is_not_lo_hi(tables):
+    assert tables["seed_range"]("26-30") == (26, 30)
+    for bad in ("30-26", "26", "a-b", "-3"):
+        with pytest.raises(argparse.ArgumentTypeError, match="LO-HI"):
+            tables["seed_range"](bad)
