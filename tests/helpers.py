@@ -34,6 +34,23 @@ def proxy_batch(n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(n, 1, 8, 8, generator=gen), torch.randint(0, 10, (n,), generator=gen)
 
 
+def fused_pair(channels_last: bool):
+    """(space, reference supernet, fused supernet with the same weights): NB201, 1 input channel, 10 classes,
+    4 channels, 1 cell per stage, 2 stages, built from torch seed 0."""
+    import torch  # here, not at the top: the analysis tests import this module without torch
+
+    from diffnas.spaces import build_space
+    from diffnas.supernet import Supernet
+
+    torch.manual_seed(0)
+    space = build_space("nb201")
+    ref = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
+    fast = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
+    fast.load_state_dict(ref.state_dict())
+    fast.configure(fused=True, channels_last=channels_last)
+    return space, ref, fast
+
+
 def tiny_overrides(**extra: object) -> list[str]:
     """``--set`` strings for a tiny digits search (about a second per epoch)."""
     values = {**TINY, **extra}

@@ -8,9 +8,7 @@ from diffnas.aux_skip import aux_skip_weight, with_aux_skip
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
 from diffnas.run import SearchRun
-from diffnas.spaces import build_space
-from diffnas.supernet import Supernet
-from tests.helpers import TINY
+from tests.helpers import TINY, fused_pair
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}  # the fused cell's tolerance (tests/test_fused.py)
 
@@ -39,12 +37,7 @@ def test_adds_beta_to_the_skip_column_only():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_cell_equals_reference_on_weights_with_the_auxiliary_skip(channels_last):
     """Rows of W' sum to 1 + β: the fused cell (MixInto) must still equal the op-by-op reference."""
-    torch.manual_seed(0)
-    space = build_space("nb201")
-    ref = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
-    fast = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
-    fast.load_state_dict(ref.state_dict())
-    fast.configure(fused=True, channels_last=channels_last)
+    space, ref, fast = fused_pair(channels_last)
     x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
     alpha = torch.randn(space.n_edges, space.n_ops)
     results = []

@@ -12,18 +12,9 @@ from torch.overrides import TorchFunctionMode
 from diffnas.samplers import build_sampler
 from diffnas.spaces import build_space
 from diffnas.supernet import Supernet
+from tests.helpers import fused_pair
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
-
-
-def _pair(channels_last: bool):
-    torch.manual_seed(0)
-    space = build_space("nb201")
-    ref = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
-    fast = Supernet(space, 1, 10, channels=4, cells_per_stage=1, stages=2)
-    fast.load_state_dict(ref.state_dict())
-    fast.configure(fused=True, channels_last=channels_last)
-    return space, ref, fast
 
 
 def _grads(net, x, y, alpha, weights_of):
@@ -39,7 +30,7 @@ def _grads(net, x, y, alpha, weights_of):
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("sampler", ["softmax", "gumbel_hard", "enhanced"])
 def test_fused_equals_reference(sampler, channels_last):
-    space, ref, fast = _pair(channels_last)
+    space, ref, fast = fused_pair(channels_last)
     alpha = torch.nn.Parameter(torch.randn(space.n_edges, space.n_ops))
     x, y = torch.randn(8, 1, 8, 8), torch.randint(0, 10, (8,))
     smp = build_sampler(sampler)
@@ -59,7 +50,7 @@ def test_fused_equals_reference(sampler, channels_last):
 
 
 def test_fused_evaluation_skips_zero_weights_and_matches_discrete():
-    space, ref, fast = _pair(True)
+    space, ref, fast = fused_pair(True)
     alpha = torch.randn(space.n_edges, space.n_ops)
     weights, chosen = space.discrete_weights(alpha)
     x = torch.randn(8, 1, 8, 8)
