@@ -170,7 +170,7 @@ SHARE_GUARDS = ("config/early_stop.max_skip_share", "config/early_stop.max_none_
 PROTOCOL: dict[str, object] = {
     "config/temperature.t0": 1.0, "config/temperature.t_min": 0.1, "config/sampler_options.hard_forward": "chosen",
     "config/order": "first", "config/model.cells_per_stage": 1, "config/data.subset": 2000, "config/epochs": 10,
-    "config/beta_weight": 0.0, "config/aux_skip": 0.0,
+    "config/beta_weight": 0.0, "config/aux_skip": 0.0, "config/data.resolution": 16,
 }
 LABEL_KEYS = SHARE_GUARDS + tuple(PROTOCOL)
 
@@ -195,6 +195,7 @@ EXTRAS: tuple[tuple[str, type, Callable[[object, Callable[[str], object]], str]]
     ("config/epochs", int, lambda v, get: f"{v} epochs"),
     ("config/beta_weight", float, lambda v, get: f"β-decay {v:g}"),
     ("config/aux_skip", float, lambda v, get: f"aux skip {v:g}"),
+    ("config/data.resolution", int, lambda v, get: f"{v} px"),
 )
 
 

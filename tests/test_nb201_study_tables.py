@@ -39,3 +39,15 @@ def test_seed_range_refuses_what_is_not_lo_hi(tables):
     for bad in ("30-26", "26", "a-b", "-3"):
         with pytest.raises(argparse.ArgumentTypeError, match="LO-HI"):
             tables["seed_range"](bad)
+
+
+def test_label_names_settings_that_differ_from_the_protocol(tables, capsys):
+    """The 28 px run's label says so; a 16 px run's (the protocol's resolution) does not; aux_skip likewise."""
+    results = ROOT / "docs" / "results"
+    labels = {}
+    for name in ("nb201_study_beta_px28", "nb201_study_beta_aux", "nb201_study_beta_cells5"):
+        assert tables["main"]([str(results / name), "--phase", "explore"]) == 0
+        labels[name] = _row(capsys.readouterr().out)[0]
+    assert labels["nb201_study_beta_px28"].endswith("β-decay 10, 28 px")
+    assert labels["nb201_study_beta_aux"].endswith("β-decay 10, aux skip 1")
+    assert "px" not in labels["nb201_study_beta_cells5"] and "aux skip" not in labels["nb201_study_beta_cells5"]
