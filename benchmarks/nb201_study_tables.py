@@ -316,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     runs = pd.concat([per_run(f) for f in args.results], ignore_index=True)
     if args.seeds is not None:
-        runs = runs[runs["seed"].between(*args.seeds)]
+        kept = runs[runs["seed"].between(*args.seeds)]
+        if kept.empty:
+            p.error(f"--seeds: no run has a seed in {args.seeds[0]}-{args.seeds[1]}; the folders hold seeds "
+                    f"{', '.join(str(int(x)) for x in sorted(runs['seed'].dropna().unique()))}")
+        runs = kept
     print(f"### Configs of phase {args.phase} (mean [95% t-interval] over seeds)\n")
     print(confirm_table(runs, args.phase))
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")

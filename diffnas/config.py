@@ -24,8 +24,8 @@ from typing import Any
 
 from diffnas.errors import InputError
 from diffnas.inputs import shown
+from diffnas.names import ONE_OP_SAMPLERS, names
 from diffnas.names import SPACE_OPS as SPACE_OPS  # re-exported: the spaces and their ops
-from diffnas.names import names
 
 
 def _registered(kind: str) -> Callable[[], tuple[str, ...]]:
@@ -380,6 +380,9 @@ class SearchConfig:
         if v["aux_skip"] > 0 and "skip_connect" not in self.ops:
             raise InputError("aux_skip", f"needs the skip_connect op among the searched ops ({', '.join(self.ops)}); "
                              "allowed without it: 0")
+        if v["aux_skip"] > 0 and v["sampler"] in ONE_OP_SAMPLERS:
+            raise InputError("aux_skip", f"needs a sampler whose training step runs every op; {v['sampler']} runs "
+                             f"only the chosen one (allowed with it: 0)")
         if v["warmup_epochs"] >= v["epochs"]:
             raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
         if v["optim.w_lr_min"] > v["optim.w_lr"]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BUILTIN", "SPACE_OPS", "add", "check_implemented", "names", "remove"]
+__all__ = ["BUILTIN", "ONE_OP_SAMPLERS", "SPACE_OPS", "add", "check_implemented", "names", "remove"]
 
 SPACE_OPS: dict[str, tuple[str, ...]] = {
     "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
@@ -38,6 +38,10 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "metrics.proxy": ("naswot", "synflow", "jacob_cov", "params"),
 }
 """Registry kind (the config key that chooses from it) -> the names that ship with diffnas."""
+
+ONE_OP_SAMPLERS: frozenset[str] = frozenset({"gumbel_hard"})
+"""Samplers whose training step runs only the chosen op of each edge (the others enter with value 0), so
+nothing can ride on an op's weight outside that choice (``aux_skip`` needs every op to run)."""
 
 _registered: dict[str, list[str]] = {kind: list(built) for kind, built in BUILTIN.items()}
 

@@ -127,9 +127,6 @@ class SearchRun:
         self.sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
                                      dropout=config["sampler_options.dropout"],
                                      hard_forward=config["sampler_options.hard_forward"])
-        if config["aux_skip"] > 0 and not self.sampler.runs_every_op():
-            raise InputError("aux_skip", f"needs a sampler whose training step runs every op; {config['sampler']} "
-                             "with hard_forward=chosen runs one (allowed: 0 here, or hard_forward=all)")
         self.sampler_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
         self.batch_gen = torch.Generator().manual_seed(seed + 2)
 

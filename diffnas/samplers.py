@@ -91,10 +91,6 @@ class Sampler(ABC):
         """The distribution over ops the sampler uses at T (for ``entropy_eff``)."""
         return F.softmax(alpha.detach() / check_temperature(temperature), dim=-1)
 
-    def runs_every_op(self) -> bool:
-        """Whether every op of an edge runs in a training step (False: only the chosen op runs)."""
-        return True
-
     def _need_generator(self, generator: torch.Generator | None) -> torch.Generator:
         if generator is None:
             raise ValueError(f"generator: sampler {self.name!r} is stochastic and needs a torch.Generator")
@@ -152,9 +148,6 @@ class GumbelHardSampler(GumbelSampler):
         index = perturbed.argmax(dim=-1)
         hard = F.one_hot(index, alpha.shape[-1]).to(alpha.dtype)
         return OpWeights(hard - soft.detach() + soft, chosen=index, hard_forward=self.hard_forward)
-
-    def runs_every_op(self) -> bool:
-        return self.hard_forward == "all"
 
     def eval_weights(self, alpha, temperature):
         check_temperature(temperature)

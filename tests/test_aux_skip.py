@@ -54,18 +54,43 @@ def _config(**extra):
     return SearchConfig.validate({**TINY, **extra})
 
 
-def test_run_trains_on_weights_with_the_decaying_skip_and_evaluates_without():
+def _record_weight_sums(run):
+    """Wrap the run's loss so that every call records (inference?, α-step?, per-edge sums of its op weights)."""
+    calls = []
+    inner = run.loss_fn
+
+    def recording(x, y, weights, *rest):
+        calls.append((torch.is_inference_mode_enabled(), weights.requires_grad, weights.detach().sum(-1).clone()))
+        return inner(x, y, weights, *rest)
+
+    run.loss_fn = recording
+    return calls
+
+
+@pytest.mark.parametrize("order", ["first", "second"])
+def test_both_steps_carry_the_decaying_skip_and_evaluation_does_not(order):
+    run = SearchRun(_config(aux_skip=0.5, order=order))
+    calls = _record_weight_sums(run)
+    ones = torch.ones(run.space.n_edges)
+    for epoch in range(3):  # β_t = 0.5 · (1 − t/3) during the 0-based epoch t
+        calls.clear()
+        run.step()
+        train = [(alpha_step, sums) for inference, alpha_step, sums in calls if not inference]
+        evaluation = [sums for inference, _, sums in calls if inference]
+        assert {a for a, _ in train} == {True, False}  # α steps (both losses when unrolled) and weight steps
+        for _, sums in train:
+            torch.testing.assert_close(sums, ones * (1 + 0.5 * (1 - epoch / 3)))
+        assert evaluation and all(torch.allclose(sums, ones) for sums in evaluation)
+
+
+def test_train_sample_adds_beta_to_the_skip_column():
     run = SearchRun(_config(aux_skip=0.5))
     skip = run.space.ops.index("skip_connect")
     sample = run._train_sample(run.alpha.detach(), 1.0)
-    torch.testing.assert_close(sample.weights.sum(-1), torch.full((run.space.n_edges,), 1.5))
     plain = F.softmax(run.alpha.detach(), -1)
     torch.testing.assert_close(sample.weights[:, skip], plain[:, skip] + 0.5)
-    run.step()
-    run.step()  # epoch 2 of 3: β = 0.5 · (1 − 2/3)
-    later = run._train_sample(run.alpha.detach(), 1.0)
-    torch.testing.assert_close(later.weights.sum(-1), torch.full((run.space.n_edges,), 1.0 + 0.5 / 3))
-    assert run.sampler.eval_weights(run.alpha.detach(), 1.0).weights.sum(-1).allclose(torch.ones(run.space.n_edges))
+    others = [o for o in range(run.space.n_ops) if o != skip]
+    torch.testing.assert_close(sample.weights[:, others], plain[:, others])
 
 
 def test_run_with_the_auxiliary_skip_differs_and_default_keeps_config_ids():
@@ -85,7 +110,18 @@ def test_refusals_name_the_key():
     assert "skip_connect" in str(err.value)
     with pytest.raises(InputError, match="aux_skip"):
         _config(aux_skip=-1.0)
-    with pytest.raises(InputError, match="aux_skip") as err:
-        SearchRun(_config(aux_skip=1.0, sampler="gumbel_hard"))
-    assert "hard_forward" in str(err.value)
-    SearchRun(_config(aux_skip=1.0, sampler="gumbel_hard", **{"sampler_options.hard_forward": "all"}))
+    for mode in ("chosen", "all"):  # either way the unchosen ops enter with value 0
+        with pytest.raises(InputError, match="aux_skip") as err:
+            _config(aux_skip=1.0, sampler="gumbel_hard", **{"sampler_options.hard_forward": mode})
+        assert "gumbel_hard" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_one_op_samplers_are_those_whose_samples_choose():
+    """ONE_OP_SAMPLERS (config's refusal) lists exactly the samplers whose training samples carry ``chosen``."""
+    from diffnas.names import ONE_OP_SAMPLERS, names
+    from diffnas.samplers import build_sampler
+
+    alpha = torch.randn(6, 5)
+    for name in names("sampler"):
+        sample = build_sampler(name).sample(alpha, 1.0, torch.Generator().manual_seed(0))
+        assert (sample.chosen is not None) == (name in ONE_OP_SAMPLERS), name

@@ -34,6 +34,14 @@ def test_seeds_keeps_only_runs_in_the_range(tables, capsys):
     assert _row(capsys.readouterr().out)[1].startswith("10 (26, ")
 
 
+def test_seeds_matching_no_run_is_refused_in_one_line(tables, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        tables["main"]([str(FOLDER), "--phase", "explore", "--seeds", "100-200"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--seeds: no run has a seed in 100-200" in err and "26, 27" in err
+
+
 def test_seed_range_refuses_what_is_not_lo_hi(tables):
     assert tables["seed_range"]("26-30") == (26, 30)
     for bad in ("30-26", "26", "a-b", "-3"):
