@@ -170,7 +170,8 @@ SHARE_GUARDS = ("config/early_stop.max_skip_share", "config/early_stop.max_none_
 PROTOCOL: dict[str, object] = {
     "config/temperature.t0": 1.0, "config/temperature.t_min": 0.1, "config/sampler_options.hard_forward": "chosen",
     "config/order": "first", "config/model.cells_per_stage": 1, "config/data.subset": 2000, "config/epochs": 10,
-    "config/beta_weight": 0.0, "config/aux_skip": 0.0, "config/data.resolution": 16,
+    "config/beta_weight": 0.0, "config/aux_skip": 0.0, "config/data.resolution": 16, "config/kl_weight": 0.0,
+    "config/prune.epoch": 0, "config/prune.keep": 3,
 }
 LABEL_KEYS = SHARE_GUARDS + tuple(PROTOCOL)
 
@@ -196,6 +197,8 @@ EXTRAS: tuple[tuple[str, type, Callable[[object, Callable[[str], object]], str]]
     ("config/beta_weight", float, lambda v, get: f"β-decay {v:g}"),
     ("config/aux_skip", float, lambda v, get: f"aux skip {v:g}"),
     ("config/data.resolution", int, lambda v, get: f"{v} px"),
+    ("config/kl_weight", float, lambda v, get: f"KL {v:g}"),
+    ("config/prune.epoch", int, lambda v, get: f"keep {int(get('config/prune.keep'))} ops after epoch {v}"),
 )
 
 

@@ -120,6 +120,11 @@ FIELDS: dict[str, Field] = {
                       "ramped linearly from 0 (weight w * epoch / epochs)", minimum=0.0),
     "aux_skip": _f("float", 0.0, "DARTS-: weight b0 of an auxiliary skip on every edge during the search, "
                    "decayed linearly to 0 (b0 * (1 - epoch / epochs)); needs the skip_connect op", minimum=0.0),
+    "kl_weight": _f("float", 0.0, "DrNAS: weight of sum_e KL(Dir(elu(alpha_e)+1) || Dir(1)) in alpha's loss; "
+                    "needs the dirichlet sampler", minimum=0.0),
+    "prune.epoch": _f("int", 0, "DrNAS's progressive shrinking: after this many epochs each edge keeps only its "
+                      "prune.keep strongest ops (0 = never)", minimum=0),
+    "prune.keep": _f("int", 3, "ops kept per edge when prune.epoch is reached", minimum=1),
     "resource_weight": _f("float", 0.0, "weight of the expected (normalised) cost in alpha's loss", minimum=0.0),
     "resource": _f("str", "params", "cost used by the resource term", choices=("params", "flops")),
     "clip.mode": _f("str", "none", "clipping of alpha's gradient", choices_from=_registered("clip.mode")),
@@ -206,7 +211,8 @@ NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.t
 
 # Semantic keys added after results existed: left out of config_id while at their default, so the
 # config_id of every config written before the key existed stays what it was.
-LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight", "aux_skip"})
+LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight", "aux_skip", "kl_weight", "prune.epoch",
+                        "prune.keep"})
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -383,6 +389,21 @@ class SearchConfig:
         if v["aux_skip"] > 0 and v["sampler"] in ONE_OP_SAMPLERS:
             raise InputError("aux_skip", f"needs a sampler whose training step runs every op; {v['sampler']} runs "
                              f"only the chosen one (allowed with it: 0)")
+        if v["kl_weight"] > 0 and v["sampler"] != "dirichlet":
+            raise InputError("kl_weight", f"needs the dirichlet sampler (its concentration elu(alpha) + 1); "
+                             f"allowed with {v['sampler']}: 0")
+        if v["prune.epoch"] > 0:
+            if v["prune.epoch"] >= v["epochs"]:
+                raise InputError("prune.epoch", f"must be < epochs ({v['epochs']}) or 0 (never), got {v['prune.epoch']}")
+            if v["prune.keep"] >= len(self.ops):
+                raise InputError("prune.keep", f"must be < the {len(self.ops)} searched ops to prune anything, "
+                                 f"got {v['prune.keep']}")
+            if v["space"] == "darts" and "none" in self.ops and v["prune.keep"] < 2:
+                raise InputError("prune.keep", "must be >= 2 in the darts space while none is searched (each edge "
+                                 f"must keep an op other than none), got {v['prune.keep']}")
+            if v["sampler"] in ONE_OP_SAMPLERS:
+                raise InputError("prune.epoch", f"needs a sampler with dense op weights; {v['sampler']} draws one op "
+                                 f"per edge (allowed with it: 0)")
         if v["warmup_epochs"] >= v["epochs"]:
             raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
         if v["optim.w_lr_min"] > v["optim.w_lr"]:

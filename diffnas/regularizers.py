@@ -9,6 +9,11 @@
   pulls the largest α of each edge down hardest, so α stays small and near-uniform unless α's loss
   keeps pushing one op up: the argmax then reflects a *persistent* preference, not an early runaway
   (β-DARTS's remedy for DARTS's skip collapse and for the discretisation gap).
+* Dirichlet KL term (DrNAS, Chen et al. 2021): R_KL = w_KL · Σ_e KL(Dir(β_e) ‖ Dir(1)) with the
+  Dirichlet sampler's concentration β_e = elu(α_e) + 1 (at T = 1) and the flat Dirichlet as anchor,
+  KL(Dir(a) ‖ Dir(b)) = ln Γ(a₀) − Σ ln Γ(a_o) − ln Γ(b₀) + Σ ln Γ(b_o) + Σ (a_o − b_o)(ψ(a_o) − ψ(a₀)),
+  a₀ = Σ a_o. It is 0 at α = 0 and grows as the concentration sharpens or grows, so α cannot run away
+  (DrNAS's regulariser; its reg_scale 1e-3, summed over the edges).
 * resource term:  R_C = w_C · Σ_e Σ_o π_eo c_eo / Σ_e max_o c_eo — the expected cost of the
   sampled architecture (parameters or FLOPs per op and edge), normalised to [0, 1], for
   multi-objective search.
@@ -18,6 +23,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from diffnas.samplers import DirichletSampler
 
 
 def edge_entropy(probs: torch.Tensor) -> torch.Tensor:
@@ -49,6 +56,15 @@ def beta_decay_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
     if weight < 0:
         raise ValueError(f"beta_weight: must be >= 0, got {weight}")
     return weight * torch.logsumexp(alpha, dim=-1).mean()
+
+
+def dirichlet_kl_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
+    """w_KL · Σ_e KL(Dir(elu(α_e) + 1) ‖ Dir(1)) (module docstring)."""
+    if weight < 0:
+        raise ValueError(f"kl_weight: must be >= 0, got {weight}")
+    conc = DirichletSampler.concentration(alpha, 1.0)
+    return weight * torch.distributions.kl_divergence(
+        torch.distributions.Dirichlet(conc), torch.distributions.Dirichlet(torch.ones_like(conc))).sum()
 
 
 def expected_cost(alpha: torch.Tensor, costs: torch.Tensor) -> torch.Tensor:

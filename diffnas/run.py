@@ -51,9 +51,11 @@ from diffnas.grad_diagnostics import AlphaGradLog
 from diffnas.hessian import dominant_eigenvalue
 from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
 from diffnas.perf import CompiledLoss, PerfOptions, keep_freed_memory
+from diffnas.pruning import full_mask, masked_alpha, masked_weights, prune_mask
 from diffnas.regularizers import (
     beta_decay_term,
     beta_decay_weight,
+    dirichlet_kl_term,
     entropy_term,
     expected_cost,
     l2_term,
@@ -124,6 +126,8 @@ class SearchRun:
         alpha0 = config["optim.alpha_init_std"] * torch.randn(self.space.n_edges, self.space.n_ops,
                                                               generator=init_gen)
         self.alpha = torch.nn.Parameter(alpha0.to(self.device))
+        self.op_mask = full_mask(self.space.n_edges, self.space.n_ops, self.device)  # diffnas.pruning
+        self.pruned = False
         self.sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
                                      dropout=config["sampler_options.dropout"],
                                      hard_forward=config["sampler_options.hard_forward"])
@@ -193,13 +197,34 @@ class SearchRun:
         reg = entropy_term(self.alpha, c["entropy_weight"]) + l2_term(self.alpha, c["l2_weight"])
         if c["beta_weight"] > 0:
             reg = reg + beta_decay_term(self.alpha, beta_decay_weight(c["beta_weight"], self.epoch, c["epochs"]))
+        if c["kl_weight"] > 0:
+            reg = reg + dirichlet_kl_term(self.alpha, c["kl_weight"])
         if c["resource_weight"] > 0:
             reg = reg + resource_term(self.alpha, self.costs, c["resource_weight"])
         return reg
 
+    def _kept(self, weights: OpWeights) -> OpWeights:
+        """``weights`` restricted to the ops the edges keep (diffnas.pruning); as is before any pruning."""
+        if not self.pruned:
+            return weights
+        return replace(weights, weights=masked_weights(weights.weights, self.op_mask))
+
+    def _decision_alpha(self) -> torch.Tensor:
+        """α on the CPU for decisions (genotype, argmax, op shares), pruned ops at −∞."""
+        alpha = self.alpha.detach().cpu()
+        return masked_alpha(alpha, self.op_mask) if self.pruned else alpha
+
+    def _maybe_prune(self) -> None:
+        """DrNAS's progressive shrinking: once ``prune.epoch`` epochs are done, keep ``prune.keep`` ops per edge."""
+        at = self.config["prune.epoch"]
+        if at and not self.pruned and self.epoch >= at:
+            self.op_mask = prune_mask(self.alpha, self.op_mask, self.config["prune.keep"])
+            self.pruned = True
+
     def _train_sample(self, alpha: torch.Tensor, temperature: float) -> OpWeights:
-        """A training step's op weights: the sampler's, plus DARTS-'s auxiliary skip (diffnas.aux_skip)."""
-        sample = self.sampler.sample(alpha, temperature, self.sampler_gen)
+        """A training step's op weights: the sampler's on the kept ops (diffnas.pruning), plus DARTS-'s
+        auxiliary skip (diffnas.aux_skip)."""
+        sample = self._kept(self.sampler.sample(alpha, temperature, self.sampler_gen))
         beta = aux_skip_weight(self.config["aux_skip"], self.epoch, self.config["epochs"])
         if beta > 0:
             skip = self.space.ops.index("skip_connect")
@@ -283,7 +308,8 @@ class SearchRun:
         x, y = self.data.x_alpha[: self.batch_size], self.data.y_alpha[: self.batch_size]
 
         def loss_fn(a: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(self.model(x, F.softmax(a / temperature, dim=-1)), y)
+            weights = F.softmax(a / temperature, dim=-1)
+            return F.cross_entropy(self.model(x, masked_weights(weights, self.op_mask) if self.pruned else weights), y)
 
         return dominant_eigenvalue(loss_fn, self.alpha, self.config["metrics.hessian_iters"],
                                    seed=int(self.config["seed"]) * 100003 + self.epoch)
@@ -294,6 +320,7 @@ class SearchRun:
             raise RuntimeError(f"the run has ended ({self.status})")
         c = self.config
         t_start = time.perf_counter()
+        self._maybe_prune()
         epoch_no = self.epoch + 1
         self.model.train()
         n_w, n_a = len(self.data.y_weights), len(self.data.y_alpha)
@@ -361,10 +388,13 @@ class SearchRun:
     def _measure(self, temperature, train_loss, train_acc, a_norms, w_norms, clipped, diverged) -> dict[str, Any]:
         c = self.config
         nan = float("nan")
-        probs = op_probs(self.alpha)
-        choice = self.space.discrete_choice(self.alpha.detach().cpu())
-        argmax = self.alpha.detach().cpu().argmax(dim=-1)  # stability and op shares: argmax of α per edge
+        alpha = self._decision_alpha()
+        probs = op_probs(alpha)
+        choice = self.space.discrete_choice(alpha)
+        argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
         eff = self.sampler.effective_probs(self.alpha, temperature)
+        if self.pruned:
+            eff = masked_weights(eff, self.op_mask)
         record: dict[str, Any] = {
             "epoch": self.epoch,
             "temperature": float(temperature),
@@ -379,10 +409,10 @@ class SearchRun:
             "stability": stability(self.prev_argmax, argmax),
             "skip_fraction": op_share(argmax, self.space.ops, "skip_connect"),
             "none_fraction": op_share(argmax, self.space.ops, "none"),
-            "genotype": self.space.genotype(self.alpha.detach().cpu()),
+            "genotype": self.space.genotype(alpha),
             "op_probs": probs.flatten().tolist(),
             "params": self.model.genotype_params(choice, self.param_costs),
-            "expected_cost": float(expected_cost(self.alpha.detach(), self.costs)),
+            "expected_cost": float(expected_cost(alpha.to(self.device), self.costs)),
             "weight_lr": float(self.w_opt.param_groups[0]["lr"]),
             "hessian_eig": nan,
             "truth_acc": nan,
@@ -394,9 +424,9 @@ class SearchRun:
             return record
         self.profile.lap("metrics")
         self.model.eval()
-        eval_w = self.sampler.eval_weights(self.alpha.detach(), temperature)
+        eval_w = self._kept(self.sampler.eval_weights(self.alpha.detach(), temperature))
         val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
-        disc_w, disc_choice = self.space.discrete_weights(self.alpha.detach().cpu())
+        disc_w, disc_choice = self.space.discrete_weights(alpha)
         _, disc_acc = self._accuracy(disc_w.to(self.device, self.alpha.dtype), disc_choice)
         self.profile.lap("evaluation")
         every = c["metrics.hessian_every"]
@@ -467,6 +497,8 @@ class SearchRun:
             "seed": self.config["seed"],
             "model": self.model.state_dict(),
             "alpha": self.alpha.detach().clone(),
+            "op_mask": self.op_mask.detach().cpu().clone(),
+            "pruned": self.pruned,
             "w_opt": self.w_opt.state_dict(),
             "w_sched": self.w_sched.state_dict(),
             "a_opt": self.a_opt.state_dict(),
@@ -498,6 +530,9 @@ class SearchRun:
         self.model.load_state_dict(state["model"])
         with torch.no_grad():
             self.alpha.copy_(state["alpha"].to(self.device))
+        if "op_mask" in state:  # states written before pruning existed: nothing pruned
+            self.op_mask = state["op_mask"].to(self.device)
+            self.pruned = bool(state["pruned"])
         self.w_opt.load_state_dict(state["w_opt"])
         self.w_sched.load_state_dict(state["w_sched"])
         self.a_opt.load_state_dict(state["a_opt"])

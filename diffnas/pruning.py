@@ -1,0 +1,60 @@
+"""Progressive op shrinking (DrNAS, Chen et al., "DrNAS: Dirichlet Neural Architecture Search",
+ICLR 2021): after ``prune.epoch`` epochs each edge keeps only its ``prune.keep`` strongest ops, and
+the search goes on over those.
+
+The kept ops are a boolean mask M (edges × ops). An op's strength is its α: every sampler's op
+weights rise with α within an edge (softmax, Gumbel-softmax and the noisy sampler through
+exp(α / T), the Dirichlet sampler through its concentration elu(α) + 1), so the top-k by α is the
+top-k by the op distribution.
+
+Op weights W (a sample, the evaluation weights or the effective distribution) are restricted to
+the kept ops by
+
+    W̃_eo = W_eo · M_eo / Σ_o' W_eo' · M_eo'
+
+which is exact for the samplers it is allowed with: softmax(z)·M renormalised is the softmax over
+the kept entries of z (so for softmax, Gumbel-softmax and the noisy sampler it is their
+distribution over the kept ops), and a Dirichlet draw w ~ Dir(β) restricted to a subset and
+renormalised is distributed Dir(β_kept) (the subcomposition property: w = g / Σg with independent
+g_o ~ Gamma(β_o)), as is its mean β·M / Σ β·M. Samplers that draw one op per edge (one-hot
+samples) cannot be restricted this way and are refused at config validation.
+
+Decisions (the genotype, the argmax, op shares) take α with the pruned entries at −∞,
+:func:`masked_alpha`, so a pruned op is never chosen and softmax(α̃) puts 0 on it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def full_mask(n_edges: int, n_ops: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """The mask before any pruning: every op of every edge kept."""
+    return torch.ones(n_edges, n_ops, dtype=torch.bool, device=device)
+
+
+def prune_mask(alpha: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:
+    """M' = the ``keep`` largest α_eo among the ops that ``mask`` keeps, per edge (ties: lower op index).
+
+    An edge that keeps ``keep`` or fewer ops already is left as it is."""
+    if keep < 1:
+        raise ValueError(f"prune.keep: must be >= 1, got {keep}")
+    if alpha.shape != mask.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match alpha {tuple(alpha.shape)}")
+    k = min(keep, alpha.shape[-1])
+    ranked = masked_alpha(alpha.detach(), mask)
+    top = torch.argsort(ranked, dim=-1, descending=True, stable=True)[..., :k]
+    new = torch.zeros_like(mask)
+    new.scatter_(-1, top, True)
+    return new & mask
+
+
+def masked_alpha(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """α̃ = α where kept, −∞ where pruned: for argmax, the genotype and softmax(α̃)."""
+    return alpha.masked_fill(~mask.to(alpha.device), float("-inf"))
+
+
+def masked_weights(weights: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """W̃ = W·M / Σ_o W·M per edge (module docstring); differentiable in W."""
+    kept = weights * mask.to(device=weights.device, dtype=weights.dtype)
+    return kept / kept.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(weights.dtype).tiny)
