@@ -24,7 +24,7 @@ from typing import Any
 
 from diffnas.errors import InputError
 from diffnas.inputs import shown
-from diffnas.names import ONE_OP_SAMPLERS, names
+from diffnas.names import ONE_OP_SAMPLERS, PRUNABLE_SAMPLERS, names
 from diffnas.names import SPACE_OPS as SPACE_OPS  # re-exported: the spaces and their ops
 
 
@@ -401,9 +401,9 @@ class SearchConfig:
             if v["space"] == "darts" and "none" in self.ops and v["prune.keep"] < 2:
                 raise InputError("prune.keep", "must be >= 2 in the darts space while none is searched (each edge "
                                  f"must keep an op other than none), got {v['prune.keep']}")
-            if v["sampler"] in ONE_OP_SAMPLERS:
-                raise InputError("prune.epoch", f"needs a sampler with dense op weights; {v['sampler']} draws one op "
-                                 f"per edge (allowed with it: 0)")
+            if v["sampler"] not in PRUNABLE_SAMPLERS:
+                raise InputError("prune.epoch", f"needs a sampler whose weights restrict exactly to the kept ops "
+                                 f"({', '.join(sorted(PRUNABLE_SAMPLERS))}); with {v['sampler']} allowed: 0")
         if v["warmup_epochs"] >= v["epochs"]:
             raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
         if v["optim.w_lr_min"] > v["optim.w_lr"]:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BUILTIN", "ONE_OP_SAMPLERS", "SPACE_OPS", "add", "check_implemented", "names", "remove"]
+__all__ = ["BUILTIN", "ONE_OP_SAMPLERS", "PRUNABLE_SAMPLERS", "SPACE_OPS", "add", "check_implemented", "names", "remove"]
 
 SPACE_OPS: dict[str, tuple[str, ...]] = {
     "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
@@ -42,6 +42,11 @@ BUILTIN: dict[str, tuple[str, ...]] = {
 ONE_OP_SAMPLERS: frozenset[str] = frozenset({"gumbel_hard"})
 """Samplers whose training step runs only the chosen op of each edge (the others enter with value 0), so
 nothing can ride on an op's weight outside that choice (``aux_skip`` needs every op to run)."""
+
+PRUNABLE_SAMPLERS: frozenset[str] = frozenset({"softmax", "gumbel", "dirichlet"})
+"""Samplers whose op weights restricted to a subset of ops and renormalised are exactly their distribution over
+that subset (softmax over the kept logits, the Dirichlet's subcomposition; diffnas.pruning). Not ``gumbel_hard``
+(one op per edge) nor ``enhanced`` (its op dropout can leave an edge none of the kept ops)."""
 
 _registered: dict[str, list[str]] = {kind: list(built) for kind, built in BUILTIN.items()}
 

@@ -3,8 +3,8 @@ ICLR 2021): after ``prune.epoch`` epochs each edge keeps only its ``prune.keep``
 the search goes on over those.
 
 The kept ops are a boolean mask M (edges × ops). An op's strength is its α: every sampler's op
-weights rise with α within an edge (softmax, Gumbel-softmax and the noisy sampler through
-exp(α / T), the Dirichlet sampler through its concentration elu(α) + 1), so the top-k by α is the
+weights rise with α within an edge (softmax and Gumbel-softmax through exp(α / T), the Dirichlet
+sampler through its concentration elu(α) + 1), so the top-k by α is the
 top-k by the op distribution.
 
 Op weights W (a sample, the evaluation weights or the effective distribution) are restricted to
@@ -13,11 +13,12 @@ the kept ops by
     W̃_eo = W_eo · M_eo / Σ_o' W_eo' · M_eo'
 
 which is exact for the samplers it is allowed with: softmax(z)·M renormalised is the softmax over
-the kept entries of z (so for softmax, Gumbel-softmax and the noisy sampler it is their
-distribution over the kept ops), and a Dirichlet draw w ~ Dir(β) restricted to a subset and
+the kept entries of z (so for softmax and Gumbel-softmax it is their distribution over the kept
+ops), and a Dirichlet draw w ~ Dir(β) restricted to a subset and
 renormalised is distributed Dir(β_kept) (the subcomposition property: w = g / Σg with independent
-g_o ~ Gamma(β_o)), as is its mean β·M / Σ β·M. Samplers that draw one op per edge (one-hot
-samples) cannot be restricted this way and are refused at config validation.
+g_o ~ Gamma(β_o)), as is its mean β·M / Σ β·M. The samplers for which this holds are
+``diffnas.names.PRUNABLE_SAMPLERS``; the others (one op per edge; op dropout, which can leave an
+edge none of its kept ops) are refused at config validation.
 
 Decisions (the genotype, the argmax, op shares) take α with the pruned entries at −∞,
 :func:`masked_alpha`, so a pruned op is never chosen and softmax(α̃) puts 0 on it.

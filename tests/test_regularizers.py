@@ -5,6 +5,7 @@ from diffnas.metrics import mean_entropy, op_probs
 from diffnas.regularizers import (
     beta_decay_term,
     beta_decay_weight,
+    dirichlet_kl_term,
     entropy_term,
     expected_cost,
     l2_term,
@@ -55,6 +56,8 @@ def test_negative_weights_rejected():
         beta_decay_term(_alpha(), -1.0)
     with pytest.raises(ValueError, match="beta_weight"):
         beta_decay_weight(-1.0, 1, 10)
+    with pytest.raises(ValueError, match="kl_weight"):
+        dirichlet_kl_term(_alpha(), -1.0)
 
 
 def test_beta_decay_value_and_gradient():
@@ -78,3 +81,28 @@ def test_beta_decay_step_flattens_alpha():
 
 def test_beta_decay_weight_ramps_linearly_from_zero():
     assert [beta_decay_weight(4.0, t, 4) for t in range(5)] == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_dirichlet_kl_value_is_the_closed_form_summed_over_edges():
+    a = _alpha()
+    conc = torch.nn.functional.elu(a.detach()) + 1
+    lg, dg = torch.lgamma, torch.digamma
+    a0 = conc.sum(-1)
+    n = conc.shape[-1]
+    # KL(Dir(c) || Dir(1)) = lnΓ(c0) − Σ lnΓ(c) − lnΓ(n) + Σ (c − 1)(ψ(c) − ψ(c0))
+    per_edge = lg(a0) - lg(conc).sum(-1) - lg(torch.tensor(float(n), dtype=a.dtype)) \
+        + ((conc - 1) * (dg(conc) - dg(a0).unsqueeze(-1))).sum(-1)
+    assert float(dirichlet_kl_term(a, 0.5)) == pytest.approx(0.5 * float(per_edge.sum()), rel=1e-10)
+
+
+def test_dirichlet_kl_is_zero_at_the_flat_dirichlet_and_pulls_concentrations_back():
+    flat = torch.zeros(6, 5, dtype=torch.float64, requires_grad=True)  # elu(0) + 1 = 1: Dir(1) itself
+    term = dirichlet_kl_term(flat, 1.0)
+    term.backward()
+    assert float(term) == pytest.approx(0.0, abs=1e-12) and flat.grad.abs().max() < 1e-10
+    a = _alpha()
+    before = float(dirichlet_kl_term(a, 1.0))
+    dirichlet_kl_term(a, 1.0).backward()
+    with torch.no_grad():
+        a -= 0.1 * a.grad
+    assert float(dirichlet_kl_term(a, 1.0)) < before

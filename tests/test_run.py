@@ -73,6 +73,9 @@ RESUME_SCRIPT = textwrap.dedent("""
     {"sampler": "gumbel", "clip.mode": "adaptive", "temperature.schedule": "exponential",
      "temperature.t0": 3.0, "temperature.t_min": 0.3, "temperature.per": "step"},
     {"sampler": "gumbel_hard", "order": "second", "data.subset": 100},
+    # DrNAS: pruned before the checkpoint (the mask travels in it) and after it (the resumed run prunes)
+    {"sampler": "dirichlet", "kl_weight": 0.01, "prune.epoch": 2, "prune.keep": 2, "optim.a_lr": 0.05},
+    {"beta_weight": 5.0, "prune.epoch": 4, "prune.keep": 2, "optim.a_lr": 0.05},
 ])
 def test_resume_in_fresh_process_is_bit_for_bit(tmp_path, extra):
     cfg = _config(epochs=5, **extra)
