@@ -21,6 +21,8 @@ A spec names a base search config, the axes to explore and how to explore them::
     metric: proxy_score              # the calibrated ranking metric (docs/proxies.md)
     mode: max
     baseline: {sampler: softmax, temperature.t0: 1.0}   # overrides on base: the reference config
+    extends: other.yaml              # start from another spec file (relative to this one): base and
+                                     # baseline merged key by key, other keys replaced, name not inherited
     confirm: {top_k: 2, seeds: 3}    # defaults for `diffnas sweep confirm`
     # confirm: {per: sampler, top_k: 1, seeds: 3}   # the best config of every sampler (any axis)
 
@@ -419,16 +421,57 @@ def check_inputs(spec: SweepSpec) -> None:
             raise InputError(label, err.message) from None
 
 
+_MAX_EXTENDS = 8
+# Sections merged key by key when a spec extends another (dotted and nested keys alike); every other top-level
+# key of the extending spec replaces the parent's whole, and the parent's name and description are not inherited.
+MERGED_SECTIONS = ("base", "baseline")
+
+
+def merge_specs(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str, Any]:
+    """``child`` over ``parent``: ``base`` and ``baseline`` merged key by key, any other key replaced whole."""
+    merged = {k: v for k, v in parent.items() if k not in ("name", "description")}
+    for key, value in child.items():
+        if key in MERGED_SECTIONS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**flatten(merged[key]), **flatten(value)}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _resolve_extends(data: Any, path: str, chain: tuple[str, ...]) -> Any:
+    """``data`` with its ``extends: PARENT`` (a spec file, relative to ``path``'s folder) merged in, recursively."""
+    from diffnas.inputs import load_yaml
+
+    if not isinstance(data, Mapping) or "extends" not in data:
+        return data
+    ref = data["extends"]
+    if not isinstance(ref, str) or not ref.strip():
+        raise InputError("extends", f"must be the path of another spec file, relative to this one; got {shown(ref)}")
+    parent_path = os.path.abspath(os.path.join(os.path.dirname(path), ref))
+    if parent_path in chain:
+        loop = " -> ".join(os.path.basename(p) for p in (*chain, parent_path))
+        raise InputError("extends", f"forms a cycle: {loop}")
+    if len(chain) > _MAX_EXTENDS:
+        raise InputError("extends", f"chain longer than {_MAX_EXTENDS} files")
+    parent = load_yaml(parent_path, "extends", "spec file")
+    if not isinstance(parent, Mapping):
+        raise InputError("extends", f"{ref} must hold a mapping of spec keys")
+    parent = _resolve_extends(parent, parent_path, (*chain, parent_path))
+    return merge_specs(parent, {k: v for k, v in data.items() if k != "extends"})
+
+
 def load_spec(path: str, name: str | None = None) -> SweepSpec:
     """Read and validate a spec file; ``name`` (``--name``) overrides the spec's own name.
 
     The file is read by :func:`diffnas.inputs.load_yaml` (size cap, UTF-8, duplicate keys and alias
-    bombs refused); problems name ``SPEC``."""
+    bombs refused); problems name ``SPEC``. ``extends: OTHER.yaml`` (relative to the file) starts from
+    another spec: see :func:`merge_specs`."""
     from diffnas.inputs import load_yaml
 
     data = load_yaml(path, "SPEC", "spec file")
     if data is None:
         raise InputError("SPEC", f"{path} is empty")
+    data = _resolve_extends(data, path, (os.path.abspath(path),))
     if name is not None:
         if not isinstance(data, Mapping):
             raise InputError("spec", f"must be a mapping of spec keys, got {type(data).__name__}")

@@ -133,3 +133,66 @@ def test_fixed_fields_use_the_configs_coercion(key, value):
     with pytest.raises(InputError) as field_err:
         coerce_field(key, SPEC_FIELDS[key], value)
     assert str(spec_err.value) == str(field_err.value)
+
+
+def _spec_file(folder, name, text):
+    path = folder / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_extends_merges_base_and_baseline_key_by_key_and_replaces_the_rest(tmp_path):
+    _spec_file(tmp_path, "parent.yaml", """
+name: parent
+description: the parent
+base: {dataset: digits, epochs: 4, data: {subset: 300, batch_size: 32}, temperature.t0: 2.0}
+grid: {sampler: [softmax, gumbel], entropy_weight: [0.0, 0.1]}
+seeds: [1, 2]
+scheduler: {type: fifo}
+baseline: {sampler: softmax, temperature.t0: 2.0}
+""")
+    os.mkdir(tmp_path / "sub")
+    child = _spec_file(tmp_path / "sub", "child.yaml", """
+extends: ../parent.yaml
+base: {data.subset: 500, temperature: {t0: 3.0}}
+grid: {sampler: [dirichlet]}
+baseline: {sampler: dirichlet}
+""")
+    s = load_spec(child)
+    assert s.name == "child" and s.description is None  # neither is inherited
+    assert (s.base["data.subset"], s.base["data.batch_size"], s.base["epochs"]) == (500, 32, 4)
+    assert s.base["temperature.t0"] == 3.0
+    assert s.grid == {"sampler": ["dirichlet"]}  # replaced whole, not merged
+    assert s.seeds == [1, 2] and s.scheduler["type"] == "fifo"
+    assert s.baseline == {"sampler": "dirichlet", "temperature.t0": 2.0}
+    grandchild = _spec_file(tmp_path, "grandchild.yaml", "extends: sub/child.yaml\nseeds: [7]\n")
+    g = load_spec(grandchild)
+    assert (g.base["data.subset"], g.grid, g.seeds) == (500, {"sampler": ["dirichlet"]}, [7])
+
+
+def test_extends_refusals_name_extends(tmp_path):
+    cases = {
+        "missing.yaml": "extends: nowhere.yaml\n",
+        "number.yaml": "extends: 3\n",
+        "loop_a.yaml": "extends: loop_b.yaml\n",
+        "self.yaml": "extends: self.yaml\n",
+        "list.yaml": "extends: parent_list.yaml\n",
+    }
+    _spec_file(tmp_path, "loop_b.yaml", "extends: loop_a.yaml\n")
+    _spec_file(tmp_path, "parent_list.yaml", "[1, 2]\n")
+    for name, text in cases.items():
+        with pytest.raises(InputError) as err:
+            load_spec(_spec_file(tmp_path, name, text))
+        assert err.value.field == "extends" and "\n" not in str(err.value), name
+    with pytest.raises(InputError, match="cycle: loop_a.yaml -> loop_b.yaml -> loop_a.yaml"):
+        load_spec(str(tmp_path / "loop_a.yaml"))
+
+
+def test_specs_that_extend_the_beta_protocol_share_its_base():
+    """The beta-DARTS follow-ups extend sweeps/nb201_study_beta.yaml: each one's base is the protocol's but for
+    the keys it names."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "sweeps")
+    parent = load_spec(os.path.join(root, "nb201_study_beta.yaml")).base.to_flat()
+    cells5 = load_spec(os.path.join(root, "nb201_study_beta_cells5_confirm.yaml"))
+    assert {k: v for k, v in cells5.base.to_flat().items() if parent[k] != v} == {"model.cells_per_stage": 5}
+    assert cells5.seeds == list(range(26, 36)) and cells5.grid == {"sampler": ["softmax"], "beta_weight": [10.0]}
