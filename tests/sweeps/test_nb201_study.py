@@ -45,6 +45,7 @@ def test_study_specs_validate_and_cross_every_sampler_with_the_axes() -> None:
 
 def _tiny(tmp_path: Path) -> str:
     raw = yaml.safe_load(SMALL.read_text())
+    raw["extends"] = str(FULL)  # the small spec extends the study spec; from tmp_path by its absolute path
     raw["base"]["data"].update(subset=100, resolution=8)
     raw["base"]["model"] = {"channels": 4, "stages": 1}
     raw["base"]["epochs"] = 2
