@@ -59,3 +59,16 @@ def test_label_names_settings_that_differ_from_the_protocol(tables, capsys):
     assert labels["nb201_study_beta_px28"].endswith("β-decay 10, 28 px")
     assert labels["nb201_study_beta_aux"].endswith("β-decay 10, aux skip 1")
     assert "px" not in labels["nb201_study_beta_cells5"] and "aux skip" not in labels["nb201_study_beta_cells5"]
+
+
+def test_label_names_drnas_settings(tables, capsys):
+    """DrNAS's KL weight and the shrinking appear in a label only where they are on."""
+    results = ROOT / "docs" / "results"
+    labels = {}
+    for name in ("nb201_study_drnas", "nb201_study_beta_prune", "nb201_study_beta_cells5"):
+        assert tables["main"]([str(results / name), "--phase", "explore"]) == 0
+        labels[name] = _row(capsys.readouterr().out)[0]
+    assert labels["nb201_study_drnas"].startswith("| dirichlet, constant")
+    assert labels["nb201_study_drnas"].endswith("KL 0.001, keep 3 ops after epoch 7")
+    assert labels["nb201_study_beta_prune"].endswith("β-decay 10, keep 3 ops after epoch 7")
+    assert "keep" not in labels["nb201_study_beta_cells5"] and "KL" not in labels["nb201_study_beta_cells5"]
