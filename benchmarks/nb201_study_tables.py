@@ -171,7 +171,7 @@ PROTOCOL: dict[str, object] = {
     "config/temperature.t0": 1.0, "config/temperature.t_min": 0.1, "config/sampler_options.hard_forward": "chosen",
     "config/order": "first", "config/model.cells_per_stage": 1, "config/data.subset": 2000, "config/epochs": 10,
     "config/beta_weight": 0.0, "config/aux_skip": 0.0, "config/data.resolution": 16, "config/kl_weight": 0.0,
-    "config/prune.epoch": 0, "config/prune.keep": 3,
+    "config/prune.epoch": 0, "config/prune.keep": 3, "config/model.channels": 8,
 }
 LABEL_KEYS = SHARE_GUARDS + tuple(PROTOCOL)
 
@@ -192,6 +192,7 @@ EXTRAS: tuple[tuple[str, type, Callable[[object, Callable[[str], object]], str]]
     ("config/sampler_options.hard_forward", str, lambda v, get: f"hard_forward {v}"),
     ("config/order", str, lambda v, get: "2nd order"),
     ("config/model.cells_per_stage", int, lambda v, get: f"{v} cells/stage"),
+    ("config/model.channels", int, lambda v, get: f"{v} channels"),
     ("config/data.subset", int, lambda v, get: f"{v:,} images"),
     ("config/epochs", int, lambda v, get: f"{v} epochs"),
     ("config/beta_weight", float, lambda v, get: f"β-decay {v:g}"),

@@ -72,3 +72,6 @@ def test_label_names_drnas_settings(tables, capsys):
     assert labels["nb201_study_drnas"].endswith("KL 0.001, keep 3 ops after epoch 7")
     assert labels["nb201_study_beta_prune"].endswith("β-decay 10, keep 3 ops after epoch 7")
     assert "keep" not in labels["nb201_study_beta_cells5"] and "KL" not in labels["nb201_study_beta_cells5"]
+    assert tables["main"]([str(results / "nb201_study_beta_c16"), "--phase", "explore"]) == 0
+    assert "3 cells/stage, 16 channels, 6,000 images" in _row(capsys.readouterr().out)[0]
+    assert "channels" not in labels["nb201_study_beta_cells5"]
