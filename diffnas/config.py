@@ -395,6 +395,9 @@ class SearchConfig:
         if v["prune.epoch"] > 0:
             if v["prune.epoch"] >= v["epochs"]:
                 raise InputError("prune.epoch", f"must be < epochs ({v['epochs']}) or 0 (never), got {v['prune.epoch']}")
+            if v["prune.epoch"] <= v["warmup_epochs"]:
+                raise InputError("prune.epoch", f"must be > warmup_epochs ({v['warmup_epochs']}): alpha is frozen until "
+                                 f"then, so its initialisation would choose the kept ops; got {v['prune.epoch']}")
             if v["prune.keep"] >= len(self.ops):
                 raise InputError("prune.keep", f"must be < the {len(self.ops)} searched ops to prune anything, "
                                  f"got {v['prune.keep']}")

@@ -119,6 +119,7 @@ def test_pruning_and_the_kl_term_change_the_run_and_the_config_id_only_when_on()
 
 @pytest.mark.parametrize("extra, key, needle", [
     ({"prune.epoch": 4}, "prune.epoch", "< epochs"),
+    ({"prune.epoch": 2, "warmup_epochs": 2}, "prune.epoch", "warmup_epochs"),
     ({"prune.epoch": 1, "prune.keep": 5}, "prune.keep", "5 searched ops"),
     ({"prune.epoch": 1, "sampler": "gumbel_hard"}, "prune.epoch", "gumbel_hard"),
     ({"prune.epoch": 1, "sampler": "enhanced"}, "prune.epoch", "enhanced"),
