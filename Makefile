@@ -32,6 +32,7 @@ bench: $(STAMP)
 	@# AutoDL's own NB201 search models, the step benchmark's peer (its metadata pins an old numpy; the models need only torch)
 	$(BIN)/pip install -q --no-deps "xautodl==1.0.0"
 	$(BIN)/python benchmarks/bench_step.py
+	$(BIN)/python benchmarks/thread_scaling.py
 	RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 $(BIN)/python benchmarks/bench_sweep.py
 
 clean:
