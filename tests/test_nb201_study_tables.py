@@ -49,29 +49,30 @@ def test_seed_range_refuses_what_is_not_lo_hi(tables):
             tables["seed_range"](bad)
 
 
+def _labels(tables, capsys, *names: str) -> dict[str, str]:
+    """The config label of the first explore row of each committed folder."""
+    labels = {}
+    for name in names:
+        assert tables["main"]([str(ROOT / "docs" / "results" / name), "--phase", "explore"]) == 0
+        labels[name] = _row(capsys.readouterr().out)[0]
+    return labels
+
+
 def test_label_names_settings_that_differ_from_the_protocol(tables, capsys):
     """The 28 px run's label says so; a 16 px run's (the protocol's resolution) does not; aux_skip likewise."""
-    results = ROOT / "docs" / "results"
-    labels = {}
-    for name in ("nb201_study_beta_px28", "nb201_study_beta_aux", "nb201_study_beta_cells5"):
-        assert tables["main"]([str(results / name), "--phase", "explore"]) == 0
-        labels[name] = _row(capsys.readouterr().out)[0]
+    labels = _labels(tables, capsys, "nb201_study_beta_px28", "nb201_study_beta_aux", "nb201_study_beta_cells5")
     assert labels["nb201_study_beta_px28"].endswith("β-decay 10, 28 px")
     assert labels["nb201_study_beta_aux"].endswith("β-decay 10, aux skip 1")
     assert "px" not in labels["nb201_study_beta_cells5"] and "aux skip" not in labels["nb201_study_beta_cells5"]
 
 
 def test_label_names_drnas_settings(tables, capsys):
-    """DrNAS's KL weight and the shrinking appear in a label only where they are on."""
-    results = ROOT / "docs" / "results"
-    labels = {}
-    for name in ("nb201_study_drnas", "nb201_study_beta_prune", "nb201_study_beta_cells5"):
-        assert tables["main"]([str(results / name), "--phase", "explore"]) == 0
-        labels[name] = _row(capsys.readouterr().out)[0]
+    """DrNAS's KL weight, the shrinking and the channel count appear in a label only where they differ."""
+    labels = _labels(tables, capsys, "nb201_study_drnas", "nb201_study_beta_prune", "nb201_study_beta_cells5",
+                     "nb201_study_beta_c16")
     assert labels["nb201_study_drnas"].startswith("| dirichlet, constant")
     assert labels["nb201_study_drnas"].endswith("KL 0.001, keep 3 ops after epoch 7")
     assert labels["nb201_study_beta_prune"].endswith("β-decay 10, keep 3 ops after epoch 7")
     assert "keep" not in labels["nb201_study_beta_cells5"] and "KL" not in labels["nb201_study_beta_cells5"]
-    assert tables["main"]([str(results / "nb201_study_beta_c16"), "--phase", "explore"]) == 0
-    assert "3 cells/stage, 16 channels, 6,000 images" in _row(capsys.readouterr().out)[0]
+    assert "3 cells/stage, 16 channels, 6,000 images" in labels["nb201_study_beta_c16"]
     assert "channels" not in labels["nb201_study_beta_cells5"]
