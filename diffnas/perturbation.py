@@ -6,8 +6,9 @@ Differentiable Architecture Search", AAAI 2023) with a zero-cost proxy of the su
 initialisation, so that no supernet training is needed at all.
 
 Given base op weights B (edges × ops, rows summing to 1) and a score S(W) of the supernet under op
-weights W, edges are visited in a given order. A(e) is the set of ops still alive on edge e (all ops
-at the start); the weights of the alive ops are the base weights renormalised per edge,
+weights W, edges are visited in a given order. A(e) is the set of ops still alive on edge e (at the
+start, the ops with a positive base weight: all of them for uniform weights; an op at weight 0, such
+as one pruned by diffnas.pruning, adds nothing to remove); the weights of the alive ops are the base weights renormalised per edge,
 
     W_A[e, o] = B[e, o] / Σ_{o' ∈ A(e)} B[e, o']   for o ∈ A(e), 0 otherwise.
 
@@ -51,7 +52,9 @@ def perturb_select(base: torch.Tensor, score: Score, order: Sequence[int] | None
     order = list(range(n_edges)) if order is None else list(order)
     if sorted(order) != list(range(n_edges)):
         raise ValueError(f"order must be a permutation of the {n_edges} edges, got {order}")
-    alive: list[list[int]] = [list(range(n_ops)) for _ in range(n_edges)]
+    alive: list[list[int]] = [[o for o in range(n_ops) if base[e, o] > 0] for e in range(n_edges)]
+    if not all(alive):
+        raise ValueError("base: every edge needs an op with a positive weight")
     for e in order:
         if len(alive[e]) == 1:
             continue
