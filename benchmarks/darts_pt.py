@@ -27,7 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
+from nb201_study_tables import seed_range, t_interval  # noqa: E402  (benchmarks/, the script's own folder)
 
 from diffnas.errors import InputError  # noqa: E402
 from diffnas.perturbation import perturb_select  # noqa: E402
@@ -60,9 +60,9 @@ def split_accuracy(run: SearchRun, weights: torch.Tensor) -> float:
 def darts_pt_cell(run: SearchRun) -> str:
     """The DARTS-PT genotype of the restored run (module docstring)."""
     temperature = run.records[-1]["temperature"]
-    base = run._kept(run.sampler.eval_weights(run.alpha.detach(), temperature)).weights
+    base = run._weights(run.sampler.eval_weights(run._sampling_alpha(run.alpha.detach()), temperature)).weights
     run.model.eval()
-    chosen = perturb_select(base, lambda w: split_accuracy(run, w))
+    chosen = perturb_select(base, lambda w: split_accuracy(run, w), keep=run.op_mask)
     return run.space.genotype_of(torch.tensor(chosen))
 
 
@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("folder", type=Path)
     p.add_argument("spec")
-    p.add_argument("--seeds", default=None, help="LO-HI: only these seeds")
+    p.add_argument("--seeds", type=seed_range, default=None, metavar="LO-HI", help="only these seeds")
     args = p.parse_args(argv)
     spec = load_spec(args.spec)
     points = list(itertools.product(*spec.grid.values()))
     if len(points) != 1 or spec.sample:
         raise InputError("SPEC", "must have a single grid point and no sampled axes")
     config = spec.base.replace(**dict(zip(spec.grid, points[0])))
-    lo, hi = (int(v) for v in args.seeds.split("-")) if args.seeds else (0, 2**31)
+    lo, hi = args.seeds or (0, 2**31)
     rows = []
     for path in last_checkpoints(args.folder):
         seed = int(torch.load(path, map_location="cpu", weights_only=False)["seed"])
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         final = run.records[-1]["genotype"]
         rows.append((seed, final, run.truth.lookup(final), cell, run.truth.lookup(cell), time.perf_counter() - t0))
     if not rows:
-        raise InputError("--seeds", f"no checkpoint of a run with a seed in {args.seeds}")
+        raise InputError("--seeds", f"no checkpoint of a run with a seed in {lo}-{hi}")
     for seed, final, t_final, cell, t_pt, secs in sorted(rows):
         print(f"seed {seed}: argmax {t_final:.2f} {final}\n         DARTS-PT {t_pt:.2f} {cell} ({secs:.0f} s)")
     for name, col in (("argmax final cells", 2), ("DARTS-PT cells", 4)):

@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
               f"({cpu / wall:.2f} cores busy); load average {os.getloadavg()[0]:.1f}")
     print(f"\n{'op':<44} {'1 thread':>9} {'2 threads':>10} {'speedup':>8}")
     for key in sorted(times[1], key=lambda k: -times[1][k])[:args.top]:
-        one, two = times[1][key], times[2].get(key, 0.0)
-        print(f"{key[:44]:<44} {one:7.1f} ms {two:8.1f} ms {one / max(two, 1e-9):7.2f}x")
+        one, two = times[1][key], times[2].get(key)
+        shown = f"{two:8.1f} ms {one / two:7.2f}x" if two else f"{'–':>11} {'–':>8}"  # not run at 2 threads
+        print(f"{key[:44]:<44} {one:7.1f} ms {shown}")
     return 0
 
 

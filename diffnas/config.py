@@ -392,6 +392,8 @@ class SearchConfig:
         if v["kl_weight"] > 0 and v["sampler"] != "dirichlet":
             raise InputError("kl_weight", f"needs the dirichlet sampler (its concentration elu(alpha) + 1); "
                              f"allowed with {v['sampler']}: 0")
+        if v["prune.epoch"] == 0 and v["prune.keep"] != FIELDS["prune.keep"].default:
+            raise InputError("prune.keep", f"only with prune.epoch > 0 (it does nothing without it); got {v['prune.keep']}")
         if v["prune.epoch"] > 0:
             if v["prune.epoch"] >= v["epochs"]:
                 raise InputError("prune.epoch", f"must be < epochs ({v['epochs']}) or 0 (never), got {v['prune.epoch']}")

@@ -7,8 +7,8 @@ initialisation, so that no supernet training is needed at all.
 
 Given base op weights B (edges × ops, rows summing to 1) and a score S(W) of the supernet under op
 weights W, edges are visited in a given order. A(e) is the set of ops still alive on edge e (at the
-start, the ops with a positive base weight: all of them for uniform weights; an op at weight 0, such
-as one pruned by diffnas.pruning, adds nothing to remove); the weights of the alive ops are the base weights renormalised per edge,
+start every op, or the ops a run kept after pruning, diffnas.pruning); the weights of the alive ops
+are the base weights renormalised per edge,
 
     W_A[e, o] = B[e, o] / Σ_{o' ∈ A(e)} B[e, o']   for o ∈ A(e), 0 otherwise.
 
@@ -46,15 +46,18 @@ def alive_weights(base: torch.Tensor, alive: Sequence[Sequence[int]]) -> torch.T
     return w
 
 
-def perturb_select(base: torch.Tensor, score: Score, order: Sequence[int] | None = None) -> list[int]:
-    """One op index per edge by removal scoring (module docstring); ``order`` = edge visiting order."""
+def perturb_select(base: torch.Tensor, score: Score, order: Sequence[int] | None = None,
+                   keep: torch.Tensor | None = None) -> list[int]:
+    """One op index per edge by removal scoring (module docstring); ``order`` = edge visiting order; ``keep``
+    (edges × ops, bool) = the ops alive at the start (default: all; a run's pruning mask, diffnas.pruning)."""
     n_edges, n_ops = base.shape
     order = list(range(n_edges)) if order is None else list(order)
     if sorted(order) != list(range(n_edges)):
         raise ValueError(f"order must be a permutation of the {n_edges} edges, got {order}")
-    alive: list[list[int]] = [[o for o in range(n_ops) if base[e, o] > 0] for e in range(n_edges)]
+    keep = torch.ones(n_edges, n_ops, dtype=torch.bool) if keep is None else keep.cpu()
+    alive: list[list[int]] = [[o for o in range(n_ops) if keep[e, o]] for e in range(n_edges)]
     if not all(alive):
-        raise ValueError("base: every edge needs an op with a positive weight")
+        raise ValueError("keep: every edge needs a kept op")
     for e in order:
         if len(alive[e]) == 1:
             continue

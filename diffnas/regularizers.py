@@ -58,13 +58,19 @@ def beta_decay_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
     return weight * torch.logsumexp(alpha, dim=-1).mean()
 
 
-def dirichlet_kl_term(alpha: torch.Tensor, weight: float) -> torch.Tensor:
-    """w_KL · Σ_e KL(Dir(elu(α_e) + 1) ‖ Dir(1)) (module docstring)."""
+def dirichlet_kl_term(alpha: torch.Tensor, weight: float, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """w_KL · Σ_e KL(Dir(elu(α_e) + 1) ‖ Dir(1)) (module docstring), in closed form; with ``mask`` (kept ops,
+    diffnas.pruning) each edge's Dirichlet is over its kept ops only: a = β_kept, b = 1_kept."""
     if weight < 0:
         raise ValueError(f"kl_weight: must be >= 0, got {weight}")
     conc = DirichletSampler.concentration(alpha, 1.0)
-    return weight * torch.distributions.kl_divergence(
-        torch.distributions.Dirichlet(conc), torch.distributions.Dirichlet(torch.ones_like(conc))).sum()
+    keep = torch.ones_like(conc, dtype=torch.bool) if mask is None else mask.to(conc.device)
+    a = torch.where(keep, conc, torch.ones_like(conc))  # a pruned op enters as a_o = b_o = 1: lnΓ(1) = 0, (a − b) = 0
+    a0 = (a * keep).sum(-1)
+    n = keep.sum(-1).to(conc.dtype)
+    kl = (torch.lgamma(a0) - torch.lgamma(n) - (torch.lgamma(a) * keep).sum(-1)
+          + ((a - 1) * (torch.digamma(a) - torch.digamma(a0).unsqueeze(-1)) * keep).sum(-1))
+    return weight * kl.sum()
 
 
 def expected_cost(alpha: torch.Tensor, costs: torch.Tensor) -> torch.Tensor:

@@ -193,21 +193,35 @@ class SearchRun:
         return torch.randperm(n, generator=self.batch_gen)
 
     def _alpha_loss_terms(self) -> torch.Tensor:
+        """α's regularisers, over the kept ops only once the edges are pruned (diffnas.pruning)."""
         c = self.config
-        reg = entropy_term(self.alpha, c["entropy_weight"]) + l2_term(self.alpha, c["l2_weight"])
+        alpha = masked_alpha(self.alpha, self.op_mask) if self.pruned else self.alpha
+        kept = self.alpha * self.op_mask if self.pruned else self.alpha
+        reg = entropy_term(alpha, c["entropy_weight"]) + l2_term(kept, c["l2_weight"])
         if c["beta_weight"] > 0:
-            reg = reg + beta_decay_term(self.alpha, beta_decay_weight(c["beta_weight"], self.epoch, c["epochs"]))
+            reg = reg + beta_decay_term(alpha, beta_decay_weight(c["beta_weight"], self.epoch, c["epochs"]))
         if c["kl_weight"] > 0:
-            reg = reg + dirichlet_kl_term(self.alpha, c["kl_weight"])
+            reg = reg + dirichlet_kl_term(self.alpha, c["kl_weight"], self.op_mask if self.pruned else None)
         if c["resource_weight"] > 0:
-            reg = reg + resource_term(self.alpha, self.costs, c["resource_weight"])
+            reg = reg + resource_term(alpha, self.costs, c["resource_weight"])
         return reg
 
-    def _kept(self, weights: OpWeights) -> OpWeights:
-        """``weights`` restricted to the ops the edges keep (diffnas.pruning); as is before any pruning."""
-        if not self.pruned:
-            return weights
-        return replace(weights, weights=masked_weights(weights.weights, self.op_mask))
+    def _sampling_alpha(self, alpha: torch.Tensor) -> torch.Tensor:
+        """α as the sampler sees it: after pruning, the pruned ops at −∞ where the sampler restricts through
+        its logits (diffnas.pruning; softmax over the kept logits, with no underflow of the kept weights)."""
+        if self.pruned and self.sampler.restricts_logits:
+            return masked_alpha(alpha, self.op_mask)
+        return alpha
+
+    def _kept(self, weights: torch.Tensor) -> torch.Tensor:
+        """Op weights restricted to the kept ops, W·M / Σ W·M, where the sampler does not restrict through
+        its logits (the Dirichlet's subcomposition); as they are otherwise."""
+        if self.pruned and not self.sampler.restricts_logits:
+            return masked_weights(weights, self.op_mask)
+        return weights
+
+    def _weights(self, sample: OpWeights) -> OpWeights:
+        return replace(sample, weights=self._kept(sample.weights))
 
     def _decision_alpha(self) -> torch.Tensor:
         """α on the CPU for decisions (genotype, argmax, op shares), pruned ops at −∞."""
@@ -224,7 +238,7 @@ class SearchRun:
     def _train_sample(self, alpha: torch.Tensor, temperature: float) -> OpWeights:
         """A training step's op weights: the sampler's on the kept ops (diffnas.pruning), plus DARTS-'s
         auxiliary skip (diffnas.aux_skip)."""
-        sample = self._kept(self.sampler.sample(alpha, temperature, self.sampler_gen))
+        sample = self._weights(self.sampler.sample(self._sampling_alpha(alpha), temperature, self.sampler_gen))
         beta = aux_skip_weight(self.config["aux_skip"], self.epoch, self.config["epochs"])
         if beta > 0:
             skip = self.space.ops.index("skip_connect")
@@ -308,8 +322,8 @@ class SearchRun:
         x, y = self.data.x_alpha[: self.batch_size], self.data.y_alpha[: self.batch_size]
 
         def loss_fn(a: torch.Tensor) -> torch.Tensor:
-            weights = F.softmax(a / temperature, dim=-1)
-            return F.cross_entropy(self.model(x, masked_weights(weights, self.op_mask) if self.pruned else weights), y)
+            kept = masked_alpha(a, self.op_mask) if self.pruned else a
+            return F.cross_entropy(self.model(x, F.softmax(kept / temperature, dim=-1)), y)
 
         return dominant_eigenvalue(loss_fn, self.alpha, self.config["metrics.hessian_iters"],
                                    seed=int(self.config["seed"]) * 100003 + self.epoch)
@@ -392,9 +406,7 @@ class SearchRun:
         probs = op_probs(alpha)
         choice = self.space.discrete_choice(alpha)
         argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
-        eff = self.sampler.effective_probs(self.alpha, temperature)
-        if self.pruned:
-            eff = masked_weights(eff, self.op_mask)
+        eff = self._kept(self.sampler.effective_probs(self._sampling_alpha(self.alpha), temperature))
         record: dict[str, Any] = {
             "epoch": self.epoch,
             "temperature": float(temperature),
@@ -424,7 +436,7 @@ class SearchRun:
             return record
         self.profile.lap("metrics")
         self.model.eval()
-        eval_w = self._kept(self.sampler.eval_weights(self.alpha.detach(), temperature))
+        eval_w = self._weights(self.sampler.eval_weights(self._sampling_alpha(self.alpha.detach()), temperature))
         val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
         disc_w, disc_choice = self.space.discrete_weights(alpha)
         _, disc_acc = self._accuracy(disc_w.to(self.device, self.alpha.dtype), disc_choice)
@@ -530,9 +542,12 @@ class SearchRun:
         self.model.load_state_dict(state["model"])
         with torch.no_grad():
             self.alpha.copy_(state["alpha"].to(self.device))
-        if "op_mask" in state:  # states written before pruning existed: nothing pruned
+        if "op_mask" in state:
             self.op_mask = state["op_mask"].to(self.device)
             self.pruned = bool(state["pruned"])
+        else:  # a state written before pruning existed: nothing pruned
+            self.op_mask = full_mask(self.space.n_edges, self.space.n_ops, self.device)
+            self.pruned = False
         self.w_opt.load_state_dict(state["w_opt"])
         self.w_sched.load_state_dict(state["w_sched"])
         self.a_opt.load_state_dict(state["a_opt"])

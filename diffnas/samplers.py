@@ -78,6 +78,9 @@ class Sampler(ABC):
     """Base class. Subclasses register with ``@SAMPLERS.register(name)``."""
 
     name: ClassVar[str] = ""
+    # Whether op weights restricted to a subset of ops (diffnas.pruning) come from α with the other ops at −∞
+    # (softmax-style samplers); if not, the weights are restricted after sampling, W·M / Σ W·M.
+    restricts_logits: ClassVar[bool] = True
 
     @abstractmethod
     def sample(self, alpha: torch.Tensor, temperature: float, generator: torch.Generator | None) -> OpWeights:
@@ -195,6 +198,7 @@ class DirichletSampler(Sampler):
     """DrNAS-like: w ~ Dir((elu(α) + 1) / T), reparameterised; eval and effective: the mean."""
 
     name = "dirichlet"
+    restricts_logits = False  # elu(−∞) + 1 = 0 is no concentration: restricted after sampling (subcomposition)
 
     @staticmethod
     def concentration(alpha: torch.Tensor, temperature: float) -> torch.Tensor:

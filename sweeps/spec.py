@@ -431,6 +431,8 @@ def merge_specs(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str
     """``child`` over ``parent``: ``base`` and ``baseline`` merged key by key, any other key replaced whole."""
     merged = {k: v for k, v in parent.items() if k not in ("name", "description")}
     for key, value in child.items():
+        if key in MERGED_SECTIONS and value is None:  # an empty `base:` changes nothing
+            continue
         if key in MERGED_SECTIONS and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = {**flatten(merged[key]), **flatten(value)}
         else:

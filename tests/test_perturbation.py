@@ -47,20 +47,23 @@ def test_the_walk_scores_each_edge_in_the_context_of_the_edges_already_fixed():
     assert calls[2][0].tolist() == [1.0, 0.0]  # edge 0 fixed to op 0 while edge 1 is scored
 
 
-def test_ops_at_weight_zero_are_never_scored_nor_chosen():
-    """A pruned op (weight 0) adds nothing to remove: even where every removal of a live op raises the score
-    (so 'removing' the zero op would be the minimum), the pick is among the ops with a positive weight."""
+def test_ops_not_kept_are_never_scored_nor_chosen():
+    """A pruned op adds nothing to remove: even where every removal of a kept op raises the score (so
+    'removing' the pruned op would be the minimum), the pick is among the kept ops."""
     base = torch.tensor([[0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
+    keep = base > 0
     calls = []
 
     def score(w):
         calls.append(w.clone())
         return float((w * w).sum())  # removing a live op from edge 0 concentrates its weight: the score rises
 
-    assert perturb_select(base, score) == [0, 1]
-    assert len(calls) == 2  # edge 0's two live ops; edge 1 has one live op and is not scored
-    with pytest.raises(ValueError, match="positive weight"):
-        perturb_select(torch.tensor([[0.0, 0.0], [0.5, 0.5]]), score)
+    assert perturb_select(base, score, keep=keep) == [0, 1]
+    assert len(calls) == 2  # edge 0's two kept ops; edge 1 has one kept op and is not scored
+    with pytest.raises(ValueError, match="zero base weight"):  # without the mask a zero-weight op is a candidate
+        perturb_select(base, score)
+    with pytest.raises(ValueError, match="kept op"):
+        perturb_select(base, score, keep=torch.tensor([[False, False, False], [True, True, True]]))
 
 
 def test_order_must_be_a_permutation_of_the_edges():

@@ -74,9 +74,10 @@ def _config(**extra):
     return SearchConfig.validate({**TINY, "epochs": 4, "optim.a_lr": 0.05, **extra})
 
 
-@pytest.mark.parametrize("sampler", ["softmax", "dirichlet", "gumbel"])
-def test_after_the_prune_epoch_every_weight_and_decision_keeps_to_the_strongest_ops(sampler):
-    run = SearchRun(_config(sampler=sampler, **{"prune.epoch": 2, "prune.keep": 2}))
+@pytest.mark.parametrize("sampler, order", [("softmax", "first"), ("dirichlet", "first"), ("gumbel", "first"),
+                                            ("gumbel", "second")])
+def test_after_the_prune_epoch_every_weight_and_decision_keeps_to_the_strongest_ops(sampler, order):
+    run = SearchRun(_config(sampler=sampler, order=order, **{"prune.epoch": 2, "prune.keep": 2}))
     calls = []
     inner = run.loss_fn
 
@@ -100,6 +101,33 @@ def test_after_the_prune_epoch_every_weight_and_decision_keeps_to_the_strongest_
         assert probs[~expected].eq(0).all()
         chosen = [part.split("~")[0] for node in record["genotype"].split("+") for part in node.strip("|").split("|")]
         assert all(expected[e, ops.index(op)] for e, op in enumerate(chosen))
+
+
+@pytest.mark.parametrize("sampler, extra", [
+    ("softmax", {"entropy_weight": 0.1, "l2_weight": 0.1, "beta_weight": 5.0, "resource_weight": 0.5}),
+    ("dirichlet", {"kl_weight": 0.5, "l2_weight": 0.1}),
+])
+def test_after_pruning_the_regularisers_see_only_the_kept_ops(sampler, extra):
+    run = SearchRun(_config(sampler=sampler, **{"prune.epoch": 1, "prune.keep": 2}, **extra))
+    run.step(), run.step()
+    run.alpha.grad = None
+    run._alpha_loss_terms().backward()
+    assert run.alpha.grad[~run.op_mask].abs().max() == 0
+    assert run.alpha.grad[run.op_mask].abs().max() > 0
+
+
+def test_a_pruned_op_that_leads_alpha_cannot_starve_the_kept_ops():
+    """Softmax-style samplers restrict through their logits: even a pruned α far above the kept ones at a low
+    temperature leaves the kept weights a proper distribution (restricting after the softmax would underflow)."""
+    run = SearchRun(_config(sampler="gumbel", **{"prune.epoch": 1, "prune.keep": 2, "temperature.t0": 0.05,
+                                                 "temperature.t_min": 0.05}))
+    run.step(), run.step()
+    with torch.no_grad():
+        run.alpha[~run.op_mask] = 30.0
+    for weights in (run._train_sample(run.alpha.detach(), 0.05).weights,
+                    run._weights(run.sampler.eval_weights(run._sampling_alpha(run.alpha.detach()), 0.05)).weights):
+        assert torch.isfinite(weights).all() and weights[~run.op_mask].eq(0).all()
+        torch.testing.assert_close(weights.sum(-1), torch.ones(6))
 
 
 def test_pruning_and_the_kl_term_change_the_run_and_the_config_id_only_when_on():
@@ -127,6 +155,7 @@ def test_pruning_and_the_kl_term_change_the_run_and_the_config_id_only_when_on()
     ({"kl_weight": 0.001}, "kl_weight", "dirichlet"),
     ({"kl_weight": -1.0, "sampler": "dirichlet"}, "kl_weight", ">= 0"),
     ({"prune.keep": 0}, "prune.keep", ">= 1"),
+    ({"prune.keep": 2}, "prune.keep", "only with prune.epoch > 0"),
 ])
 def test_refusals_name_the_key(extra, key, needle):
     with pytest.raises(InputError) as err:

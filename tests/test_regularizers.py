@@ -95,6 +95,22 @@ def test_dirichlet_kl_value_is_the_closed_form_summed_over_edges():
     assert float(dirichlet_kl_term(a, 0.5)) == pytest.approx(0.5 * float(per_edge.sum()), rel=1e-10)
 
 
+def test_dirichlet_kl_matches_torch_and_with_a_mask_is_the_kl_over_the_kept_ops():
+    a = _alpha()
+    conc = torch.nn.functional.elu(a.detach()) + 1
+    dist = torch.distributions
+    full = dist.kl_divergence(dist.Dirichlet(conc), dist.Dirichlet(torch.ones_like(conc))).sum()
+    assert float(dirichlet_kl_term(a, 1.0)) == pytest.approx(float(full), rel=1e-10)
+    mask = torch.zeros(6, 5, dtype=torch.bool)
+    mask[:, [0, 2, 3]] = True
+    kept = conc[:, [0, 2, 3]]
+    sub = dist.kl_divergence(dist.Dirichlet(kept), dist.Dirichlet(torch.ones_like(kept))).sum()
+    term = dirichlet_kl_term(a, 1.0, mask)
+    assert float(term) == pytest.approx(float(sub), rel=1e-10)
+    term.backward()
+    assert a.grad[~mask].abs().max() == 0  # a pruned op's α neither enters nor moves
+
+
 def test_dirichlet_kl_is_zero_at_the_flat_dirichlet_and_pulls_concentrations_back():
     flat = torch.zeros(6, 5, dtype=torch.float64, requires_grad=True)  # elu(0) + 1 = 1: Dir(1) itself
     term = dirichlet_kl_term(flat, 1.0)

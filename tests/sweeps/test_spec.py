@@ -165,9 +165,10 @@ baseline: {sampler: dirichlet}
     assert s.grid == {"sampler": ["dirichlet"]}  # replaced whole, not merged
     assert s.seeds == [1, 2] and s.scheduler["type"] == "fifo"
     assert s.baseline == {"sampler": "dirichlet", "temperature.t0": 2.0}
-    grandchild = _spec_file(tmp_path, "grandchild.yaml", "extends: sub/child.yaml\nseeds: [7]\n")
+    grandchild = _spec_file(tmp_path, "grandchild.yaml", "extends: sub/child.yaml\nbase:\nbaseline:\nseeds: [7]\n")
     g = load_spec(grandchild)
-    assert (g.base["data.subset"], g.grid, g.seeds) == (500, {"sampler": ["dirichlet"]}, [7])
+    assert (g.base["data.subset"], g.grid, g.seeds) == (500, {"sampler": ["dirichlet"]}, [7])  # empty base: no change
+    assert g.baseline == s.baseline
 
 
 def test_extends_refusals_name_extends(tmp_path):
