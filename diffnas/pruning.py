@@ -7,18 +7,23 @@ weights rise with α within an edge (softmax and Gumbel-softmax through exp(α /
 sampler through its concentration elu(α) + 1), so the top-k by α is the
 top-k by the op distribution.
 
-Op weights W (a sample, the evaluation weights or the effective distribution) are restricted to
-the kept ops by
+Op weights (a training sample, the evaluation weights, the effective distribution) are restricted
+to the kept ops in one of two exact ways, chosen by the sampler (``Sampler.restricts_logits``):
 
-    W̃_eo = W_eo · M_eo / Σ_o' W_eo' · M_eo'
+* softmax and Gumbel-softmax see α̃ = α with the pruned ops at −∞ (:func:`masked_alpha`):
+  softmax(α̃ / T) is the softmax over the kept logits, and no pruned α, however large, can make the
+  kept weights underflow;
+* the Dirichlet (whose concentration elu(α) + 1 has no value for −∞) is restricted after sampling,
 
-which is exact for the samplers it is allowed with: softmax(z)·M renormalised is the softmax over
-the kept entries of z (so for softmax and Gumbel-softmax it is their distribution over the kept
-ops), and a Dirichlet draw w ~ Dir(β) restricted to a subset and
-renormalised is distributed Dir(β_kept) (the subcomposition property: w = g / Σg with independent
-g_o ~ Gamma(β_o)), as is its mean β·M / Σ β·M. The samplers for which this holds are
-``diffnas.names.PRUNABLE_SAMPLERS``; the others (one op per edge; op dropout, which can leave an
-edge none of its kept ops) are refused at config validation.
+      W̃_eo = W_eo · M_eo / Σ_o' W_eo' · M_eo'     (:func:`masked_weights`)
+
+  which is exact: a draw w ~ Dir(β) restricted to a subset and renormalised is distributed Dir(β_kept)
+  (the subcomposition property: w = g / Σg with independent g_o ~ Gamma(β_o)), as is its mean.
+
+The samplers for which one of these holds are ``diffnas.names.PRUNABLE_SAMPLERS``; the others (one op
+per edge; op dropout, which can leave an edge none of its kept ops) are refused at config validation.
+α's regularisers see the kept ops only (the run's ``_alpha_loss_terms``): a pruned α gets no
+gradient from α's loss.
 
 Decisions (the genotype, the argmax, op shares) take α with the pruned entries at −∞,
 :func:`masked_alpha`, so a pruned op is never chosen and softmax(α̃) puts 0 on it.
