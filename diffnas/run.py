@@ -195,7 +195,7 @@ class SearchRun:
     def _alpha_loss_terms(self) -> torch.Tensor:
         """α's regularisers, over the kept ops only once the edges are pruned (diffnas.pruning)."""
         c = self.config
-        alpha = masked_alpha(self.alpha, self.op_mask) if self.pruned else self.alpha
+        alpha = self._masked(self.alpha)
         kept = self.alpha * self.op_mask if self.pruned else self.alpha
         reg = entropy_term(alpha, c["entropy_weight"]) + l2_term(kept, c["l2_weight"])
         if c["beta_weight"] > 0:
@@ -206,12 +206,14 @@ class SearchRun:
             reg = reg + resource_term(alpha, self.costs, c["resource_weight"])
         return reg
 
+    def _masked(self, alpha: torch.Tensor) -> torch.Tensor:
+        """``alpha`` with the pruned ops at −∞ (diffnas.pruning); as it is before any pruning."""
+        return masked_alpha(alpha, self.op_mask) if self.pruned else alpha
+
     def _sampling_alpha(self, alpha: torch.Tensor) -> torch.Tensor:
-        """α as the sampler sees it: after pruning, the pruned ops at −∞ where the sampler restricts through
-        its logits (diffnas.pruning; softmax over the kept logits, with no underflow of the kept weights)."""
-        if self.pruned and self.sampler.restricts_logits:
-            return masked_alpha(alpha, self.op_mask)
-        return alpha
+        """α as the sampler sees it: masked where the sampler restricts through its logits (softmax over the
+        kept logits, with no underflow of the kept weights); the Dirichlet's weights are restricted after."""
+        return self._masked(alpha) if self.sampler.restricts_logits else alpha
 
     def _kept(self, weights: torch.Tensor) -> torch.Tensor:
         """Op weights restricted to the kept ops, W·M / Σ W·M, where the sampler does not restrict through
@@ -223,10 +225,6 @@ class SearchRun:
     def _weights(self, sample: OpWeights) -> OpWeights:
         return replace(sample, weights=self._kept(sample.weights))
 
-    def _decision_alpha(self) -> torch.Tensor:
-        """α on the CPU for decisions (genotype, argmax, op shares), pruned ops at −∞."""
-        alpha = self.alpha.detach().cpu()
-        return masked_alpha(alpha, self.op_mask) if self.pruned else alpha
 
     def _maybe_prune(self) -> None:
         """DrNAS's progressive shrinking: once ``prune.epoch`` epochs are done, keep ``prune.keep`` ops per edge."""
@@ -322,8 +320,7 @@ class SearchRun:
         x, y = self.data.x_alpha[: self.batch_size], self.data.y_alpha[: self.batch_size]
 
         def loss_fn(a: torch.Tensor) -> torch.Tensor:
-            kept = masked_alpha(a, self.op_mask) if self.pruned else a
-            return F.cross_entropy(self.model(x, F.softmax(kept / temperature, dim=-1)), y)
+            return F.cross_entropy(self.model(x, F.softmax(self._masked(a) / temperature, dim=-1)), y)
 
         return dominant_eigenvalue(loss_fn, self.alpha, self.config["metrics.hessian_iters"],
                                    seed=int(self.config["seed"]) * 100003 + self.epoch)
@@ -402,7 +399,8 @@ class SearchRun:
     def _measure(self, temperature, train_loss, train_acc, a_norms, w_norms, clipped, diverged) -> dict[str, Any]:
         c = self.config
         nan = float("nan")
-        alpha = self._decision_alpha()
+        masked = self._masked(self.alpha.detach())
+        alpha = masked.cpu()  # decisions (genotype, argmax, op shares): pruned ops at −∞, never chosen
         probs = op_probs(alpha)
         choice = self.space.discrete_choice(alpha)
         argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
@@ -424,7 +422,7 @@ class SearchRun:
             "genotype": self.space.genotype(alpha),
             "op_probs": probs.flatten().tolist(),
             "params": self.model.genotype_params(choice, self.param_costs),
-            "expected_cost": float(expected_cost(alpha.to(self.device), self.costs)),
+            "expected_cost": float(expected_cost(masked, self.costs)),
             "weight_lr": float(self.w_opt.param_groups[0]["lr"]),
             "hessian_eig": nan,
             "truth_acc": nan,
@@ -510,7 +508,6 @@ class SearchRun:
             "model": self.model.state_dict(),
             "alpha": self.alpha.detach().clone(),
             "op_mask": self.op_mask.detach().cpu().clone(),
-            "pruned": self.pruned,
             "w_opt": self.w_opt.state_dict(),
             "w_sched": self.w_sched.state_dict(),
             "a_opt": self.a_opt.state_dict(),
@@ -542,12 +539,11 @@ class SearchRun:
         self.model.load_state_dict(state["model"])
         with torch.no_grad():
             self.alpha.copy_(state["alpha"].to(self.device))
-        if "op_mask" in state:
-            self.op_mask = state["op_mask"].to(self.device)
-            self.pruned = bool(state["pruned"])
-        else:  # a state written before pruning existed: nothing pruned
-            self.op_mask = full_mask(self.space.n_edges, self.space.n_ops, self.device)
-            self.pruned = False
+        # a state written before pruning existed has no mask: nothing pruned
+        mask = state.get("op_mask")
+        self.op_mask = full_mask(self.space.n_edges, self.space.n_ops, self.device) if mask is None \
+            else mask.to(self.device)
+        self.pruned = not bool(self.op_mask.all())  # pruning always drops ops (prune.keep < the ops searched)
         self.w_opt.load_state_dict(state["w_opt"])
         self.w_sched.load_state_dict(state["w_sched"])
         self.a_opt.load_state_dict(state["a_opt"])
