@@ -51,7 +51,7 @@ from scipy import stats
 from diffnas.config import SearchConfig
 from diffnas.data import DataSplits, load_dataset
 from diffnas.evaluate import retrain
-from diffnas.proxies import PROXIES, cell_score, one_hot_weights
+from diffnas.proxies import PROXIES, cell_score
 from diffnas.run import SearchRun
 from diffnas.samplers import build_sampler
 from diffnas.spaces import build_space, choice_from_genotype
@@ -159,7 +159,7 @@ def score_cells(args: argparse.Namespace, cells: list[str], truth: list[float], 
 
     def onehot(cell: str) -> tuple[torch.Tensor, torch.Tensor]:
         chosen = choice_from_genotype(space, cell)
-        return one_hot_weights(space, chosen), chosen
+        return space.one_hot(chosen), chosen
 
     candidates: dict[str, Callable[[str], float]] = {}
     if supernet is not None:

@@ -172,6 +172,7 @@ PROTOCOL: dict[str, object] = {
     "config/order": "first", "config/model.cells_per_stage": 1, "config/data.subset": 2000, "config/epochs": 10,
     "config/beta_weight": 0.0, "config/aux_skip": 0.0, "config/data.resolution": 16, "config/kl_weight": 0.0,
     "config/prune.epoch": 0, "config/prune.keep": 3, "config/model.channels": 8,
+    "config/discretize.max_skip": math.inf,  # no skip cap (null in the config)
 }
 LABEL_KEYS = SHARE_GUARDS + tuple(PROTOCOL)
 
@@ -200,6 +201,7 @@ EXTRAS: tuple[tuple[str, type, Callable[[object, Callable[[str], object]], str]]
     ("config/data.resolution", int, lambda v, get: f"{v} px"),
     ("config/kl_weight", float, lambda v, get: f"KL {v:g}"),
     ("config/prune.epoch", int, lambda v, get: f"keep {int(get('config/prune.keep'))} ops after epoch {v}"),
+    ("config/discretize.max_skip", float, lambda v, get: f"skip cap {v:g}"),
 )
 
 

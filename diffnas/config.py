@@ -190,6 +190,11 @@ FIELDS: dict[str, Field] = {
     "early_stop.gap_window": _f("int", 3, "epochs over which gap growth is measured", minimum=1),
     "early_stop.guard_patience": _f("int", 2, "consecutive epochs a share or gap guard's condition must hold "
                                     "before it stops the run", minimum=1),
+    "discretize.max_skip": _f("int", None, "P-DARTS's skip cap: the handed-back cell (genotype, its truth, "
+                              "discrete_val_acc) keeps at most this many skip_connect edges per cell, those with "
+                              "the highest softmax(alpha) skip probability, the others their best other op "
+                              "(null = off; training and the collapse guards are unchanged)", minimum=0,
+                              nullable=True),
     "best_cell.metric": _f("str", "proxy_score", "epoch column whose best value picks the best cell a run saw "
                            "(trial columns best_genotype, best_truth_acc, best_epoch; default: the calibrated "
                            "ranking metric; discrete_val_acc when it has no value)", choices_from=_rank_columns),
@@ -212,7 +217,7 @@ NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.t
 # Semantic keys added after results existed: left out of config_id while at their default, so the
 # config_id of every config written before the key existed stays what it was.
 LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight", "aux_skip", "kl_weight", "prune.epoch",
-                        "prune.keep"})
+                        "prune.keep", "discretize.max_skip"})
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -389,6 +394,9 @@ class SearchConfig:
         if v["aux_skip"] > 0 and v["sampler"] in ONE_OP_SAMPLERS:
             raise InputError("aux_skip", f"needs a sampler whose training step runs every op; {v['sampler']} runs "
                              f"only the chosen one (allowed with it: 0)")
+        if v["discretize.max_skip"] is not None and "skip_connect" not in self.ops:
+            raise InputError("discretize.max_skip", f"needs the skip_connect op among the searched ops "
+                             f"({', '.join(self.ops)}); allowed without it: null")
         if v["kl_weight"] > 0 and v["sampler"] != "dirichlet":
             raise InputError("kl_weight", f"needs the dirichlet sampler (its concentration elu(alpha) + 1); "
                              f"allowed with {v['sampler']}: 0")

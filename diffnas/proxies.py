@@ -41,14 +41,6 @@ Proxy = Callable[[Supernet, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tens
 PROXIES: Registry[Proxy] = Registry("metrics.proxy")
 
 
-def one_hot_weights(space: SearchSpace, chosen: torch.Tensor) -> torch.Tensor:
-    """(edges, ops) weights: 1 at each kept edge's chosen op, 0 elsewhere (dropped edges all 0)."""
-    weights = torch.zeros(space.n_edges, space.n_ops)
-    keep = chosen >= 0
-    weights[keep, chosen[keep]] = 1.0
-    return weights
-
-
 def cell_network(space: SearchSpace, in_channels: int, num_classes: int, channels: int, cells_per_stage: int,
                  stages: int, seed: int) -> Supernet:
     """A freshly initialised supernet skeleton (``torch.manual_seed`` state is left untouched)."""
@@ -143,4 +135,4 @@ def cell_score(name: str, space: SearchSpace, genotype: str, x: torch.Tensor, y:
     """Proxy ``name`` of ``genotype`` on a network freshly initialised from ``seed``, batch ``x``."""
     chosen = choice_from_genotype(space, genotype)
     net = cell_network(space, x.shape[1], num_classes, channels, cells_per_stage, stages, seed).to(x.device)
-    return score(name, net, one_hot_weights(space, chosen), chosen, x, y)
+    return score(name, net, space.one_hot(chosen), chosen, x, y)

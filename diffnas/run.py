@@ -402,7 +402,8 @@ class SearchRun:
         masked = self._masked(self.alpha.detach())
         alpha = masked.cpu()  # decisions (genotype, argmax, op shares): pruned ops at −∞, never chosen
         probs = op_probs(alpha)
-        choice = self.space.discrete_choice(alpha)
+        choice = self.space.discrete_choice(alpha)  # α's own cell: the collapse guards' skip count
+        cell = self.space.discrete_choice(alpha, c["discretize.max_skip"])  # the cell handed back
         argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
         eff = self._kept(self.sampler.effective_probs(self._sampling_alpha(self.alpha), temperature))
         record: dict[str, Any] = {
@@ -419,9 +420,9 @@ class SearchRun:
             "stability": stability(self.prev_argmax, argmax),
             "skip_fraction": op_share(argmax, self.space.ops, "skip_connect"),
             "none_fraction": op_share(argmax, self.space.ops, "none"),
-            "genotype": self.space.genotype(alpha),
+            "genotype": self.space.genotype_of(cell),
             "op_probs": probs.flatten().tolist(),
-            "params": self.model.genotype_params(choice, self.param_costs),
+            "params": self.model.genotype_params(cell, self.param_costs),
             "expected_cost": float(expected_cost(masked, self.costs)),
             "weight_lr": float(self.w_opt.param_groups[0]["lr"]),
             "hessian_eig": nan,
@@ -436,8 +437,7 @@ class SearchRun:
         self.model.eval()
         eval_w = self._weights(self.sampler.eval_weights(self._sampling_alpha(self.alpha.detach()), temperature))
         val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
-        disc_w, disc_choice = self.space.discrete_weights(alpha)
-        _, disc_acc = self._accuracy(disc_w.to(self.device, self.alpha.dtype), disc_choice)
+        _, disc_acc = self._accuracy(self.space.one_hot(cell, self.alpha.dtype).to(self.device), cell)
         self.profile.lap("evaluation")
         every = c["metrics.hessian_every"]
         if every and self.epoch % every == 0:

@@ -9,6 +9,10 @@
   the top-2 incoming edges ranked by their strongest non-``none`` op probability, each with that
   op (DARTS' derivation), written as JSON ``{"normal": [[op, j], ...], "reduce": [...]}``.
 
+Either discretisation can cap the skip connections of a cell (P-DARTS, Chen et al. 2019;
+:func:`cap_skips`): with ``max_skip`` = M, a cell whose chosen ops hold more than M ``skip_connect``
+edges keeps the M with the highest softmax(α_e)[skip]; every other one takes its best op but skip.
+
 A config may restrict a space to a subset of its ops (kept in the space's canonical order).
 """
 
@@ -61,9 +65,11 @@ class SearchSpace:
     def edge_rows(self, cell: str) -> list[int]:
         return [i for i, e in enumerate(self.edges) if e.cell == cell]
 
-    def discrete_choice(self, alpha: torch.Tensor) -> torch.Tensor:
-        """Chosen op index per edge for the discretised architecture; −1 = edge dropped."""
-        return DISCRETISERS.get(self.name)(self, alpha.detach())
+    def discrete_choice(self, alpha: torch.Tensor, max_skip: int | None = None) -> torch.Tensor:
+        """Chosen op index per edge for the discretised architecture; −1 = edge dropped. With
+        ``max_skip``, at most that many skip connections per cell (:func:`cap_skips`)."""
+        chosen = DISCRETISERS.get(self.name)(self, alpha.detach())
+        return chosen if max_skip is None else cap_skips(self, alpha.detach(), chosen, max_skip)
 
     def genotype(self, alpha: torch.Tensor) -> str:
         """The genotype string of the discretised architecture."""
@@ -76,10 +82,14 @@ class SearchSpace:
     def discrete_weights(self, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One-hot weights (zero rows for dropped edges) and the chosen indices."""
         chosen = self.discrete_choice(alpha)
-        weights = torch.zeros_like(alpha, dtype=alpha.dtype)
+        return self.one_hot(chosen, alpha.dtype), chosen
+
+    def one_hot(self, chosen: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """Edges × ops weights with a 1 at op ``chosen[k]`` of edge k (a zero row where ``chosen[k]`` = −1)."""
+        weights = torch.zeros((self.n_edges, self.n_ops), dtype=dtype)
         keep = chosen >= 0
         weights[keep, chosen[keep]] = 1.0
-        return weights, chosen
+        return weights
 
 
 def _nb201_edges() -> tuple[Edge, ...]:
@@ -110,6 +120,34 @@ def _darts_choice(space: SearchSpace, alpha: torch.Tensor) -> torch.Tensor:
             for r in ranked:
                 chosen[r] = best_op[r]
     return chosen
+
+
+def cap_skips(space: SearchSpace, alpha: torch.Tensor, chosen: torch.Tensor, max_skip: int) -> torch.Tensor:
+    """P-DARTS's skip cap on a discretised choice, cell by cell.
+
+    With S = {kept edges e of the cell : chosen_e = skip} and |S| > M = ``max_skip``, the M edges of S
+    with the highest p_e = softmax(α_e)[skip] keep it (ties: the lower edge index); every other e ∈ S
+    takes argmax_{o ∉ {skip} ∪ X} α_e,o, X = {none} in ``darts`` (its derivation never chooses none).
+    An edge with no finite alternative (the others pruned to −∞) keeps its skip. Which edges are kept
+    (``darts``' top-2 inputs) does not change. Returns a new tensor; ``chosen`` is not modified.
+    """
+    if max_skip < 0:
+        raise ValueError(f"max_skip: must be >= 0, got {max_skip}")
+    if "skip_connect" not in space.ops:
+        return chosen.clone()
+    skip = space.ops.index("skip_connect")
+    barred = [skip] + ([space.ops.index("none")] if space.name == "darts" and "none" in space.ops else [])
+    alpha = alpha.detach().double()
+    p_skip = torch.softmax(alpha, dim=-1)[:, skip]
+    others = alpha.clone()
+    others[:, barred] = float("-inf")
+    out = chosen.clone()
+    for cell in dict.fromkeys(e.cell for e in space.edges):
+        skips = [k for k in space.edge_rows(cell) if int(chosen[k]) == skip]
+        for k in sorted(skips, key=lambda r: (-float(p_skip[r]), r))[max_skip:]:
+            if bool(torch.isfinite(others[k]).any()):
+                out[k] = int(others[k].argmax())
+    return out
 
 
 def _nb201_genotype(space: SearchSpace, chosen: torch.Tensor) -> str:

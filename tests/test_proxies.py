@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from diffnas.config import SearchConfig
-from diffnas.proxies import PROXIES, _binary_kernel, cell_network, cell_score, one_hot_weights, score
+from diffnas.proxies import PROXIES, _binary_kernel, cell_network, cell_score, score
 from diffnas.run import SearchRun
 from diffnas.spaces import build_space, choice_from_genotype
 from tests.helpers import PROXY_SIZES, TINY, proxy_batch
@@ -31,13 +31,13 @@ def test_naswot_is_logdet_of_the_summed_relu_kernel_plus_identity():
     handles = [m.register_forward_hook(lambda m, i, o: codes.append(i[0].reshape(len(x), -1) > 0))
                for m in net.modules() if isinstance(m, torch.nn.ReLU)]
     with torch.no_grad():
-        net(x, one_hot_weights(SPACE, chosen), chosen)
+        net(x, SPACE.one_hot(chosen), chosen)
     for h in handles:
         h.remove()
     c = torch.cat(codes, dim=1).double()
     hamming = (c.unsqueeze(1) != c.unsqueeze(0)).sum(-1).double()
     expected = torch.logdet(c.shape[1] - hamming + torch.eye(len(x), dtype=torch.float64))
-    assert score("naswot", net, one_hot_weights(SPACE, chosen), chosen, x, y) == pytest.approx(float(expected))
+    assert score("naswot", net, SPACE.one_hot(chosen), chosen, x, y) == pytest.approx(float(expected))
 
 
 def test_disconnected_cell_scores_below_a_conv_cell_and_scores_are_finite():
@@ -58,12 +58,12 @@ def test_scores_are_deterministic_and_leave_the_network_and_global_rng_untouched
     before = {k: v.clone() for k, v in net.state_dict().items()}
     rng = torch.get_rng_state()
     for name in PROXIES:
-        first = score(name, net, one_hot_weights(SPACE, chosen), chosen, x, y)
-        assert score(name, net, one_hot_weights(SPACE, chosen), chosen, x, y) == first, name
+        first = score(name, net, SPACE.one_hot(chosen), chosen, x, y)
+        assert score(name, net, SPACE.one_hot(chosen), chosen, x, y) == first, name
     assert torch.equal(torch.get_rng_state(), rng)
     after = net.state_dict()
     assert all(torch.equal(before[k], after[k]) and after[k].dtype == before[k].dtype for k in before)
-    assert score("params", net, one_hot_weights(SPACE, chosen), chosen, x, y) == net.genotype_params(chosen)
+    assert score("params", net, SPACE.one_hot(chosen), chosen, x, y) == net.genotype_params(chosen)
 
 
 def test_search_records_the_proxy_of_its_current_cell():

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from diffnas.config import SearchConfig
+from diffnas.errors import InputError
 from diffnas.run import SearchRun
 from diffnas.schema import EPOCH_COLUMNS, PLACEMENT_COLUMNS
 from tests.helpers import TINY
@@ -176,3 +177,55 @@ def test_load_maps_checkpoint_to_cpu(tmp_path, monkeypatch):
     monkeypatch.setattr(torch, "load", spy)
     SearchRun.load(cfg, str(tmp_path / "c.pt"))
     assert seen["map_location"] == "cpu"  # RNG states must not be moved to an accelerator
+
+
+HANDED_BACK = {"genotype", "params", "discrete_val_acc", "gap", "truth_acc", "proxy_score", "wall_s"}
+
+
+def _skip_heavy(cfg):
+    """A run whose α starts with skip_connect ahead on every edge and stays frozen (warm-up) for 2 epochs."""
+    run = SearchRun(cfg)
+    with torch.no_grad():
+        run.alpha[:, run.space.ops.index("skip_connect")] += 5.0
+    return run
+
+
+def test_skip_cap_changes_the_handed_back_cell_only():
+    """discretize.max_skip (P-DARTS's cap) leaves training, α and the guards' view of α as they are; the
+    genotype (and its params, truth, discrete accuracy) is α's cell with at most M skips."""
+    base = _config(epochs=3, warmup_epochs=2, **{"early_stop.max_skip_share": None})
+    plain_run, capped_run = _skip_heavy(base), _skip_heavy(base.replace(**{"discretize.max_skip": 1}))
+    plain = [plain_run.step() for _ in range(3)]
+    capped = [capped_run.step() for _ in range(3)]
+    assert torch.equal(plain_run.alpha.detach(), capped_run.alpha.detach())
+    _same([{k: v for k, v in a.items() if k not in HANDED_BACK} for a in plain],
+          [{k: v for k, v in b.items() if k not in HANDED_BACK} for b in capped])
+    for b in capped:
+        space = capped_run.space
+        logits = torch.tensor(b["op_probs"], dtype=torch.float64).reshape(space.n_edges, space.n_ops).log()
+        assert b["genotype"] == space.genotype_of(space.discrete_choice(logits, max_skip=1))
+        assert b["genotype"].count("skip_connect") <= 1
+    assert plain[0]["genotype"].count("skip_connect") == 6 and plain[0]["skip_fraction"] == 1.0
+    assert capped[0]["params"] > plain[0]["params"]  # convolutions took the place of five skips
+    assert base.config_id() == base.replace(**{"discretize.max_skip": None}).config_id()
+    assert base.config_id() != base.replace(**{"discretize.max_skip": 1}).config_id()
+
+
+def test_skip_cap_does_not_blind_the_skip_collapse_guard():
+    cfg = _config(epochs=3, warmup_epochs=2, **{"discretize.max_skip": 1, "early_stop.max_skip": 2})
+    run = _skip_heavy(cfg)
+    while not run.done:
+        run.step()
+    assert run.stop_reason == "skip_collapse" and run.epoch < 3
+
+
+@pytest.mark.parametrize("extra, needle", [
+    ({"discretize.max_skip": -1}, ">= 0"),
+    ({"discretize.max_skip": 1, "ops": ["nor_conv_3x3", "avg_pool_3x3"]}, "skip_connect"),
+    ({"discretize.max_skip": "one"}, "integer"),
+])
+def test_skip_cap_refusals_name_the_key(extra, needle):
+    with pytest.raises(InputError) as err:
+        _config(**extra)
+    text = str(err.value)
+    assert text.startswith("discretize.max_skip") and needle in text and "\n" not in text, text

@@ -49,3 +49,67 @@ def test_keeps_every_edge_follows_the_discretiser():
     assert build_space("nb201").keeps_every_edge
     assert build_space("nb201", ["none", "nor_conv_3x3"]).keeps_every_edge
     assert not build_space("darts").keeps_every_edge
+
+
+def _alpha_for(space, rows):
+    """α with the given (edge, op, logit) entries on a flat -2 background."""
+    alpha = torch.full((space.n_edges, space.n_ops), -2.0, dtype=torch.float64)
+    for edge, op, value in rows:
+        alpha[edge, space.ops.index(op)] = value
+    return alpha
+
+
+def test_skip_cap_keeps_the_strongest_skips_and_gives_the_rest_their_next_op():
+    space = build_space("nb201")
+    alpha = _alpha_for(space, [
+        (0, "skip_connect", 3.0), (0, "nor_conv_1x1", 2.5),   # skip, p(skip) middle
+        (1, "nor_conv_3x3", 1.0),
+        (2, "skip_connect", 1.0), (2, "avg_pool_3x3", 0.9),   # skip, p(skip) lowest
+        (3, "skip_connect", 4.0), (3, "none", 1.0),           # skip, p(skip) highest
+        (4, "nor_conv_3x3", 1.0), (5, "nor_conv_3x3", 1.0)])
+    plain = space.discrete_choice(alpha)
+    assert space.genotype_of(plain).count("skip_connect") == 3
+    capped = space.discrete_choice(alpha, max_skip=1)
+    assert space.genotype_of(capped) == ("|nor_conv_1x1~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+                                         "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    two = space.genotype_of(space.discrete_choice(alpha, max_skip=2))
+    assert two.startswith("|skip_connect~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|")
+    assert space.discrete_choice(alpha, max_skip=3).equal(plain)  # at or under the cap: unchanged
+    none_left = space.genotype_of(space.discrete_choice(alpha, max_skip=0))
+    assert "skip_connect" not in none_left and "|none~0|" in none_left  # in nb201 none is a valid next op
+    assert plain.equal(space.discrete_choice(alpha))  # the input choice is not modified
+
+
+def test_skip_cap_ties_go_to_the_lower_edge_and_a_pruned_edge_keeps_its_skip():
+    space = build_space("nb201")
+    alpha = _alpha_for(space, [(e, "skip_connect", 1.0) for e in range(6)])
+    assert space.discrete_choice(alpha, max_skip=2).tolist()[:2] == [1, 1]
+    assert all(c != 1 for c in space.discrete_choice(alpha, max_skip=2).tolist()[2:])
+    alpha[5] = float("-inf")
+    alpha[5, space.ops.index("skip_connect")] = 0.0  # every other op of edge 5 pruned
+    assert space.discrete_choice(alpha, max_skip=0).tolist()[5] == space.ops.index("skip_connect")
+
+
+def test_skip_cap_in_darts_counts_per_cell_never_chooses_none_and_keeps_the_edges():
+    space = build_space("darts")
+    alpha = torch.zeros(28, 8, dtype=torch.float64)
+    skip, none, sep = (space.ops.index(o) for o in ("skip_connect", "none", "sep_conv_3x3"))
+    alpha[:, skip] = 5.0
+    alpha[:, none] = 9.0
+    alpha[:, sep] = 4.0
+    plain = space.discrete_choice(alpha)
+    capped = space.discrete_choice(alpha, max_skip=2)
+    assert (capped >= 0).equal(plain >= 0)  # the same edges are kept
+    for cell in ("normal", "reduce"):
+        rows = space.edge_rows(cell)
+        assert int((plain[rows] == skip).sum()) == 8 and int((capped[rows] == skip).sum()) == 2
+        assert not bool((capped[rows] == none).any())
+        assert set(capped[rows][capped[rows] >= 0].tolist()) == {skip, sep}
+
+
+def test_skip_cap_without_skip_connect_changes_nothing():
+    space = build_space("nb201", ops=["nor_conv_3x3", "nor_conv_1x1"])
+    alpha = torch.randn(6, 2)
+    assert space.discrete_choice(alpha, max_skip=0).equal(space.discrete_choice(alpha))
+    with pytest.raises(ValueError, match="max_skip"):
+        space.discrete_choice(alpha, max_skip=-1)
