@@ -440,11 +440,34 @@ def merge_specs(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _resolve_extends(data: Any, path: str, chain: tuple[str, ...]) -> Any:
-    """``data`` with its ``extends: PARENT`` (a spec file, relative to ``path``'s folder) merged in, recursively."""
+def _origins(data: Any, path: str) -> dict[str, str]:
+    """Which file sets each field of a spec: ``section.key`` for the merged sections, the key otherwise."""
+    if not isinstance(data, Mapping):
+        return {}
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if key in MERGED_SECTIONS and isinstance(value, Mapping):
+            out.update({f"{key}.{k}": path for k in flatten(value)})
+        elif not (key in MERGED_SECTIONS and value is None) and key != "extends":
+            out[str(key)] = path
+    return out
+
+
+def _origin(field: str, origins: Mapping[str, str]) -> str | None:
+    """The file that set ``field`` (an error's field: a key, ``section.key``, or below one), if known."""
+    hits = [k for k in origins if field == k or field.startswith((f"{k}.", f"{k}["))]
+    return origins[max(hits, key=len)] if hits else None
+
+
+def _resolve_extends(data: Any, path: str, chain: tuple[str, ...],
+                     origins: dict[str, str] | None = None) -> Any:
+    """``data`` with its ``extends: PARENT`` (a spec file, relative to ``path``'s folder) merged in, recursively.
+    ``origins``, when given, is filled with the file each field comes from (see :func:`_origins`)."""
     from diffnas.inputs import load_yaml
 
     if not isinstance(data, Mapping) or "extends" not in data:
+        if origins is not None:
+            origins.update(_origins(data, path))
         return data
     ref = data["extends"]
     if not isinstance(ref, str) or not ref.strip():
@@ -458,7 +481,14 @@ def _resolve_extends(data: Any, path: str, chain: tuple[str, ...]) -> Any:
     parent = load_yaml(parent_path, "extends", "spec file")
     if not isinstance(parent, Mapping):
         raise InputError("extends", f"{ref} must hold a mapping of spec keys")
-    parent = _resolve_extends(parent, parent_path, (*chain, parent_path))
+    parent = _resolve_extends(parent, parent_path, (*chain, parent_path), origins)
+    if origins is not None:
+        for key in [k for k in origins if k in ("name", "description")]:
+            del origins[key]  # not inherited
+        for section in data:
+            if section not in MERGED_SECTIONS and section in origins:
+                del origins[section]  # replaced whole below
+        origins.update(_origins(data, path))
     return merge_specs(parent, {k: v for k, v in data.items() if k != "extends"})
 
 
@@ -473,11 +503,19 @@ def load_spec(path: str, name: str | None = None) -> SweepSpec:
     data = load_yaml(path, "SPEC", "spec file")
     if data is None:
         raise InputError("SPEC", f"{path} is empty")
-    data = _resolve_extends(data, path, (os.path.abspath(path),))
+    origins: dict[str, str] = {}
+    data = _resolve_extends(data, path, (os.path.abspath(path),), origins)
     if name is not None:
         if not isinstance(data, Mapping):
             raise InputError("spec", f"must be a mapping of spec keys, got {type(data).__name__}")
         data = dict(data)
         data["name"] = name
     stem = os.path.splitext(os.path.basename(path))[0]
-    return parse_spec(data, default_name=stem)
+    try:
+        return parse_spec(data, default_name=stem)
+    except InputError as err:  # a field inherited through `extends`: say which file sets it
+        origin = _origin(err.field, origins)
+        if origin is None or origin == path:
+            raise
+        where = os.path.relpath(origin, os.path.dirname(os.path.abspath(path)))
+        raise InputError(err.field, f"{err.message} (set in {where}, which this spec extends)") from None

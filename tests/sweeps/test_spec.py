@@ -197,3 +197,36 @@ def test_specs_that_extend_the_beta_protocol_share_its_base():
     cells5 = load_spec(os.path.join(root, "nb201_study_beta_cells5_confirm.yaml"))
     assert {k: v for k, v in cells5.base.to_flat().items() if parent[k] != v} == {"model.cells_per_stage": 5}
     assert cells5.seeds == list(range(26, 36)) and cells5.grid == {"sampler": ["softmax"], "beta_weight": [10.0]}
+
+
+def test_an_error_in_an_inherited_field_names_the_file_that_sets_it(tmp_path):
+    os.mkdir(tmp_path / "sub")
+    _spec_file(tmp_path / "sub", "parent.yaml", """
+name: parent
+base: {dataset: digits, epochs: 0}
+grid: {sampler: [softmax, nope]}
+seeds: [1]
+""")
+    _spec_file(tmp_path / "sub", "middle.yaml", "extends: parent.yaml\nbase: {data.subset: 300}\n")
+    cases = {  # child text -> (field, the file named, or None where the child itself sets the field)
+        "extends: sub/middle.yaml\n": ("base.epochs", os.path.join("sub", "parent.yaml")),
+        "extends: sub/middle.yaml\nbase: {epochs: -1}\n": ("base.epochs", None),
+        "extends: sub/middle.yaml\nbase: {epochs: 2}\n": ("grid.sampler", os.path.join("sub", "parent.yaml")),
+        "extends: sub/middle.yaml\nbase: {epochs: 2}\ngrid: {sampler: [also_nope]}\n": ("grid.sampler", None),
+        "extends: sub/middle.yaml\nbase: {epochs: 2, data: {subset: 1}}\ngrid: {sampler: [softmax]}\n":
+            ("base.data.subset", None),
+    }
+    for i, (text, (field, named)) in enumerate(cases.items()):
+        with pytest.raises(InputError) as err:
+            load_spec(_spec_file(tmp_path, f"child{i}.yaml", text))
+        line = str(err.value)
+        assert err.value.field.startswith(field) and "\n" not in line, (text, line)
+        if named is None:
+            assert "set in" not in line, line
+        else:
+            assert line.endswith(f"(set in {named}, which this spec extends)"), line
+    with pytest.raises(InputError) as err:
+        _spec_file(tmp_path / "sub", "middle.yaml", "extends: parent.yaml\nbase: {data.subset: 1, epochs: 2}\n"
+                   "grid: {sampler: [softmax]}\n")
+        load_spec(_spec_file(tmp_path, "child_mid.yaml", "extends: sub/middle.yaml\n"))
+    assert str(err.value).endswith(f"(set in {os.path.join('sub', 'middle.yaml')}, which this spec extends)")
