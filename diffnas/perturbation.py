@@ -28,22 +28,22 @@ from collections.abc import Callable, Sequence
 import torch
 
 from diffnas.proxies import PROXIES, cell_network
+from diffnas.pruning import masked_weights
 from diffnas.spaces import SearchSpace
 
 Score = Callable[[torch.Tensor], float]
 
 
 def alive_weights(base: torch.Tensor, alive: Sequence[Sequence[int]]) -> torch.Tensor:
-    """W_A: the base weights of the alive ops, renormalised per edge (module docstring)."""
-    w = torch.zeros_like(base)
+    """W_A: the base weights of the alive ops, renormalised per edge (module docstring); the renormalisation is
+    the pruning's :func:`diffnas.pruning.masked_weights` with A as the mask."""
+    mask = torch.zeros(base.shape, dtype=torch.bool, device=base.device)
     for e, ops in enumerate(alive):
-        idx = torch.as_tensor(list(ops), dtype=torch.long)
-        kept = base[e, idx]
-        total = float(kept.sum())
-        if total <= 0:
-            raise ValueError(f"edge {e}: the alive ops {list(ops)} have zero base weight")
-        w[e, idx] = kept / total
-    return w
+        mask[e, list(ops)] = True
+    empty = ((base * mask).sum(dim=-1) <= 0).nonzero().flatten().tolist()
+    if empty:
+        raise ValueError(f"edge {empty[0]}: the alive ops {list(alive[empty[0]])} have zero base weight")
+    return masked_weights(base, mask)
 
 
 def perturb_select(base: torch.Tensor, score: Score, order: Sequence[int] | None = None,
