@@ -30,7 +30,10 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
 ``--window K`` adds a table of the cell discretised from the mean op distribution of each run's last K
 epochs (:func:`diffnas.best_cell.window_mean_choice`, α averaging) beside the final cell; the truth
 of that cell comes from the bundled table (it need not be a cell the run visited). This option imports
-torch (the space's genotype writer).
+torch (the space's genotype writer). ``--skip-cap M`` applies P-DARTS's skip cap
+(:func:`diffnas.spaces.cap_skips`, the rule of ``discretize.max_skip``) to that cell — with K = 1 (the
+default when only ``--skip-cap`` is given) the final epoch's cell capped after the fact, which is what a run
+with ``discretize.max_skip: M`` hands back, since the cap does not change training.
 
 ``--seeds LO-HI`` keeps the runs with LO ≤ seed ≤ HI in the per-config tables (a pre-registered subset of
 a larger confirm, such as its first five seeds); the proxy's calibration line still covers every cell the
@@ -274,12 +277,14 @@ def proxy_calibration(folders: Sequence[str]) -> str:
             f"visited: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
 
 
-def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window: int) -> str:
-    """Per config of ``phase``: truth of the final cell and of the last-``window``-epochs mean cell, per seed."""
+def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window: int,
+                 max_skip: int | None = None) -> str:
+    """Per config of ``phase``: truth of the final cell and of the last-``window``-epochs mean cell (with at most
+    ``max_skip`` skips when given), per seed."""
     import torch
 
     from diffnas.best_cell import window_mean_choice
-    from diffnas.spaces import build_space
+    from diffnas.spaces import build_space, cap_skips
     from diffnas.truth import TruthTable
 
     space, truth = build_space("nb201"), TruthTable()
@@ -287,10 +292,17 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
                         for f in folders], ignore_index=True)
     mean_truth = {}
     for tid, grp in epochs.sort_values("epoch").groupby("trial_id", sort=False):
-        choice = window_mean_choice(list(grp["op_probs"]), space.n_ops, window)
-        mean_truth[tid] = truth.lookup(space.genotype_of(torch.tensor(choice)))
+        history = list(grp["op_probs"])
+        choice = torch.tensor(window_mean_choice(history, space.n_ops, window))
+        if max_skip is not None:  # softmax(log π̄) = π̄: the cap reads the mean distribution's skip probabilities
+            mean = np.mean([np.asarray(p, dtype=float) for p in history[-window:]], axis=0)
+            with np.errstate(divide="ignore"):
+                logits = torch.from_numpy(np.log(mean).reshape(space.n_edges, space.n_ops))
+            choice = cap_skips(space, logits, choice, max_skip)
+        mean_truth[tid] = truth.lookup(space.genotype_of(choice))
     c = runs[runs["phase"] == phase].assign(window_truth=lambda d: d["trial_id"].map(mean_truth))
-    head = (f"| config | seeds | final truth | truth of the mean cell of the last {window} epochs | "
+    capped = "" if max_skip is None else f" with at most {max_skip} skip{'s' if max_skip != 1 else ''}"
+    head = (f"| config | seeds | final truth | truth of the mean cell of the last {window} epochs{capped} | "
             "per seed (final → mean cell) |\n|---|---|---|---|---|")
     rows = []
     for _cid, grp in c.groupby("config_id", sort=False):
@@ -317,9 +329,16 @@ def main(argv: list[str] | None = None) -> int:
                                                       "explore for a FIFO sweep without a confirm phase)")
     p.add_argument("--window", type=int, default=0,
                    help="also tabulate the cell of the mean op distribution of each run's last WINDOW epochs")
+    p.add_argument("--skip-cap", type=int, default=None, metavar="M",
+                   help="in the --window table, cap the cell's skips at M (P-DARTS; --window defaults to 1)")
     p.add_argument("--seeds", type=seed_range, default=None, metavar="LO-HI",
                    help="keep only the runs with LO <= seed <= HI in the per-config tables")
     args = p.parse_args(argv)
+    if args.skip_cap is not None and args.skip_cap < 0:
+        p.error(f"--skip-cap: must be >= 0, got {args.skip_cap}")
+    if args.window < 0:
+        p.error(f"--window: must be >= 1 (or 0 = no such table), got {args.window}")
+    window = args.window or (1 if args.skip_cap is not None else 0)
     runs = pd.concat([per_run(f) for f in args.results], ignore_index=True)
     if args.seeds is not None:
         kept = runs[runs["seed"].between(*args.seeds)]
@@ -332,9 +351,10 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### Truth beside the published anchors (CIFAR-10 test %)\n")
     print(anchors_table(runs, args.phase))
     print("\n" + proxy_calibration(args.results))
-    if args.window:
-        print(f"\n### Mean cell of the last {args.window} epochs (phase {args.phase})\n")
-        print(window_table(args.results, runs, args.phase, args.window))
+    if window:
+        capped = "" if args.skip_cap is None else f", at most {args.skip_cap} skips"
+        print(f"\n### Mean cell of the last {window} epochs{capped} (phase {args.phase})\n")
+        print(window_table(args.results, runs, args.phase, window, args.skip_cap))
     if args.phase != "explore":
         print("\n### Explore (one seed per config; ASHA on proxy_score)\n")
         print(explore_table(runs))

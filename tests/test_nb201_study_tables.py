@@ -76,3 +76,30 @@ def test_label_names_drnas_settings(tables, capsys):
     assert "keep" not in labels["nb201_study_beta_cells5"] and "KL" not in labels["nb201_study_beta_cells5"]
     assert "3 cells/stage, 16 channels, 6,000 images" in labels["nb201_study_beta_c16"]
     assert "channels" not in labels["nb201_study_beta_cells5"]
+
+
+def _window_row(text: str) -> list[str]:
+    body = text.split("### Mean cell")[1]
+    return [line.split(" | ") for line in body.splitlines() if line.startswith("| ")][1]
+
+
+def test_skip_cap_after_the_fact_equals_the_cell_a_capped_run_handed_back(tables, capsys):
+    """The skip-cap runs' final cells (discretize.max_skip 1, in the run) are what --skip-cap 1 derives from their
+    last op_probs; --window 1 gives the uncapped final cells of the same runs (the cap leaves training alone)."""
+    folder = str(ROOT / "docs" / "results" / "nb201_study_beta_skipcap")
+    assert tables["main"]([folder, "--phase", "explore", "--skip-cap", "1"]) == 0
+    out = capsys.readouterr().out
+    assert _labels(tables, capsys, "nb201_study_beta_skipcap")["nb201_study_beta_skipcap"].endswith(
+        "keep 3 ops after epoch 7, skip cap 1")
+    row = _window_row(out)
+    assert "at most 1 skips" in out and row[2] == row[3]  # final truth == capped after the fact
+    assert all(f == w for f, w in (pair.split(" → ") for pair in row[4].rstrip(" |").split(", ")))
+    assert tables["main"]([folder, "--phase", "explore", "--window", "1"]) == 0
+    uncapped = _window_row(capsys.readouterr().out)
+    assert uncapped[2] == row[2] and uncapped[3] != row[3]  # half the runs end on a second skip uncapped
+
+
+def test_skip_cap_is_refused_below_zero(tables, capsys):
+    with pytest.raises(SystemExit) as err:
+        tables["main"]([str(FOLDER), "--phase", "explore", "--skip-cap", "-1"])
+    assert err.value.code == 2 and "--skip-cap: must be >= 0" in capsys.readouterr().err
