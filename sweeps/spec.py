@@ -447,7 +447,11 @@ def _origins(data: Any, path: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in data.items():
         if key in MERGED_SECTIONS and isinstance(value, Mapping):
-            out.update({f"{key}.{k}": path for k in flatten(value)})
+            try:
+                names = list(flatten(value))
+            except InputError:  # a malformed section: parse_spec refuses it with its own field
+                names = [str(k) for k in value]
+            out.update({f"{key}.{k}": path for k in names})
         elif not (key in MERGED_SECTIONS and value is None) and key != "extends":
             out[str(key)] = path
     return out
