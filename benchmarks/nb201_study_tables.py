@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     print(anchors_table(runs, args.phase))
     print("\n" + proxy_calibration(args.results))
     if window:
-        capped = "" if args.skip_cap is None else f", at most {args.skip_cap} skips"
+        capped = "" if args.skip_cap is None else f", at most {args.skip_cap} skip{'s' if args.skip_cap != 1 else ''}"
         print(f"\n### Mean cell of the last {window} epochs{capped} (phase {args.phase})\n")
         print(window_table(args.results, runs, args.phase, window, args.skip_cap))
     if args.phase != "explore":

@@ -193,7 +193,8 @@ FIELDS: dict[str, Field] = {
     "discretize.max_skip": _f("int", None, "P-DARTS's skip cap: the handed-back cell (genotype, its truth, "
                               "discrete_val_acc) keeps at most this many skip_connect edges per cell, those with "
                               "the highest softmax(alpha) skip probability, the others their best other op "
-                              "(null = off; training and the collapse guards are unchanged)", minimum=0,
+                              "(an edge with no other op left after pruning keeps its skip; null = off; training "
+                              "and the collapse guards are unchanged)", minimum=0,
                               nullable=True),
     "best_cell.metric": _f("str", "proxy_score", "epoch column whose best value picks the best cell a run saw "
                            "(trial columns best_genotype, best_truth_acc, best_epoch; default: the calibrated "

@@ -86,7 +86,7 @@ class SearchSpace:
 
     def one_hot(self, chosen: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Edges × ops weights with a 1 at op ``chosen[k]`` of edge k (a zero row where ``chosen[k]`` = −1)."""
-        weights = torch.zeros((self.n_edges, self.n_ops), dtype=dtype)
+        weights = torch.zeros((self.n_edges, self.n_ops), dtype=dtype, device=chosen.device)
         keep = chosen >= 0
         weights[keep, chosen[keep]] = 1.0
         return weights
@@ -125,11 +125,13 @@ def _darts_choice(space: SearchSpace, alpha: torch.Tensor) -> torch.Tensor:
 def cap_skips(space: SearchSpace, alpha: torch.Tensor, chosen: torch.Tensor, max_skip: int) -> torch.Tensor:
     """P-DARTS's skip cap on a discretised choice, cell by cell.
 
-    With S = {kept edges e of the cell : chosen_e = skip} and |S| > M = ``max_skip``, the M edges of S
-    with the highest p_e = softmax(α_e)[skip] keep it (ties: the lower edge index); every other e ∈ S
-    takes argmax_{o ∉ {skip} ∪ X} α_e,o, X = {none} in ``darts`` (its derivation never chooses none).
-    An edge with no finite alternative (the others pruned to −∞) keeps its skip. Which edges are kept
-    (``darts``' top-2 inputs) does not change. Returns a new tensor; ``chosen`` is not modified.
+    With S = {kept edges e of the cell : chosen_e = skip} and |S| > M = ``max_skip``: the edges of S with
+    no finite alternative (every op but the skip, and X, pruned to −∞) must keep it and count against M
+    first; the remaining slots go to the other edges of S with the highest p_e = softmax(α_e)[skip] (ties:
+    the lower edge index); every other e ∈ S takes argmax_{o ∉ {skip} ∪ X} α_e,o, X = {none} in ``darts``
+    (its derivation never chooses none). So a cell has at most M skips unless more than M of its edges
+    have nothing else left. Which edges are kept (``darts``' top-2 inputs) does not change. Returns a new
+    tensor; ``chosen`` is not modified.
     """
     if max_skip < 0:
         raise ValueError(f"max_skip: must be >= 0, got {max_skip}")
@@ -142,11 +144,13 @@ def cap_skips(space: SearchSpace, alpha: torch.Tensor, chosen: torch.Tensor, max
     others = alpha.clone()
     others[:, barred] = float("-inf")
     out = chosen.clone()
+    movable = torch.isfinite(others).any(dim=-1)
     for cell in dict.fromkeys(e.cell for e in space.edges):
         skips = [k for k in space.edge_rows(cell) if int(chosen[k]) == skip]
-        for k in sorted(skips, key=lambda r: (-float(p_skip[r]), r))[max_skip:]:
-            if bool(torch.isfinite(others[k]).any()):
-                out[k] = int(others[k].argmax())
+        free = [k for k in skips if bool(movable[k])]
+        slots = max(max_skip - (len(skips) - len(free)), 0)
+        for k in sorted(free, key=lambda r: (-float(p_skip[r]), r))[slots:]:
+            out[k] = int(others[k].argmax())
     return out
 
 

@@ -522,4 +522,5 @@ def load_spec(path: str, name: str | None = None) -> SweepSpec:
         if origin is None or origin == path:
             raise
         where = os.path.relpath(origin, os.path.dirname(os.path.abspath(path)))
-        raise InputError(err.field, f"{err.message} (set in {where}, which this spec extends)") from None
+        raise InputError(err.field, f"{err.message} ({err.field} is set in {where}, which this spec extends)") \
+            from None

@@ -92,7 +92,7 @@ def test_skip_cap_after_the_fact_equals_the_cell_a_capped_run_handed_back(tables
     assert _labels(tables, capsys, "nb201_study_beta_skipcap")["nb201_study_beta_skipcap"].endswith(
         "keep 3 ops after epoch 7, skip cap 1")
     row = _window_row(out)
-    assert "at most 1 skips" in out and row[2] == row[3]  # final truth == capped after the fact
+    assert "at most 1 skip (phase explore)" in out and "at most 1 skip |" in out and row[2] == row[3]  # final truth == capped after the fact
     assert all(f == w for f, w in (pair.split(" → ") for pair in row[4].rstrip(" |").split(", ")))
     assert tables["main"]([folder, "--phase", "explore", "--window", "1"]) == 0
     uncapped = _window_row(capsys.readouterr().out)

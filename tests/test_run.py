@@ -12,6 +12,8 @@ from diffnas.config import SearchConfig
 from diffnas.errors import InputError
 from diffnas.run import SearchRun
 from diffnas.schema import EPOCH_COLUMNS, PLACEMENT_COLUMNS
+from diffnas.spaces import choice_from_genotype
+from diffnas.truth import nb201_truth
 from tests.helpers import TINY
 
 
@@ -195,8 +197,17 @@ def test_skip_cap_changes_the_handed_back_cell_only():
     genotype (and its params, truth, discrete accuracy) is α's cell with at most M skips."""
     base = _config(epochs=3, warmup_epochs=2, **{"early_stop.max_skip_share": None})
     plain_run, capped_run = _skip_heavy(base), _skip_heavy(base.replace(**{"discretize.max_skip": 1}))
-    plain = [plain_run.step() for _ in range(3)]
-    capped = [capped_run.step() for _ in range(3)]
+    plain, capped = [plain_run.step() for _ in range(3)], []
+    space = capped_run.space
+    for _ in range(3):
+        capped.append(capped_run.step())
+        cell = choice_from_genotype(space, capped[-1]["genotype"])
+        capped_run.model.eval()  # as at the end of the epoch (the weights have not moved since)
+        with torch.no_grad():
+            _, acc = capped_run._accuracy(space.one_hot(cell, capped_run.alpha.dtype), cell)
+        capped_run.model.train()
+        assert capped[-1]["discrete_val_acc"] == acc  # the capped cell is the one evaluated
+        assert capped[-1]["truth_acc"] == nb201_truth(capped[-1]["genotype"])
     assert torch.equal(plain_run.alpha.detach(), capped_run.alpha.detach())
     _same([{k: v for k, v in a.items() if k not in HANDED_BACK} for a in plain],
           [{k: v for k, v in b.items() if k not in HANDED_BACK} for b in capped])

@@ -88,6 +88,17 @@ def test_skip_cap_ties_go_to_the_lower_edge_and_a_pruned_edge_keeps_its_skip():
     alpha[5] = float("-inf")
     alpha[5, space.ops.index("skip_connect")] = 0.0  # every other op of edge 5 pruned
     assert space.discrete_choice(alpha, max_skip=0).tolist()[5] == space.ops.index("skip_connect")
+    capped = space.discrete_choice(alpha, max_skip=1).tolist()  # edge 5 must keep its skip: it takes the slot
+    assert capped[5] == 1 and capped.count(1) == 1
+
+
+def test_skip_cap_ranks_by_the_skip_probability_not_the_raw_logit():
+    space = build_space("nb201")
+    alpha = _alpha_for(space, [(0, "skip_connect", 3.0), (0, "nor_conv_3x3", 2.9),  # p(skip) ≈ 0.51
+                               (3, "skip_connect", 2.0)]                               # p(skip) ≈ 0.87
+                       + [(e, "nor_conv_3x3", 1.0) for e in (1, 2, 4, 5)])
+    capped = space.genotype_of(space.discrete_choice(alpha, max_skip=1))
+    assert capped.startswith("|nor_conv_3x3~0|") and "|skip_connect~0|nor_conv_3x3~1|" in capped
 
 
 def test_skip_cap_in_darts_counts_per_cell_never_chooses_none_and_keeps_the_edges():

@@ -224,9 +224,10 @@ seeds: [1]
         if named is None:
             assert "set in" not in line, line
         else:
-            assert line.endswith(f"(set in {named}, which this spec extends)"), line
+            assert line.endswith(f"({err.value.field} is set in {named}, which this spec extends)"), line
     with pytest.raises(InputError) as err:
         _spec_file(tmp_path / "sub", "middle.yaml", "extends: parent.yaml\nbase: {data.subset: 1, epochs: 2}\n"
                    "grid: {sampler: [softmax]}\n")
         load_spec(_spec_file(tmp_path, "child_mid.yaml", "extends: sub/middle.yaml\n"))
-    assert str(err.value).endswith(f"(set in {os.path.join('sub', 'middle.yaml')}, which this spec extends)")
+    assert str(err.value).endswith(f"(base.data.subset is set in {os.path.join('sub', 'middle.yaml')}, "
+                                   "which this spec extends)")
