@@ -60,7 +60,7 @@ def split_accuracy(run: SearchRun, weights: torch.Tensor) -> float:
 def darts_pt_cell(run: SearchRun) -> str:
     """The DARTS-PT genotype of the restored run (module docstring)."""
     temperature = run.records[-1]["temperature"]
-    base = run._weights(run.sampler.eval_weights(run._sampling_alpha(run.alpha.detach()), temperature)).weights
+    base = run.eval_weights(temperature).weights
     run.model.eval()
     chosen = perturb_select(base, lambda w: split_accuracy(run, w), keep=run.op_mask)
     return run.space.genotype_of(torch.tensor(chosen))

@@ -225,6 +225,11 @@ class SearchRun:
     def _weights(self, sample: OpWeights) -> OpWeights:
         return replace(sample, weights=self._kept(sample.weights))
 
+    def eval_weights(self, temperature: float) -> OpWeights:
+        """The op weights the run evaluates the supernet with at ``temperature`` (its ``val_acc``): the sampler's
+        evaluation weights of α, restricted to the kept ops once pruned."""
+        return self._weights(self.sampler.eval_weights(self._sampling_alpha(self.alpha.detach()), temperature))
+
 
     def _maybe_prune(self) -> None:
         """DrNAS's progressive shrinking: once ``prune.epoch`` epochs are done, keep ``prune.keep`` ops per edge."""
@@ -435,7 +440,7 @@ class SearchRun:
             return record
         self.profile.lap("metrics")
         self.model.eval()
-        eval_w = self._weights(self.sampler.eval_weights(self._sampling_alpha(self.alpha.detach()), temperature))
+        eval_w = self.eval_weights(temperature)
         val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
         _, disc_acc = self._accuracy(self.space.one_hot(cell, self.alpha.dtype).to(self.device), cell)
         self.profile.lap("evaluation")
