@@ -103,3 +103,12 @@ def test_skip_cap_is_refused_below_zero(tables, capsys):
     with pytest.raises(SystemExit) as err:
         tables["main"]([str(FOLDER), "--phase", "explore", "--skip-cap", "-1"])
     assert err.value.code == 2 and "--skip-cap: must be >= 0" in capsys.readouterr().err
+
+
+def test_folders_of_one_config_pool_into_one_row(tables, capsys):
+    """The skip-cap confirm and its replication share a config_id: the two folders give one 20-run row."""
+    results = ROOT / "docs" / "results"
+    assert tables["main"]([str(results / "nb201_study_beta_skipcap"), str(results / "nb201_study_beta_skipcap_seeds"),
+                           "--phase", "explore"]) == 0
+    row = _row(capsys.readouterr().out)
+    assert row[1].startswith("20 (46, 47,") and row[1].endswith("64, 65)")
