@@ -28,7 +28,7 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
 * ``wall``: mean seconds per run (the trial's own ``wall_s``).
 
 ``--window K`` adds a table of the cell discretised from the mean op distribution of each run's last K
-epochs (:func:`diffnas.best_cell.window_mean_choice`, α averaging) beside the final cell; the truth
+epochs (:func:`diffnas.best_cell.window_mean`, α averaging) beside the final cell; the truth
 of that cell comes from the bundled table (it need not be a cell the run visited). This option imports
 torch (the space's genotype writer). ``--skip-cap M`` applies P-DARTS's skip cap
 (:func:`diffnas.spaces.cap_skips`, the rule of ``discretize.max_skip``) to that cell — with K = 1 (the
@@ -277,14 +277,19 @@ def proxy_calibration(folders: Sequence[str]) -> str:
             f"visited: Kendall tau {tau:.3f}, Spearman rho {rho:.3f}")
 
 
+def cap_phrase(max_skip: int) -> str:
+    """``at most M skip(s)``: the skip cap in a table heading."""
+    return f"at most {max_skip} skip{'s' if max_skip != 1 else ''}"
+
+
 def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window: int,
                  max_skip: int | None = None) -> str:
     """Per config of ``phase``: truth of the final cell and of the last-``window``-epochs mean cell (with at most
     ``max_skip`` skips when given), per seed."""
     import torch
 
-    from diffnas.best_cell import window_mean_choice
-    from diffnas.spaces import build_space, cap_skips
+    from diffnas.best_cell import window_mean
+    from diffnas.spaces import build_space
     from diffnas.truth import TruthTable
 
     space, truth = build_space("nb201"), TruthTable()
@@ -292,16 +297,12 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
                         for f in folders], ignore_index=True)
     mean_truth = {}
     for tid, grp in epochs.sort_values("epoch").groupby("trial_id", sort=False):
-        history = list(grp["op_probs"])
-        choice = torch.tensor(window_mean_choice(history, space.n_ops, window))
-        if max_skip is not None:  # softmax(log π̄) = π̄: the cap reads the mean distribution's skip probabilities
-            mean = np.mean([np.asarray(p, dtype=float) for p in history[-window:]], axis=0)
-            with np.errstate(divide="ignore"):
-                logits = torch.from_numpy(np.log(mean).reshape(space.n_edges, space.n_ops))
-            choice = cap_skips(space, logits, choice, max_skip)
-        mean_truth[tid] = truth.lookup(space.genotype_of(choice))
+        # α̃ = log π̄ (pruned ops at −∞): softmax(α̃) = π̄ and argmax α̃ = argmax π̄ (the lowest index on ties), so
+        # the space's own discretisation (with the run's skip cap) gives the mean cell
+        mean = torch.tensor(window_mean(list(grp["op_probs"]), space.n_ops, window), dtype=torch.float64)
+        mean_truth[tid] = truth.lookup(space.genotype_of(space.discrete_choice(mean.log(), max_skip)))
     c = runs[runs["phase"] == phase].assign(window_truth=lambda d: d["trial_id"].map(mean_truth))
-    capped = "" if max_skip is None else f" with at most {max_skip} skip{'s' if max_skip != 1 else ''}"
+    capped = "" if max_skip is None else f" with {cap_phrase(max_skip)}"
     head = (f"| config | seeds | final truth | truth of the mean cell of the last {window} epochs{capped} | "
             "per seed (final → mean cell) |\n|---|---|---|---|---|")
     rows = []
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     print(anchors_table(runs, args.phase))
     print("\n" + proxy_calibration(args.results))
     if window:
-        capped = "" if args.skip_cap is None else f", at most {args.skip_cap} skip{'s' if args.skip_cap != 1 else ''}"
+        capped = "" if args.skip_cap is None else f", {cap_phrase(args.skip_cap)}"
         print(f"\n### Mean cell of the last {window} epochs{capped} (phase {args.phase})\n")
         print(window_table(args.results, runs, args.phase, window, args.skip_cap))
     if args.phase != "explore":

@@ -60,12 +60,10 @@ def best_cell(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "ma
             "best_epoch": int(r.get("epoch", i + 1)), "best_by": metric}
 
 
-def window_mean_choice(op_probs: Sequence[Sequence[float]], n_ops: int, window: int) -> list[int]:
-    """The op per edge of the cell discretised from the *mean* op distribution of the last ``window``
-    epochs (α averaging, as SWA averages weights): with π_t the (edges × ops) op probabilities of epoch t
-    of T, choice_e = argmax_o (1/K) Σ_{t=T−K+1..T} π_t[e, o], K = min(window, T); the lowest op index on
-    ties. ``op_probs`` holds each epoch's probabilities flattened edge-major (the ``op_probs`` column);
-    window 1 is the final epoch's argmax."""
+def window_mean(op_probs: Sequence[Sequence[float]], n_ops: int, window: int) -> list[list[float]]:
+    """The *mean* op distribution of the last ``window`` epochs, one row per edge: with π_t the (edges × ops)
+    op probabilities of epoch t of T, π̄[e, o] = (1/K) Σ_{t=T−K+1..T} π_t[e, o], K = min(window, T).
+    ``op_probs`` holds each epoch's probabilities flattened edge-major (the ``op_probs`` column)."""
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
     if not op_probs:
@@ -75,5 +73,10 @@ def window_mean_choice(op_probs: Sequence[Sequence[float]], n_ops: int, window: 
     if n % n_ops or any(len(p) != n for p in last):
         raise ValueError(f"op_probs rows must all have a multiple of n_ops={n_ops} entries")
     mean = [sum(p[i] for p in last) / len(last) for i in range(n)]
-    rows = [mean[e * n_ops:(e + 1) * n_ops] for e in range(n // n_ops)]
-    return [max(range(n_ops), key=lambda o, r=r: (r[o], -o)) for r in rows]
+    return [mean[e * n_ops:(e + 1) * n_ops] for e in range(n // n_ops)]
+
+
+def window_mean_choice(op_probs: Sequence[Sequence[float]], n_ops: int, window: int) -> list[int]:
+    """The op per edge of the cell discretised from :func:`window_mean` (α averaging, as SWA averages
+    weights): choice_e = argmax_o π̄[e, o], the lowest op index on ties; window 1 is the final epoch's argmax."""
+    return [max(range(n_ops), key=lambda o, r=r: (r[o], -o)) for r in window_mean(op_probs, n_ops, window)]
