@@ -48,13 +48,7 @@ def last_checkpoints(folder: Path) -> list[Path]:
 @torch.inference_mode()
 def split_accuracy(run: SearchRun, weights: torch.Tensor) -> float:
     """Accuracy of the supernet under op ``weights`` on the run's whole α split."""
-    x, y = run.data.x_alpha, run.data.y_alpha
-    correct = 0
-    for start in range(0, len(y), run.batch_size):
-        xb, yb = x[start:start + run.batch_size], y[start:start + run.batch_size]
-        _, logits = run.loss_fn(xb, yb, weights, None)
-        correct += int((logits.argmax(-1) == yb).sum())
-    return correct / len(y)
+    return run.accuracy(weights, None, batches=0)[1]
 
 
 def darts_pt_cell(run: SearchRun) -> str:

@@ -63,7 +63,7 @@ from diffnas.regularizers import (
 )
 from diffnas.samplers import OpWeights, build_sampler
 from diffnas.schedules import TemperatureSchedule
-from diffnas.spaces import build_space
+from diffnas.spaces import build_space, cap_skips
 from diffnas.supernet import Supernet
 
 STATE_VERSION = 1
@@ -230,7 +230,6 @@ class SearchRun:
         evaluation weights of α, restricted to the kept ops once pruned."""
         return self._weights(self.sampler.eval_weights(self._sampling_alpha(self.alpha.detach()), temperature))
 
-
     def _maybe_prune(self) -> None:
         """DrNAS's progressive shrinking: once ``prune.epoch`` epochs are done, keep ``prune.keep`` ops per edge."""
         at = self.config["prune.epoch"]
@@ -304,9 +303,12 @@ class SearchRun:
         return loss_value, correct, norm.detach(), alpha_sum
 
     @torch.inference_mode()
-    def _accuracy(self, weights: torch.Tensor, chosen: torch.Tensor | None) -> tuple[float, float]:
+    def accuracy(self, weights: torch.Tensor, chosen: torch.Tensor | None,
+                 batches: int | None = None) -> tuple[float, float]:
+        """(mean loss, accuracy) of the supernet under op ``weights`` on the α split: its first ``batches``
+        batches (default ``metrics.eval_batches``, as for ``val_acc``; 0 = the whole split)."""
         x, y = self.data.x_alpha, self.data.y_alpha
-        limit = self.config["metrics.eval_batches"]
+        limit = self.config["metrics.eval_batches"] if batches is None else batches
         n = len(y)
         if limit:
             n = min(n, limit * self.batch_size)
@@ -408,7 +410,8 @@ class SearchRun:
         alpha = masked.cpu()  # decisions (genotype, argmax, op shares): pruned ops at −∞, never chosen
         probs = op_probs(alpha)
         choice = self.space.discrete_choice(alpha)  # α's own cell: the collapse guards' skip count
-        cell = self.space.discrete_choice(alpha, c["discretize.max_skip"])  # the cell handed back
+        cap = c["discretize.max_skip"]  # the cell handed back: α's, with at most `cap` skips
+        cell = choice if cap is None else cap_skips(self.space, alpha, choice, cap)
         argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
         eff = self._kept(self.sampler.effective_probs(self._sampling_alpha(self.alpha), temperature))
         record: dict[str, Any] = {
@@ -441,8 +444,8 @@ class SearchRun:
         self.profile.lap("metrics")
         self.model.eval()
         eval_w = self.eval_weights(temperature)
-        val_loss, val_acc = self._accuracy(eval_w.weights, eval_w.chosen)
-        _, disc_acc = self._accuracy(self.space.one_hot(cell, self.alpha.dtype).to(self.device), cell)
+        val_loss, val_acc = self.accuracy(eval_w.weights, eval_w.chosen)
+        _, disc_acc = self.accuracy(self.space.one_hot(cell, self.alpha.dtype).to(self.device), cell)
         self.profile.lap("evaluation")
         every = c["metrics.hessian_every"]
         if every and self.epoch % every == 0:

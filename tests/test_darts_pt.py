@@ -31,7 +31,7 @@ def test_eval_weights_are_the_weights_the_run_reports_val_acc_with():
         record = run.step()
     run.model.eval()
     with torch.no_grad():
-        loss, acc = run._accuracy(run.eval_weights(record["temperature"]).weights, None)
+        loss, acc = run.accuracy(run.eval_weights(record["temperature"]).weights, None)
     assert (loss, acc) == (record["val_loss"], record["val_acc"])
     assert run.eval_weights(record["temperature"]).weights[~run.op_mask].eq(0).all()
 
@@ -45,3 +45,19 @@ def test_darts_pt_cell_chooses_among_the_kept_ops_only():
     chosen = choice_from_genotype(run.space, cell)
     assert run.op_mask[torch.arange(run.space.n_edges), chosen].all()
     assert 0.0 <= darts_pt["split_accuracy"](run, run.space.one_hot(chosen)) <= 1.0
+
+
+def test_split_accuracy_covers_the_whole_alpha_split_whatever_eval_batches_says():
+    darts_pt = _darts_pt()
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 2, "metrics.eval_batches": 1}))
+    run.step()
+    run.model.eval()
+    w = run.eval_weights(1.0).weights
+    with torch.no_grad():
+        logits = torch.cat([run.loss_fn(run.data.x_alpha[i:i + run.batch_size], run.data.y_alpha[i:i + run.batch_size],
+                                        w, None)[1] for i in range(0, len(run.data.y_alpha), run.batch_size)])
+    whole = int((logits.argmax(-1) == run.data.y_alpha).sum()) / len(run.data.y_alpha)
+    assert len(run.data.y_alpha) > run.batch_size  # so one batch is not the whole split
+    assert darts_pt["split_accuracy"](run, w) == whole
+    first = run.data.y_alpha[:run.batch_size]
+    assert run.accuracy(w, None)[1] == int((logits[:run.batch_size].argmax(-1) == first).sum()) / run.batch_size

@@ -204,7 +204,7 @@ def test_skip_cap_changes_the_handed_back_cell_only():
         cell = choice_from_genotype(space, capped[-1]["genotype"])
         capped_run.model.eval()  # as at the end of the epoch (the weights have not moved since)
         with torch.no_grad():
-            _, acc = capped_run._accuracy(space.one_hot(cell, capped_run.alpha.dtype), cell)
+            _, acc = capped_run.accuracy(space.one_hot(cell, capped_run.alpha.dtype), cell)
         capped_run.model.train()
         assert capped[-1]["discrete_val_acc"] == acc  # the capped cell is the one evaluated
         assert capped[-1]["truth_acc"] == nb201_truth(capped[-1]["genotype"])
