@@ -440,39 +440,40 @@ def merge_specs(parent: Mapping[str, Any], child: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def _origins(data: Any, path: str) -> dict[str, str]:
-    """Which file sets each field of a spec: ``section.key`` for the merged sections, the key otherwise."""
-    if not isinstance(data, Mapping):
-        return {}
-    out: dict[str, str] = {}
+def _shadow(data: Mapping[str, Any], path: str) -> dict[str, Any]:
+    """``data`` with every field's value replaced by ``path`` (``base``/``baseline`` flattened first): merged by
+    :func:`merge_specs` like the spec itself, it says which file sets each field of the merged spec."""
+    out: dict[str, Any] = {}
     for key, value in data.items():
         if key in MERGED_SECTIONS and isinstance(value, Mapping):
             try:
-                names = list(flatten(value))
+                names: Mapping[str, Any] = flatten(value)
             except InputError:  # a malformed section: parse_spec refuses it with its own field
-                names = [str(k) for k in value]
-            out.update({f"{key}.{k}": path for k in names})
-        elif not (key in MERGED_SECTIONS and value is None) and key != "extends":
-            out[str(key)] = path
+                names = value
+            out[key] = dict.fromkeys(map(str, names), path)
+        elif key != "extends":
+            out[key] = None if key in MERGED_SECTIONS and value is None else path
     return out
 
 
-def _origin(field: str, origins: Mapping[str, str]) -> str | None:
+def _origin(field: str, shadow: Mapping[str, Any]) -> str | None:
     """The file that set ``field`` (an error's field: a key, ``section.key``, or below one), if known."""
+    origins = {f"{key}.{name}": p for key, v in shadow.items() if isinstance(v, Mapping) for name, p in v.items()}
+    origins.update({str(key): v for key, v in shadow.items() if isinstance(v, str)})
     hits = [k for k in origins if field == k or field.startswith((f"{k}.", f"{k}["))]
     return origins[max(hits, key=len)] if hits else None
 
 
-def _resolve_extends(data: Any, path: str, chain: tuple[str, ...],
-                     origins: dict[str, str] | None = None) -> Any:
-    """``data`` with its ``extends: PARENT`` (a spec file, relative to ``path``'s folder) merged in, recursively.
-    ``origins``, when given, is filled with the file each field comes from (see :func:`_origins`)."""
+def _resolve_extends(data: Any, path: str, chain: tuple[str, ...]) -> tuple[Any, dict[str, Any]]:
+    """``data`` with its ``extends: PARENT`` (a spec file, relative to ``path``'s folder) merged in, recursively,
+    and its :func:`_shadow` merged the same way."""
     from diffnas.inputs import load_yaml
 
-    if not isinstance(data, Mapping) or "extends" not in data:
-        if origins is not None:
-            origins.update(_origins(data, path))
-        return data
+    if not isinstance(data, Mapping):
+        return data, {}
+    shadow = _shadow(data, path)
+    if "extends" not in data:
+        return data, shadow
     ref = data["extends"]
     if not isinstance(ref, str) or not ref.strip():
         raise InputError("extends", f"must be the path of another spec file, relative to this one; got {shown(ref)}")
@@ -485,15 +486,8 @@ def _resolve_extends(data: Any, path: str, chain: tuple[str, ...],
     parent = load_yaml(parent_path, "extends", "spec file")
     if not isinstance(parent, Mapping):
         raise InputError("extends", f"{ref} must hold a mapping of spec keys")
-    parent = _resolve_extends(parent, parent_path, (*chain, parent_path), origins)
-    if origins is not None:
-        for key in [k for k in origins if k in ("name", "description")]:
-            del origins[key]  # not inherited
-        for section in data:
-            if section not in MERGED_SECTIONS and section in origins:
-                del origins[section]  # replaced whole below
-        origins.update(_origins(data, path))
-    return merge_specs(parent, {k: v for k, v in data.items() if k != "extends"})
+    parent, parent_shadow = _resolve_extends(parent, parent_path, (*chain, parent_path))
+    return merge_specs(parent, {k: v for k, v in data.items() if k != "extends"}), merge_specs(parent_shadow, shadow)
 
 
 def load_spec(path: str, name: str | None = None) -> SweepSpec:
@@ -507,8 +501,7 @@ def load_spec(path: str, name: str | None = None) -> SweepSpec:
     data = load_yaml(path, "SPEC", "spec file")
     if data is None:
         raise InputError("SPEC", f"{path} is empty")
-    origins: dict[str, str] = {}
-    data = _resolve_extends(data, path, (os.path.abspath(path),), origins)
+    data, shadow = _resolve_extends(data, path, (os.path.abspath(path),))
     if name is not None:
         if not isinstance(data, Mapping):
             raise InputError("spec", f"must be a mapping of spec keys, got {type(data).__name__}")
@@ -518,7 +511,7 @@ def load_spec(path: str, name: str | None = None) -> SweepSpec:
     try:
         return parse_spec(data, default_name=stem)
     except InputError as err:  # a field inherited through `extends`: say which file sets it
-        origin = _origin(err.field, origins)
+        origin = _origin(err.field, shadow)
         if origin is None or origin == path:
             raise
         where = os.path.relpath(origin, os.path.dirname(os.path.abspath(path)))
