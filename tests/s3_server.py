@@ -3,7 +3,14 @@
 ``SeaweedS3(folder).start()`` runs ``weed server`` bound to 127.0.0.1 only, every port of it
 chosen free (master, volume, filer, S3 and their gRPC ports; the Iceberg, Lance and metrics
 listeners off), with one identity allowed ``Admin``, ``Read``, ``Write``, ``List``; it waits until
-the S3 port answers a signed request (about 5 s). ``stop()`` ends the process it started, by PID.
+an object written through the S3 port reads back (about 5 s), so a server that can answer but not
+store fails at start with its log, not later as an upload time-out. ``stop()`` ends the process it
+started, by PID.
+
+Its volumes need only a little free disk: ``weed``'s default keeps 1 % of the disk free and, below
+that, marks every volume read-only, so on a large, nearly full disk each upload hangs until the
+client times out ("Less than 1 bytes/sec transferred the last 3 seconds"). The data here is a few
+kilobytes, so the floor is set to an absolute 16 MiB.
 """
 
 from __future__ import annotations
@@ -75,7 +82,8 @@ class SeaweedS3:
         master, volume, filer, *grpc = free_ports(7)
         cmd = [weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                f"-master.port={master}", f"-master.port.grpc={grpc[0]}", "-master.volumeSizeLimitMB=64",
-               f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}", "-volume.max=20",
+               f"-volume.port={volume}", f"-volume.port.grpc={grpc[1]}", "-volume.max=100",
+               "-volume.minFreeSpace=16MiB",
                f"-filer.port={filer}", f"-filer.port.grpc={grpc[2]}",
                "-s3", f"-s3.port={self.port}", f"-s3.port.grpc={grpc[3]}", f"-s3.config={config}",
                "-s3.port.iceberg=0", "-s3.port.lance=0", "-metricsPort=0"]
@@ -89,13 +97,23 @@ class SeaweedS3:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"weed server exited ({self.proc.returncode}): {self.log_tail()}")
             try:
-                self.filesystem().create_dir("diffnas-probe")
+                self.probe()
                 return self
             except OSError as exc:  # not up yet
                 last = exc
                 time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"weed S3 did not answer within {timeout_s:.0f} s ({last}): {self.log_tail()}")
+
+    def probe(self) -> None:
+        """Write one object into a bucket of its own and read it back (``OSError`` until it can)."""
+        filesystem = self.filesystem()
+        filesystem.create_dir("diffnas-probe")
+        with filesystem.open_output_stream("diffnas-probe/ready") as out:
+            out.write(b"ok")
+        with filesystem.open_input_stream("diffnas-probe/ready") as src:
+            if src.read() != b"ok":
+                raise OSError("the probe object read back wrong")
 
     def log_tail(self, n: int = 2000) -> str:
         try:
