@@ -79,11 +79,6 @@ class SearchSpace:
         """The genotype string of the architecture with op ``chosen[k]`` on edge k (−1 = dropped)."""
         return GENOTYPE_WRITERS.get(self.name)(self, chosen)
 
-    def discrete_weights(self, alpha: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One-hot weights (zero rows for dropped edges) and the chosen indices."""
-        chosen = self.discrete_choice(alpha)
-        return self.one_hot(chosen, alpha.dtype), chosen
-
     def one_hot(self, chosen: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Edges × ops weights with a 1 at op ``chosen[k]`` of edge k (a zero row where ``chosen[k]`` = −1)."""
         weights = torch.zeros((self.n_edges, self.n_ops), dtype=dtype, device=chosen.device)
