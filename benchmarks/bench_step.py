@@ -149,7 +149,7 @@ def diffnas_step(sampler: str, cells: int, x: torch.Tensor, y: torch.Tensor, per
                  archs: list[torch.Tensor] | None = None) -> tuple[Step, CompiledLoss]:
     space = build_space("nb201")
     net = Supernet(space, x.shape[1], CLASSES, channels, cells, stages)
-    net.configure(fused=perf.fused, channels_last=perf.channels_last)
+    net.configure(fused=perf.fused, channels_last=perf.channels_last, native=perf.native)
     alpha = torch.nn.Parameter(1e-3 * torch.randn(space.n_edges, space.n_ops))
     smp = build_sampler(sampler)
     gen = torch.Generator().manual_seed(0)
@@ -182,7 +182,7 @@ def _row(name: str, seconds: float, cpu: float, flops: float, peak: float, base:
 def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[str, float]:
     torch.manual_seed(0)
     x, y = torch.randn(BATCH, 3, px, px), torch.randint(0, CLASSES, (BATCH,))
-    fast, ref = PerfOptions(), PerfOptions(fused=False, channels_last=False)
+    fast, ref = PerfOptions(), PerfOptions(fused=False, channels_last=False, native=False)
     mm, mm_flops = matmul_step()
     archs = draw_archs(repeats)
     cases: dict[str, Step] = {

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffnas.native import mix as native_mix
 from diffnas.ops import ReLUConvBN
 
 
@@ -45,6 +46,12 @@ def _stack(tensors: list[torch.Tensor | None]) -> torch.Tensor | None:
     return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=0)
 
 
+def stacked_conv(r: torch.Tensor, convs: list[nn.Conv2d]) -> torch.Tensor:
+    """conv(r, [W₁; W₂; …]): convs of one shape applied to the same input, weights stacked along the outputs."""
+    conv = convs[0]
+    return F.conv2d(r, _stack([c.weight for c in convs]), None, conv.stride, conv.padding, conv.dilation, conv.groups)
+
+
 def relu_conv_bn(r: torch.Tensor, convs: list[nn.Conv2d], bns: list[nn.BatchNorm2d],
                  scale: torch.Tensor) -> torch.Tensor:
     """s ⊙ BN(conv(r, [W₁; W₂; …])) for convs of one shape applied to the same (already ReLU'd) input.
@@ -52,8 +59,7 @@ def relu_conv_bn(r: torch.Tensor, convs: list[nn.Conv2d], bns: list[nn.BatchNorm
     ``scale`` holds one factor per conv; it multiplies BN's affine (γ·s, β·s), or stands in for γ
     when BN has none, so the op weight costs no extra pass over the output."""
     conv, bn = convs[0], bns[0]
-    weight = _stack([c.weight for c in convs])
-    y = F.conv2d(r, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+    y = stacked_conv(r, convs)
     s = scale.repeat_interleave(conv.out_channels)
     gamma, beta = _stack([b.weight for b in bns]), _stack([b.bias for b in bns])
     return F.batch_norm(y, None, None, s if gamma is None else gamma * s, None if beta is None else beta * s,
@@ -159,6 +165,9 @@ def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, ou
     if not all(s or f or isinstance(op, ReLUConvBN) for s, f, op in zip(first.skip, first.param_free, first.ops)):
         return False
     dsts = [cell.space.edges[k].dst for k in out_edges]
+    conv_cols = [i for i in range(len(first.ops)) if not first.skip[i] and not first.param_free[i]]
+    affine = any(first.ops[i][2].weight is not None for i in conv_cols)
+    native = cell.native and native_mix.usable(node, affine)
     convs, frees, cols = [], [], []
     relu = None
     for i, op in enumerate(first.ops):
@@ -167,16 +176,25 @@ def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, ou
         if first.param_free[i]:
             frees.append(op(node))
             cols.append(i)
+            continue
+        if relu is None:
+            relu = F.relu(node)
+        stacked = [cell.edges[k].ops[i][1] for k in out_edges]
+        if native:
+            convs.append(stacked_conv(relu, stacked))
         else:
-            if relu is None:
-                relu = F.relu(node)
-            convs.append(relu_conv_bn(relu, [cell.edges[k].ops[i][1] for k in out_edges],
-                                      [cell.edges[k].ops[i][2] for k in out_edges], weights[out_edges, i]))
+            convs.append(relu_conv_bn(relu, stacked, [cell.edges[k].ops[i][2] for k in out_edges],
+                                      weights[out_edges, i]))
     if not convs and not frees:
         return True
     present = tuple(acc[d] is not None for d in dsts)
-    new = MixInto.apply(weights, tuple(out_edges), tuple(cols), present, len(convs),
-                        *[acc[d] for d in dsts if acc[d] is not None], *convs, *frees)
+    tensors = [*[acc[d] for d in dsts if acc[d] is not None], *convs, *frees]
+    if native:
+        eps = first.ops[conv_cols[0]][2].eps if conv_cols else 1e-5
+        new = native_mix.NativeMix.apply(weights, tuple(out_edges), tuple(cols), tuple(conv_cols), present, eps,
+                                         *tensors)
+    else:
+        new = MixInto.apply(weights, tuple(out_edges), tuple(cols), present, len(convs), *tensors)
     for d, t in zip(dsts, new):
         acc[d] = t
     return True

@@ -11,6 +11,9 @@ None of them changes what is computed, only how (config keys ``perf.*``, exclude
   evaluation pick one op per edge, a choice that changes every step; they run eager so that the
   choice never triggers a recompile. Where compile is unavailable or fails, the run falls back
   to eager once and says why (:attr:`CompiledLoss.fallback`).
+* ``perf.native`` — the fused cell's dense step does BatchNorm and the mixing of a node's terms in
+  two compiled passes (:mod:`diffnas.native.mix`) instead of PyTorch's separate kernels, for float32
+  NHWC tensors on CPU; elsewhere, or where no C compiler is found, the PyTorch path.
 * ``perf.amp`` — ``torch.autocast`` to bfloat16 or float16 around the forward pass; on CUDA,
   float16 adds a gradient scaler per optimiser (see :class:`Scaler`).
 
@@ -42,11 +45,13 @@ class PerfOptions:
     channels_last: bool = True
     compile: str = "off"
     amp: str = "off"
+    native: bool = True
 
     @classmethod
     def from_config(cls, config: Any) -> PerfOptions:
         return cls(fused=bool(config["perf.fused"]), channels_last=bool(config["perf.channels_last"]),
-                   compile=str(config["perf.compile"]), amp=str(config["perf.amp"]))
+                   compile=str(config["perf.compile"]), amp=str(config["perf.amp"]),
+                   native=bool(config["perf.native"]))
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager:

@@ -153,6 +153,7 @@ class NB201Cell(nn.Module):
         self.space = space
         self.edges = nn.ModuleList(MixedOp(space, channels, 1) for _ in space.edges)
         self.fused = False
+        self.native = False  # fused dense steps through diffnas.native's kernels where they apply
 
     def forward(self, x, weights, chosen, zeros=None, hard_forward="chosen"):
         if self.fused and (chosen is None or hard_forward == "chosen"):
@@ -228,12 +229,16 @@ class Supernet(nn.Module):
         builder(self, in_channels, num_classes, channels, cells_per_stage, stages)
         self.channels_last = False
 
-    def configure(self, fused: bool | None = None, channels_last: bool | None = None) -> Supernet:
-        """Switch the fused cell path and the NHWC memory format on or off (results equal within float error)."""
-        if fused is not None:
-            for layer in self.layers:
-                if isinstance(layer, NB201Cell):
+    def configure(self, fused: bool | None = None, channels_last: bool | None = None,
+                  native: bool | None = None) -> Supernet:
+        """Switch the fused cell path, the NHWC memory format and the fused path's compiled kernels on or
+        off (results equal within float error)."""
+        for layer in self.layers:
+            if isinstance(layer, NB201Cell):
+                if fused is not None:
                     layer.fused = bool(fused)
+                if native is not None:
+                    layer.native = bool(native)
         if channels_last is not None:
             self.channels_last = bool(channels_last)
             self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

@@ -102,7 +102,7 @@ def test_hard_choices_and_evaluation_never_reach_the_compiled_graph(monkeypatch)
 def test_perf_keys_validate_and_do_not_change_config_id():
     base = SearchConfig.validate(dict(TINY))
     other = SearchConfig.validate({**TINY, "perf.channels_last": False, "perf.compile": "on", "perf.amp": "bf16",
-                                   "perf.fused": False})
+                                   "perf.fused": False, "perf.native": False})
     assert base.config_id() == other.config_id()
     with pytest.raises(InputError, match="perf.amp"):
         SearchConfig.validate({**TINY, "perf.amp": "fp8"})
@@ -116,6 +116,14 @@ def test_search_run_with_bf16_amp_trains_and_records():
     assert run.model.channels_last and all(cell.fused for cell in run.model.layers if hasattr(cell, "fused"))
     assert 0.0 <= record["val_acc"] <= 1.0 and record["train_loss"] == record["train_loss"]
     assert run.alpha.dtype == torch.float32
+
+
+def test_perf_native_reaches_every_cell():
+    cells = lambda run: [c for c in run.model.layers if hasattr(c, "native")]  # noqa: E731
+    on = SearchRun(SearchConfig.validate(dict(TINY)))
+    off = SearchRun(SearchConfig.validate({**TINY, "perf.native": False}))
+    assert cells(on) and all(c.native for c in cells(on))
+    assert cells(off) and not any(c.native for c in cells(off))
 
 
 def test_keep_freed_memory_sets_glibc_thresholds_where_glibc_is_the_allocator():

@@ -1,0 +1,112 @@
+"""Build and load ``mix_kernels.c`` with the system C compiler, once per machine, cached on disk.
+
+The shared library lands in ``$DIFFNAS_NATIVE_CACHE`` (default ``$XDG_CACHE_HOME/diffnas/native`` or
+``~/.cache/diffnas/native``) under a name that hashes the source, the flags and the CPU's
+instruction-set flags (``-march=native``), so an edited source or another CPU gets its own build. It
+is compiled to a temporary file and renamed into place, so processes building at the same time
+(Ray workers) never load a half-written library. Where no compiler is found or the build fails,
+:func:`kernels` returns None and :func:`unavailable_reason` says why; callers fall back to PyTorch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("mix_kernels.c")
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
+CACHE_VAR = "DIFFNAS_NATIVE_CACHE"
+
+_p = ctypes.POINTER
+_F = _p(ctypes.c_float)
+_FF = _p(_F)
+_D = _p(ctypes.c_double)
+_L, _I = ctypes.c_long, ctypes.c_int
+SIGNATURES = {
+    "bn_stats": (_F, _L, _L, ctypes.c_float, _I, _F, _F),
+    "mix_forward": (_L, _L, _L, _L, _L, _I, ctypes.c_float, _FF, _FF, _F, _FF, _F, _FF, _F, _F),
+    "mix_backward": (_L, _L, _L, _L, _L, _I, _FF, _FF, _FF, _F, _F, _F, _F, _FF, _FF, _D, _D),
+}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get(CACHE_VAR)
+    if root:
+        return Path(root)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "diffnas" / "native"
+
+
+def _cpu_flags() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            return next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        return ""
+
+
+def library_name(source: bytes, flags: tuple[str, ...] = FLAGS) -> str:
+    """``mix_kernels-<hash>.so``: the hash covers the source, the flags, the machine and its CPU flags."""
+    key = hashlib.sha256(source + " ".join(flags).encode() + platform.machine().encode() + _cpu_flags().encode())
+    return f"mix_kernels-{key.hexdigest()[:16]}.so"
+
+
+def compiler() -> str | None:
+    """``$CC``, else ``cc`` or ``gcc`` on the PATH."""
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
+def build(target: Path) -> None:
+    """Compile ``SOURCE`` into ``target`` (atomic: a temporary file renamed into place)."""
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler (set CC, or install gcc)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".so.tmp")
+    os.close(fd)
+    try:
+        done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{cc} failed: {done.stderr.strip()[-500:]}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _load(path: Path) -> ctypes.CDLL:
+    import torch  # noqa: F401 - torch's libgomp must be loaded first, so the kernels share its OpenMP runtime
+
+    lib = ctypes.CDLL(str(path))
+    for name, args in SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = list(args), ctypes.c_int
+    return lib
+
+
+@functools.lru_cache(maxsize=1)
+def _kernels() -> tuple[ctypes.CDLL | None, str | None]:
+    try:
+        target = cache_dir() / library_name(SOURCE.read_bytes())
+        if not target.exists():
+            build(target)
+        return _load(target), None
+    except Exception as err:  # no compiler, a failed build, an unloadable library: fall back
+        return None, f"native kernels unavailable ({err})"
+
+
+def kernels() -> ctypes.CDLL | None:
+    """The loaded kernels, built on first use; None where they cannot be built or loaded."""
+    return _kernels()[0]
+
+
+def unavailable_reason() -> str | None:
+    """Why :func:`kernels` is None (None when the kernels are there)."""
+    return _kernels()[1]

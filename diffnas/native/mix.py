@@ -1,0 +1,133 @@
+"""BatchNorm and mixing of one source node's terms in two compiled passes (``perf.native``).
+
+For the D edges m leaving a node, the fused cell's dense step computes (:class:`diffnas.fused.MixInto`)
+
+    acc'_m = acc_m + Σ_j s_{m,j} · x̂_j[block m] + Σ_f W[m, f] · F_f,   x̂_j = (Y_j − μ_j) · rstd_j,
+
+where Y_j is conv op j's raw output for all D edges (channel block m = edge m), μ_j and
+rstd_j = 1/√(σ²_j + ε) its per-channel batch mean and biased variance (BatchNorm without affine, in
+training), s_{m,j} the op weight of conv op j on edge m and W[m, f] that of parameter-free op f. The
+PyTorch path writes x̂ to memory and reads it back; here one pass takes the statistics and a second
+writes acc'_m directly: acc'_m = acc_m + Σ_j (a_j·Y_j + b_j) + Σ_f W[m, f]·F_f with a_j = s·rstd_j,
+b_j = −μ_j·a_j.
+
+Backward, with g_m = ∂L/∂acc'_m, P = the number of pixels (N·H·W), per channel k of block m:
+
+    SG[k] = Σ_p g_m,   GX_j[k] = Σ_p g_m · x̂_j = rstd_j · (Σ_p g_m·Y_j − μ_j · SG[k])
+    ∂L/∂Y_j = s·rstd_j · (g_m − SG/P − x̂_j · GX_j/P)        (BatchNorm's backward, scaled by s)
+    ∂L/∂s_{m,j} = Σ_{k ∈ block m} GX_j[k],   ∂L/∂W[m, f] = ⟨g_m, F_f⟩,
+    ∂L/∂F_f = Σ_m W[m, f] · g_m,             ∂L/∂acc_m = g_m,
+
+one pass for the sums (writing ∂L/∂F_f on the way) and one writing ∂L/∂Y_j. Reductions keep float
+partial sums over 64 pixels, added into doubles per thread and combined in thread order, so a step
+is deterministic for a given thread count (bit-exact resume holds).
+
+Used for float32 CPU tensors in NHWC (``perf.channels_last``) outside autocast, with BatchNorm
+without affine (the NB201 search cell); everything else takes the PyTorch path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import torch
+
+from diffnas.native.build import kernels
+
+NHWC = torch.channels_last
+_F = ctypes.POINTER(ctypes.c_float)
+_D = ctypes.POINTER(ctypes.c_double)
+
+
+def _ptr(t: torch.Tensor | None) -> _F:
+    return ctypes.cast(t.data_ptr(), _F) if t is not None else _F()
+
+
+def _ptrs(tensors: list[torch.Tensor | None]) -> ctypes.Array:
+    return (_F * max(1, len(tensors)))(*[_ptr(t) for t in tensors])
+
+
+def _dptr(t: torch.Tensor) -> _D:
+    return ctypes.cast(t.data_ptr(), _D)
+
+
+def _nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=NHWC)
+
+
+def _check(rc: int, name: str) -> None:
+    if rc != 0:
+        raise MemoryError(f"native kernel {name} could not allocate its scratch memory")
+
+
+def usable(node: torch.Tensor, has_affine: bool) -> bool:
+    """True when the native kernels can take this node's terms (and are built)."""
+    return (node.device.type == "cpu" and node.dtype == torch.float32 and node.dim() == 4
+            and not has_affine and not torch.is_autocast_enabled("cpu")
+            and node.is_contiguous(memory_format=NHWC) and kernels() is not None)
+
+
+def bn_stats(y: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, rstd) per channel of an NHWC float32 tensor over N·H·W (biased variance)."""
+    k = y.shape[1]
+    mean, rstd = torch.empty(k), torch.empty(k)
+    _check(kernels().bn_stats(_ptr(y), y.numel() // k, k, eps, torch.get_num_threads(), _ptr(mean), _ptr(rstd)),
+           "bn_stats")
+    return mean, rstd
+
+
+class NativeMix(torch.autograd.Function):
+    """acc'_m for the D edges leaving one node (module docstring). Inputs: the op weights (edges × ops),
+    the edge rows, the parameter-free and the conv op columns, which accs are present (absent = 0),
+    BatchNorm's ε, then the tensors (present accs, raw conv outputs Y_j, parameter-free outputs F_f).
+    Outputs: the D new accs (NHWC)."""
+
+    @staticmethod
+    def forward(ctx, weights, rows, free_cols, conv_cols, present, eps, *tensors):  # type: ignore[override]
+        n_acc, n_conv = sum(present), len(conv_cols)
+        tensors = [_nhwc(t) for t in tensors]
+        accs = iter(tensors[:n_acc])
+        ys, frees = tensors[n_acc:n_acc + n_conv], tensors[n_acc + n_conv:]
+        d = len(rows)
+        w = weights.detach()[list(rows)].float()
+        free_w, scale = w[:, list(free_cols)].contiguous(), w[:, list(conv_cols)].contiguous()
+        n, _, h, wd = (frees[0] if frees else ys[0]).shape
+        c = frees[0].shape[1] if frees else ys[0].shape[1] // d
+        pixels = n * h * wd
+        stats = torch.empty(2, max(1, n_conv), d * c)
+        out = [torch.empty((n, c, h, wd), memory_format=NHWC) for _ in range(d)]
+        accs_or_none = [next(accs) if p else None for p in present]
+        _check(kernels().mix_forward(pixels, c, d, n_conv, len(frees), torch.get_num_threads(), eps,
+                                     _ptrs(accs_or_none), _ptrs(ys), _ptr(scale), _ptrs(frees), _ptr(free_w),
+                                     _ptrs(out), _ptr(stats[0]), _ptr(stats[1])), "mix_forward")
+        ctx.meta = (rows, free_cols, conv_cols, present, pixels, c, d)
+        ctx.save_for_backward(weights, stats, *ys, *frees)
+        return tuple(out)
+
+    @staticmethod
+    def backward(ctx, *grads):  # type: ignore[override]
+        rows, free_cols, conv_cols, present, pixels, c, d = ctx.meta
+        weights, stats, *saved = ctx.saved_tensors
+        n_conv, n_free = len(conv_cols), len(free_cols)
+        ys, frees = saved[:n_conv], saved[n_conv:]
+        g = [_nhwc(gm) for gm in grads]
+        w = weights.detach()[list(rows)].float()
+        free_w, scale = w[:, list(free_cols)].contiguous(), w[:, list(conv_cols)].contiguous()
+        grad_frees = [torch.empty_like(g[0], memory_format=NHWC) for _ in range(n_free)]
+        grad_ys = [torch.empty_like(y, memory_format=NHWC) for y in ys]
+        grad_scale = torch.empty(d, max(1, n_conv), dtype=torch.float64)
+        dots = torch.empty(d, max(1, n_free), dtype=torch.float64)
+        _check(kernels().mix_backward(pixels, c, d, n_conv, n_free, torch.get_num_threads(), _ptrs(g), _ptrs(ys),
+                                      _ptrs(frees), _ptr(free_w), _ptr(scale), _ptr(stats[0]), _ptr(stats[1]),
+                                      _ptrs(grad_frees), _ptrs(grad_ys), _dptr(grad_scale), _dptr(dots)),
+               "mix_backward")
+        grad_w = None
+        if ctx.needs_input_grad[0]:
+            grad_w = weights.new_zeros(weights.shape)
+            r = torch.tensor(rows)[:, None]
+            if n_free:
+                grad_w[r, torch.tensor(free_cols)] = dots.to(weights.dtype)
+            if n_conv:
+                grad_w[r, torch.tensor(conv_cols)] = grad_scale.to(weights.dtype)
+        grad_accs = [gm for gm, p in zip(g, present) if p]
+        return (grad_w, None, None, None, None, None, *grad_accs, *grad_ys, *grad_frees)

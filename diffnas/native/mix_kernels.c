@@ -1,0 +1,270 @@
+/* BatchNorm + mixing kernels for the fused NB201 cell (diffnas/native/mix.py states the formulas).
+ *
+ * Every tensor is float32 in NHWC order, seen as P rows (pixels, P = N*H*W) of channels:
+ *   Y_j     conv output j of the source node, K = D*C channels (block m = edge m's C channels);
+ *   acc_m   destination node m's running sum, C channels (NULL = 0);
+ *   F_f     parameter-free op f's output, C channels;
+ *   g_m     the gradient of destination m's new sum, C channels.
+ * Each thread takes one contiguous range of rows (the same split for the same thread count).
+ * Reductions keep float partial sums over at most ROWS rows, then add them into double per-thread
+ * sums, combined in thread order: the result depends on the thread count only, never on timing.
+ * The row loops are specialised for the usual channel counts (C known at compile time, so the
+ * short per-pixel loops vectorise without remainder code).
+ * Built by diffnas/native/build.py with the system C compiler and -fopenmp; inside a torch process
+ * the loader resolves libgomp to torch's own copy, so both share one OpenMP runtime.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+
+#define ROWS 64   /* rows per float partial sum (bn_stats) */
+#define TILE 64   /* rows per tile of the mixing passes; reductions flush to double once a tile */
+#define INLINE static inline __attribute__((always_inline))
+
+/* Calls BODY(c) with c a compile-time constant for the usual channel counts. */
+#define WITH_C(C, BODY)                                                                 \
+    switch (C) {                                                                        \
+    case 4: BODY(4); break;   case 8: BODY(8); break;   case 16: BODY(16); break;        \
+    case 32: BODY(32); break; case 64: BODY(64); break; default: BODY(C); break;         \
+    }
+
+INLINE void row_range(long P, long *p0, long *p1) {
+    int t = omp_get_thread_num(), T = omp_get_num_threads();
+    long chunk = (P + T - 1) / T;
+    *p0 = (long)t * chunk;
+    *p1 = *p0 + chunk < P ? *p0 + chunk : P;
+    if (*p0 > P) *p0 = P;
+}
+
+INLINE void flush(float *acc, double *dst, long width) {
+    for (long k = 0; k < width; k++) { dst[k] += acc[k]; acc[k] = 0.f; }
+}
+
+static void reduce_threads(const double *partial, int nt, long width, double *out) {
+    for (long k = 0; k < width; k++) {
+        double s = 0.0;
+        for (int t = 0; t < nt; t++) s += partial[(size_t)t * width + k];
+        out[k] = s;
+    }
+}
+
+/* mean[k], rstd[k] = 1/sqrt(var[k] + eps) of y's K channels over its P rows (biased variance). */
+int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, float *rstd) {
+    double *partial = calloc((size_t)nt * 2 * K, sizeof(double));
+    double *total = malloc(sizeof(double) * 2 * K);
+    float *scratch = calloc((size_t)nt * 2 * K, sizeof(float));
+    if (!partial || !total || !scratch) { free(partial); free(total); free(scratch); return 1; }
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num();
+        double *dst = partial + (size_t)t * 2 * K;
+        float *s = scratch + (size_t)t * 2 * K, *q = s + K;
+        long p0, p1;
+        row_range(P, &p0, &p1);
+        int n = 0;
+        for (long p = p0; p < p1; p++) {
+            const float *r = y + p * K;
+            for (long k = 0; k < K; k++) { s[k] += r[k]; q[k] += r[k] * r[k]; }
+            if (++n == ROWS) { flush(s, dst, 2 * K); n = 0; }
+        }
+        flush(s, dst, 2 * K);
+    }
+    reduce_threads(partial, nt, 2 * K, total);
+    for (long k = 0; k < K; k++) {
+        double m = total[k] / (double)P, v = total[K + k] / (double)P - m * m;
+        if (v < 0.0) v = 0.0;
+        mean[k] = (float)m;
+        rstd[k] = (float)(1.0 / sqrt(v + (double)eps));
+    }
+    free(partial); free(total); free(scratch);
+    return 0;
+}
+
+INLINE void forward_rows(long p0, long p1, const long C, long D, long nconv, long nfree,
+                         const float **acc, const float **Y, const float **a, const float *bias,
+                         const float **F, const float *W, float **out) {
+    const long K = D * C;
+    float v[C];  /* one output row, in registers for the specialised channel counts */
+    for (long p = p0; p < p1; p++) {
+        for (long m = 0; m < D; m++) {
+            const float *restrict bb = bias + m * C;
+            if (acc[m]) {
+                const float *restrict ac = acc[m] + p * C;
+                for (long c = 0; c < C; c++) v[c] = ac[c] + bb[c];
+            } else {
+                for (long c = 0; c < C; c++) v[c] = bb[c];
+            }
+            for (long j = 0; j < nconv; j++) {
+                const float *restrict yy = Y[j] + p * K + m * C, *restrict aa = a[j] + m * C;
+                for (long c = 0; c < C; c++) v[c] += aa[c] * yy[c];
+            }
+            for (long f = 0; f < nfree; f++) {
+                const float *restrict ff = F[f] + p * C;
+                const float w = W[m * nfree + f];
+                for (long c = 0; c < C; c++) v[c] += w * ff[c];
+            }
+            float *restrict o = out[m] + p * C;
+            for (long c = 0; c < C; c++) o[c] = v[c];
+        }
+    }
+}
+
+/* Statistics of every conv output, then out_m[p, c] = acc_m[p, c] + Σ_j (a_j[k]·Y_j[p, k] + b_j[k])
+ * + Σ_f W[m, f]·F_f[p, c] with k = mC+c, a_j[k] = S[m, j]·rstd_j[k], b_j[k] = −mean_j[k]·a_j[k].
+ * S: D × nconv op weights of the conv ops, W: D × nfree of the parameter-free ones; mean and rstd
+ * (nconv rows of K) are written for the backward. */
+int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float eps,
+                const float **acc, const float **Y, const float *S, const float **F, const float *W,
+                float **out, float *mean, float *rstd) {
+    long K = D * C;
+    float *coef = malloc(sizeof(float) * (nconv + 1) * K);  /* a_j rows, then the summed bias */
+    if (!coef) return 1;
+    float *bias = coef + nconv * K;
+    memset(bias, 0, sizeof(float) * K);
+    for (long j = 0; j < nconv; j++) {
+        if (bn_stats(Y[j], P, K, eps, nt, mean + j * K, rstd + j * K)) { free(coef); return 1; }
+        for (long k = 0; k < K; k++) {
+            float a = S[(k / C) * nconv + j] * rstd[j * K + k];
+            coef[j * K + k] = a;
+            bias[k] -= mean[j * K + k] * a;
+        }
+    }
+    const float *a[nconv > 0 ? nconv : 1];
+    for (long j = 0; j < nconv; j++) a[j] = coef + j * K;
+    #pragma omp parallel num_threads(nt)
+    {
+        long p0, p1;
+        row_range(P, &p0, &p1);
+#define FWD(c) forward_rows(p0, p1, c, D, nconv, nfree, acc, Y, a, bias, F, W, out)
+        WITH_C(C, FWD)
+#undef FWD
+    }
+    free(coef);
+    return 0;
+}
+
+/* acc layout (width = K + nconv*K + D*nfree*C): sg[K], sgy[j][K], dots[m][f][C] (summed over c later). */
+INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long nfree,
+                        const float **g, const float **Y, const float **F, const float *W,
+                        float **gfree, float *restrict acc, double *restrict dst, long width) {
+    const long K = D * C;
+    for (long t0 = p0; t0 < p1; t0 += TILE) {
+        const long T = t0 + TILE < p1 ? TILE : p1 - t0;
+        for (long m = 0; m < D; m++) {
+            const float *restrict gm = g[m] + t0 * C;
+            float *restrict s = acc + m * C;
+            for (long p = 0; p < T; p++)
+                for (long c = 0; c < C; c++) s[c] += gm[p * C + c];
+            for (long j = 0; j < nconv; j++) {
+                const float *restrict yy = Y[j] + t0 * K + m * C;
+                float *restrict sy = acc + K + j * K + m * C;
+                for (long p = 0; p < T; p++)
+                    for (long c = 0; c < C; c++) sy[c] += gm[p * C + c] * yy[p * K + c];
+            }
+            for (long f = 0; f < nfree; f++) {
+                const float *restrict ff = F[f] + t0 * C;
+                float *restrict d = acc + K + nconv * K + (m * nfree + f) * C;
+                for (long p = 0; p < T; p++)
+                    for (long c = 0; c < C; c++) d[c] += gm[p * C + c] * ff[p * C + c];
+            }
+        }
+        for (long f = 0; f < nfree; f++) {
+            float *restrict o = gfree[f] + t0 * C;
+            const float w0 = W[f];
+            const float *restrict g0 = g[0] + t0 * C;
+            for (long i = 0; i < T * C; i++) o[i] = w0 * g0[i];
+            for (long m = 1; m < D; m++) {
+                const float w = W[m * nfree + f];
+                const float *restrict gm = g[m] + t0 * C;
+                for (long i = 0; i < T * C; i++) o[i] += w * gm[i];
+            }
+        }
+        flush(acc, dst, width);
+    }
+}
+
+INLINE void conv_rows(long p0, long p1, const long C, long D, long nconv, const float **g, const float **Y,
+                      const float **alpha, const float **beta, const float **gamma, float **gY) {
+    const long K = D * C;
+    for (long t0 = p0; t0 < p1; t0 += TILE) {
+        const long T = t0 + TILE < p1 ? TILE : p1 - t0;
+        for (long j = 0; j < nconv; j++) {
+            for (long m = 0; m < D; m++) {
+                const long k0 = m * C;
+                const float *restrict gm = g[m] + t0 * C, *restrict yy = Y[j] + t0 * K + k0;
+                const float *restrict al = alpha[j] + k0, *restrict be = beta[j] + k0, *restrict ga = gamma[j] + k0;
+                float *restrict o = gY[j] + t0 * K + k0;
+                for (long p = 0; p < T; p++)
+                    for (long c = 0; c < C; c++) o[p * K + c] = al[c] * gm[p * C + c] + be[c] * yy[p * K + c] + ga[c];
+            }
+        }
+    }
+}
+
+/* Backward of mix_forward, two passes over the rows (mix.py's docstring has the formulas):
+ * 1. sums SG[k] = Σ_p g_m[p, c], SGY_j[k] = Σ_p g_m[p, c]·Y_j[p, k], dots[m, f] = ⟨g_m, F_f⟩,
+ *    and gfree_f[p, c] = Σ_m W[m, f]·g_m[p, c] written on the way;
+ * 2. GX_j[k] = rstd·(SGY_j − mean·SG), gY_j[p, k] = α·g_m[p, c] + β·Y_j[p, k] + γ with
+ *    α = s·rstd, β = −s·rstd²·GX/P, γ = s·rstd·(rstd·mean·GX − SG)/P  (s = S[m, j]);
+ *    grad_scale[m, j] = Σ_{k ∈ block m} GX_j[k]. */
+int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
+                 const float **g, const float **Y, const float **F, const float *W, const float *S,
+                 const float *mean, const float *rstd, float **gfree, float **gY,
+                 double *grad_scale, double *dots) {
+    long K = D * C;
+    long width = K + nconv * K + D * nfree * C;
+    double *partial = calloc((size_t)nt * width, sizeof(double));
+    double *total = malloc(sizeof(double) * width);
+    float *scratch = calloc((size_t)nt * width, sizeof(float));
+    float *coef = malloc(sizeof(float) * 3 * (nconv > 0 ? nconv : 1) * K);
+    if (!partial || !total || !scratch || !coef) {
+        free(partial); free(total); free(scratch); free(coef);
+        return 1;
+    }
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num();
+        float *acc = scratch + (size_t)t * width;
+        double *dst = partial + (size_t)t * width;
+        long p0, p1;
+        row_range(P, &p0, &p1);
+#define RED(c) reduce_rows(p0, p1, c, D, nconv, nfree, g, Y, F, W, gfree, acc, dst, width)
+        WITH_C(C, RED)
+#undef RED
+    }
+    reduce_threads(partial, nt, width, total);
+    const double *sg = total;
+    for (long i = 0; i < D * nfree; i++) {
+        double s = 0.0;
+        for (long c = 0; c < C; c++) s += total[K + nconv * K + i * C + c];
+        dots[i] = s;
+    }
+    const float *alpha[nconv > 0 ? nconv : 1], *beta[nconv > 0 ? nconv : 1], *gamma[nconv > 0 ? nconv : 1];
+    for (long j = 0; j < nconv; j++) {
+        const double *sgy = total + K + j * K;
+        float *al = coef + 3 * j * K, *be = al + K, *ga = be + K;
+        for (long m = 0; m < D; m++) grad_scale[m * nconv + j] = 0.0;
+        for (long k = 0; k < K; k++) {
+            double mu = mean[j * K + k], r = rstd[j * K + k], s = S[(k / C) * nconv + j];
+            double gx = r * (sgy[k] - mu * sg[k]);
+            grad_scale[(k / C) * nconv + j] += gx;
+            al[k] = (float)(s * r);
+            be[k] = (float)(-s * r * r * gx / (double)P);
+            ga[k] = (float)(s * r * (r * mu * gx - sg[k]) / (double)P);
+        }
+        alpha[j] = al; beta[j] = be; gamma[j] = ga;
+    }
+    if (nconv > 0) {
+        #pragma omp parallel num_threads(nt)
+        {
+            long p0, p1;
+            row_range(P, &p0, &p1);
+#define CONV(c) conv_rows(p0, p1, c, D, nconv, g, Y, alpha, beta, gamma, gY)
+            WITH_C(C, CONV)
+#undef CONV
+        }
+    }
+    free(partial); free(total); free(scratch); free(coef);
+    return 0;
+}

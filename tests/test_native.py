@@ -1,0 +1,169 @@
+"""diffnas.native: the compiled BatchNorm + mixing kernels equal the PyTorch path within float error,
+are deterministic, and fall back cleanly.
+
+Tolerance: as the fused path's (rtol 1e-4, atol 1e-5): the kernels only reorder float32 sums (the
+statistics and reductions accumulate in double)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from diffnas.native import build
+from diffnas.native import mix as native_mix
+from diffnas.samplers import build_sampler
+from diffnas.spaces import build_space
+from diffnas.supernet import Supernet
+
+TOL = {"rtol": 1e-4, "atol": 1e-5}
+NHWC = torch.channels_last
+
+
+def test_kernels_build_on_this_machine():
+    assert build.kernels() is not None, build.unavailable_reason()
+    assert build.unavailable_reason() is None
+
+
+def test_library_name_follows_the_source_and_flags():
+    a = build.library_name(b"int f(void) { return 1; }")
+    assert a == build.library_name(b"int f(void) { return 1; }")
+    assert a != build.library_name(b"int f(void) { return 2; }")
+    assert a != build.library_name(b"int f(void) { return 1; }", ("-O2",))
+
+
+def test_a_failed_build_says_why_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("CC", "false")
+    target = tmp_path / "lib.so"
+    with pytest.raises(RuntimeError, match="false failed"):
+        build.build(target)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bn_stats_match_torch():
+    x = torch.randn(8, 12, 5, 7).contiguous(memory_format=NHWC) * 3 + 1
+    mean, rstd = native_mix.bn_stats(x, 1e-5)
+    var, ref_mean = torch.var_mean(x, dim=(0, 2, 3), correction=0)
+    torch.testing.assert_close(mean, ref_mean, **TOL)
+    torch.testing.assert_close(rstd, torch.rsqrt(var + 1e-5), **TOL)
+
+
+def _reference(weights, rows, free_cols, conv_cols, present, eps, *tensors):
+    """The PyTorch composition NativeMix replaces: BatchNorm (no affine) of each conv output, each block
+    scaled by its op weight, plus the weighted parameter-free outputs, added to the accs."""
+    n_acc, n_conv = sum(present), len(conv_cols)
+    accs = iter(tensors[:n_acc])
+    ys, frees = tensors[n_acc:n_acc + n_conv], tensors[n_acc + n_conv:]
+    d = len(rows)
+    out = []
+    normed = [F.batch_norm(y, None, None, None, None, True, 0.0, eps) for y in ys]
+    for m in range(d):
+        t = next(accs) if present[m] else 0
+        for j, y in enumerate(normed):
+            c = y.shape[1] // d
+            t = t + weights[rows[m], conv_cols[j]] * y[:, m * c:(m + 1) * c]
+        for f, y in enumerate(frees):
+            t = t + weights[rows[m], free_cols[f]] * y
+        out.append(t)
+    return tuple(out)
+
+
+@pytest.mark.parametrize("case", [
+    # (rows, free_cols, conv_cols, present)
+    ((0, 1, 3), (1, 4), (2, 3), (False, True, True)),   # node 0 of a cell: three edges, skip + pool, two convs
+    ((2, 4), (1, 4), (2, 3), (True, False)),             # two edges, one destination still empty
+    ((5,), (1, 4), (2, 3), (True,)),                     # one edge
+    ((0, 1), (), (2, 3), (False, False)),                # convs only
+    ((0, 1), (1, 4), (), (True, True)),                  # parameter-free ops only
+])
+def test_native_mix_equals_the_pytorch_composition(case):
+    rows, free_cols, conv_cols, present = case
+    gen = torch.Generator().manual_seed(0)
+    n, c, h, w, d = 4, 3, 5, 6, len(rows)
+
+    def t(channels, scale=1.0):
+        x = torch.randn(n, channels, h, w, generator=gen) * scale
+        return x.contiguous(memory_format=NHWC).requires_grad_(True)
+
+    weights = torch.randn(6, 5, generator=gen).softmax(-1).requires_grad_(True)
+    tensors = ([t(c) for p in present if p] + [t(d * c, scale=2.0) for _ in conv_cols]
+               + [t(c) for _ in free_cols])
+    args = (rows, free_cols, conv_cols, present, 1e-5)
+    out = native_mix.NativeMix.apply(weights, *args, *tensors)
+    ref = _reference(weights, *args, *tensors)
+    grads_out = [torch.randn(o.shape, generator=gen) for o in ref]
+    got = torch.autograd.grad(out, [weights, *tensors], grads_out)
+    want = torch.autograd.grad(ref, [weights, *tensors], grads_out)
+    for o, r in zip(out, ref):
+        assert o.is_contiguous(memory_format=NHWC)
+        torch.testing.assert_close(o, r, **TOL)
+    for g_got, g_want in zip(got, want):
+        torch.testing.assert_close(g_got, g_want, **TOL)
+
+
+def _pair(native: bool):
+    torch.manual_seed(0)
+    space = build_space("nb201")
+    net = Supernet(space, 1, 10, channels=4, cells_per_stage=2, stages=2)
+    return space, net.configure(fused=True, channels_last=True, native=native)
+
+
+def _step(net, space, sampler: str):
+    alpha = torch.nn.Parameter(torch.randn(space.n_edges, space.n_ops, generator=torch.Generator().manual_seed(1)))
+    x = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    y = torch.randint(0, 10, (8,), generator=torch.Generator().manual_seed(3))
+    sample = build_sampler(sampler).sample(alpha, 1.0, torch.Generator().manual_seed(4))
+    logits = net(x, sample.weights, sample.chosen)
+    F.cross_entropy(logits, y).backward()
+    return logits.detach(), alpha.grad.clone(), [p.grad.clone() for p in net.parameters() if p.grad is not None]
+
+
+def _count_native_calls(monkeypatch) -> list[int]:
+    calls = [0]
+    original = native_mix.NativeMix.apply
+
+    def counting(*args):
+        calls[0] += 1
+        return original(*args)
+
+    monkeypatch.setattr(native_mix.NativeMix, "apply", counting)
+    return calls
+
+
+@pytest.mark.parametrize("sampler", ["softmax", "gumbel", "enhanced"])
+def test_native_supernet_step_equals_the_pytorch_path(sampler, monkeypatch):
+    space, plain = _pair(native=False)
+    _, native = _pair(native=True)
+    calls = _count_native_calls(monkeypatch)
+    want = _step(plain, space, sampler)
+    assert calls[0] == 0
+    got = _step(native, space, sampler)
+    assert calls[0] > 0
+    torch.testing.assert_close(got[0], want[0], **TOL)
+    torch.testing.assert_close(got[1], want[1], **TOL)
+    for g_got, g_want in zip(got[2], want[2], strict=True):
+        torch.testing.assert_close(g_got, g_want, **TOL)
+
+
+def test_native_step_is_deterministic():
+    space, net = _pair(native=True)
+    first = _step(net, space, "softmax")
+    net.zero_grad(set_to_none=True)
+    second = _step(net, space, "softmax")
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert all(torch.equal(a, b) for a, b in zip(first[2], second[2], strict=True))
+
+
+def test_nchw_and_missing_kernels_take_the_pytorch_path(monkeypatch):
+    space, plain = _pair(native=False)
+    want = _step(plain, space, "softmax")
+    calls = _count_native_calls(monkeypatch)
+    _, nchw = _pair(native=True)
+    nchw.configure(channels_last=False)
+    _step(nchw, space, "softmax")
+    assert calls[0] == 0
+    monkeypatch.setattr(native_mix, "kernels", lambda: None)
+    _, without = _pair(native=True)
+    got = _step(without, space, "softmax")
+    assert calls[0] == 0
+    torch.testing.assert_close(got[1], want[1], **TOL)
