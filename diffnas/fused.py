@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffnas.native import mix as native_mix
+from diffnas.native import pool as native_pool
 from diffnas.ops import ReLUConvBN
 
 
@@ -174,7 +175,7 @@ def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, ou
         if first.skip[i]:
             continue
         if first.param_free[i]:
-            frees.append(op(node))
+            frees.append(native_pool.AvgPool3x3.apply(node) if native and native_pool.applies(op, node) else op(node))
             cols.append(i)
             continue
         if relu is None:

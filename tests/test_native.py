@@ -167,3 +167,28 @@ def test_nchw_and_missing_kernels_take_the_pytorch_path(monkeypatch):
     got = _step(without, space, "softmax")
     assert calls[0] == 0
     torch.testing.assert_close(got[1], want[1], **TOL)
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 5, 7), (2, 16, 1, 4), (2, 5, 3, 3)])
+def test_avg_pool3x3_equals_torch_forward_and_backward(shape):
+    from diffnas.native.pool import AvgPool3x3
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
+    g = torch.randn(*shape, generator=gen)
+    got = AvgPool3x3.apply(x)
+    want = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    torch.testing.assert_close(got, want, **TOL)
+    torch.testing.assert_close(torch.autograd.grad(got, x, g)[0], torch.autograd.grad(want, x, g)[0], **TOL)
+
+
+def test_pool_kernel_applies_to_nb201_avg_pool_only():
+    from diffnas.native.pool import applies
+    from diffnas.ops import OPS
+
+    x = torch.randn(2, 4, 6, 6).contiguous(memory_format=NHWC)
+    assert applies(OPS.get("avg_pool_3x3")(4, 1, False), x)
+    assert not applies(OPS.get("avg_pool_3x3")(4, 2, False), x)       # stride 2
+    assert not applies(OPS.get("max_pool_3x3")(4, 1, False), x)
+    assert not applies(OPS.get("avg_pool_3x3")(4, 1, False), x.contiguous())  # NCHW
+    assert not applies(OPS.get("avg_pool_3x3")(4, 1, False), x.double().contiguous(memory_format=NHWC))

@@ -29,6 +29,16 @@
     case 32: BODY(32); break; case 64: BODY(64); break; default: BODY(C); break;         \
     }
 
+/* Per-thread scratch: each thread's block starts on its own 64-byte cache line (no false sharing
+ * between threads updating their partial sums). stride = floats per thread, a multiple of 16. */
+INLINE long line_stride(long n) { return (n + 15) / 16 * 16; }
+
+static float *thread_scratch(int nt, long stride) {
+    float *p = aligned_alloc(64, sizeof(float) * (size_t)nt * stride);
+    if (p) memset(p, 0, sizeof(float) * (size_t)nt * stride);
+    return p;
+}
+
 INLINE void row_range(long P, long *p0, long *p1) {
     int t = omp_get_thread_num(), T = omp_get_num_threads();
     long chunk = (P + T - 1) / T;
@@ -53,13 +63,14 @@ static void reduce_threads(const double *partial, int nt, long width, double *ou
 int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, float *rstd) {
     double *partial = calloc((size_t)nt * 2 * K, sizeof(double));
     double *total = malloc(sizeof(double) * 2 * K);
-    float *scratch = calloc((size_t)nt * 2 * K, sizeof(float));
+    const long stride = line_stride(2 * K);
+    float *scratch = thread_scratch(nt, stride);
     if (!partial || !total || !scratch) { free(partial); free(total); free(scratch); return 1; }
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
         double *dst = partial + (size_t)t * 2 * K;
-        float *s = scratch + (size_t)t * 2 * K, *q = s + K;
+        float *s = scratch + (size_t)t * stride, *q = s + K;
         long p0, p1;
         row_range(P, &p0, &p1);
         int n = 0;
@@ -216,7 +227,8 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
     long width = K + nconv * K + D * nfree * C;
     double *partial = calloc((size_t)nt * width, sizeof(double));
     double *total = malloc(sizeof(double) * width);
-    float *scratch = calloc((size_t)nt * width, sizeof(float));
+    const long stride = line_stride(width);
+    float *scratch = thread_scratch(nt, stride);
     float *coef = malloc(sizeof(float) * 3 * (nconv > 0 ? nconv : 1) * K);
     if (!partial || !total || !scratch || !coef) {
         free(partial); free(total); free(scratch); free(coef);
@@ -225,7 +237,7 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
-        float *acc = scratch + (size_t)t * width;
+        float *acc = scratch + (size_t)t * stride;
         double *dst = partial + (size_t)t * width;
         long p0, p1;
         row_range(P, &p0, &p1);
@@ -266,5 +278,43 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
         }
     }
     free(partial); free(total); free(scratch); free(coef);
+    return 0;
+}
+
+/* 3×3 average pooling, stride 1, padding 1, padding excluded from the count (NB201's avg_pool_3x3),
+ * on N×H×W rows of C channels:  forward  out[n,h,w] = inv(h,w) · Σ_{window} x[n,h',w']
+ *                               backward out[n,h,w] = Σ_{window} inv(h',w') · x[n,h',w']   (x = ∂L/∂y)
+ * with inv(h,w) = 1 / (number of window cells inside the image); the window is symmetric, so the
+ * adjoint sums over the same neighbours. */
+INLINE float inv_count(long h, long w, long H, long W) {
+    long rows = (h > 0) + 1 + (h < H - 1), cols = (w > 0) + 1 + (w < W - 1);
+    return 1.0f / (float)(rows * cols);
+}
+
+INLINE void pool_row(long n, long h, const long C, long H, long W, int backward, const float *x, float *out) {
+    float v[C];
+    for (long w = 0; w < W; w++) {
+        for (long c = 0; c < C; c++) v[c] = 0.f;
+        for (long hh = h > 0 ? h - 1 : 0; hh <= (h < H - 1 ? h + 1 : h); hh++) {
+            for (long ww = w > 0 ? w - 1 : 0; ww <= (w < W - 1 ? w + 1 : w); ww++) {
+                const float *restrict r = x + ((n * H + hh) * W + ww) * C;
+                const float s = backward ? inv_count(hh, ww, H, W) : 1.0f;
+                for (long c = 0; c < C; c++) v[c] += s * r[c];
+            }
+        }
+        const float s = backward ? 1.0f : inv_count(h, w, H, W);
+        float *restrict o = out + ((n * H + h) * W + w) * C;
+        for (long c = 0; c < C; c++) o[c] = s * v[c];
+    }
+}
+
+int avg_pool3x3(long N, long H, long W, long C, int nt, int backward, const float *x, float *out) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long row = 0; row < N * H; row++) {
+        long n = row / H, h = row % H;
+#define POOL(c) pool_row(n, h, c, H, W, backward, x, out)
+        WITH_C(C, POOL)
+#undef POOL
+    }
     return 0;
 }

@@ -1,0 +1,50 @@
+"""NB201's 3×3 average pooling (stride 1, padding 1, padding not counted) as one compiled pass each way.
+
+    y[n, h, w] = (1 / |W(h, w)|) · Σ_{(h', w') ∈ W(h, w)} x[n, h', w']
+    ∂L/∂x[n, h', w'] = Σ_{(h, w) : (h', w') ∈ W(h, w)} ∂L/∂y[n, h, w] / |W(h, w)|
+
+with W(h, w) the 3×3 window clipped to the image. PyTorch's NHWC ``avg_pool2d`` takes several times
+as long as a pass over the same memory for the few channels of a search cell; this is one pass.
+Float32 NHWC CPU tensors only (:func:`applies`); the caller keeps the PyTorch op otherwise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from diffnas.native.build import kernels
+from diffnas.native.mix import NHWC, _check, _ptr
+
+
+def applies(op: nn.Module, x: torch.Tensor) -> bool:
+    """True when ``op`` is NB201's stride-1 ``avg_pool_3x3`` (no BatchNorm after it) and ``x`` suits the kernel."""
+    from diffnas.ops import Pool
+
+    pool = getattr(op, "pool", None)
+    return (isinstance(op, Pool) and isinstance(op.bn, nn.Identity) and isinstance(pool, nn.AvgPool2d)
+            and pool.kernel_size in (3, (3, 3)) and pool.stride in (1, (1, 1)) and pool.padding in (1, (1, 1))
+            and not pool.count_include_pad and not pool.ceil_mode and pool.divisor_override is None
+            and x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() == 4
+            and x.is_contiguous(memory_format=NHWC) and kernels() is not None)
+
+
+def _run(x: torch.Tensor, backward: bool) -> torch.Tensor:
+    x = x.contiguous(memory_format=NHWC)
+    n, c, h, w = x.shape
+    out = torch.empty_like(x, memory_format=NHWC)
+    _check(kernels().avg_pool3x3(n, h, w, c, torch.get_num_threads(), int(backward), _ptr(x), _ptr(out)),
+           "avg_pool3x3")
+    return out
+
+
+class AvgPool3x3(torch.autograd.Function):
+    """The pooling above; backward is the same window sum of ∂L/∂y / |W|."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        return _run(x, backward=False)
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        return _run(grad, backward=True)
