@@ -161,7 +161,10 @@ class MixInto(torch.autograd.Function):
 def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, out_edges: list[int],
                   acc: list[torch.Tensor | None]) -> bool:
     """Adds every term leaving ``node`` (all ops but ``none`` on every edge ``out_edges``) into ``acc``
-    with one :class:`MixInto`; False (nothing done) when an op is neither param-free nor ReLUConvBN."""
+    with one :class:`MixInto`, or, where the compiled kernels apply (``cell.native``), with one
+    :class:`~diffnas.native.mix.NativeMix` on the raw conv outputs (BatchNorm inside it) and the node's
+    ReLU and average pool from one :class:`~diffnas.native.pool.ReluAndPool`; False (nothing done) when
+    an op is neither param-free nor ReLUConvBN."""
     first = cell.edges[out_edges[0]]
     if not all(s or f or isinstance(op, ReLUConvBN) for s, f, op in zip(first.skip, first.param_free, first.ops)):
         return False
@@ -170,12 +173,18 @@ def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, ou
     affine = any(first.ops[i][2].weight is not None for i in conv_cols)
     native = cell.native and native_mix.usable(node, affine)
     convs, frees, cols = [], [], []
-    relu = None
+    relu, pooled = None, None
+    pools = [i for i, op in enumerate(first.ops) if native and first.param_free[i] and native_pool.applies(op, node)]
+    if pools and conv_cols:  # the node's ReLU (for the convs) and its pool in one pass
+        relu, pooled = native_pool.ReluAndPool.apply(node)
     for i, op in enumerate(first.ops):
         if first.skip[i]:
             continue
         if first.param_free[i]:
-            frees.append(native_pool.AvgPool3x3.apply(node) if native and native_pool.applies(op, node) else op(node))
+            if i in pools:
+                frees.append(pooled if pooled is not None else native_pool.AvgPool3x3.apply(node))
+            else:
+                frees.append(op(node))
             cols.append(i)
             continue
         if relu is None:

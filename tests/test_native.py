@@ -192,3 +192,43 @@ def test_pool_kernel_applies_to_nb201_avg_pool_only():
     assert not applies(OPS.get("max_pool_3x3")(4, 1, False), x)
     assert not applies(OPS.get("avg_pool_3x3")(4, 1, False), x.contiguous())  # NCHW
     assert not applies(OPS.get("avg_pool_3x3")(4, 1, False), x.double().contiguous(memory_format=NHWC))
+
+
+def test_relu_and_pool_equal_torch_forward_and_backward():
+    from diffnas.native.pool import ReluAndPool
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 8, 5, 7, generator=gen).contiguous(memory_format=NHWC)
+    x[0, 0, 0, :3] = 0.0  # ReLU's gradient at exactly 0 is 0, as in torch
+    x.requires_grad_(True)
+    g_relu, g_pool = torch.randn(x.shape, generator=gen), torch.randn(x.shape, generator=gen)
+    relu, pool = ReluAndPool.apply(x)
+    ref_relu, ref_pool = F.relu(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+    torch.testing.assert_close(relu, ref_relu, rtol=0, atol=0)
+    torch.testing.assert_close(pool, ref_pool, **TOL)
+    got = torch.autograd.grad((relu, pool), x, (g_relu, g_pool))[0]
+    want = torch.autograd.grad((ref_relu, ref_pool), x, (g_relu, g_pool))[0]
+    torch.testing.assert_close(got, want, **TOL)
+
+
+@pytest.mark.parametrize("channels", [3, 4, 8, 16, 32])
+def test_kernels_hold_for_every_specialised_channel_count(channels):
+    """The row loops are compiled once per usual channel count (4, 8, 16, 32, 64) and once generic:
+    each against PyTorch, on a small image where every pixel touches the border."""
+    from diffnas.native.pool import ReluAndPool
+
+    gen = torch.Generator().manual_seed(channels)
+    x = torch.randn(3, channels, 4, 4, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
+    g_relu, g_pool = torch.randn(x.shape, generator=gen), torch.randn(x.shape, generator=gen)
+    got = torch.autograd.grad(ReluAndPool.apply(x), x, (g_relu, g_pool))[0]
+    want = torch.autograd.grad((F.relu(x), F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)), x, (g_relu, g_pool))[0]
+    torch.testing.assert_close(got, want, **TOL)
+    rows, free_cols, conv_cols, present = (0, 1, 3), (1, 4), (2, 3), (False, True, True)
+    tensors = [torch.randn(3, ch, 4, 4, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
+               for ch in (channels, channels, 3 * channels, 3 * channels, channels, channels)]
+    weights = torch.randn(6, 5, generator=gen).softmax(-1).requires_grad_(True)
+    args = (rows, free_cols, conv_cols, present, 1e-5)
+    out, ref = native_mix.NativeMix.apply(weights, *args, *tensors), _reference(weights, *args, *tensors)
+    grads_out = [torch.randn(o.shape, generator=gen) for o in ref]
+    for a, b in zip(torch.autograd.grad(out, tensors, grads_out), torch.autograd.grad(ref, tensors, grads_out)):
+        torch.testing.assert_close(a, b, **TOL)

@@ -99,23 +99,23 @@ INLINE void forward_rows(long p0, long p1, const long C, long D, long nconv, lon
     float v[C];  /* one output row, in registers for the specialised channel counts */
     for (long p = p0; p < p1; p++) {
         for (long m = 0; m < D; m++) {
-            const float *restrict bb = bias + m * C;
+            const float *bb = bias + m * C;
             if (acc[m]) {
-                const float *restrict ac = acc[m] + p * C;
+                const float *ac = acc[m] + p * C;
                 for (long c = 0; c < C; c++) v[c] = ac[c] + bb[c];
             } else {
                 for (long c = 0; c < C; c++) v[c] = bb[c];
             }
             for (long j = 0; j < nconv; j++) {
-                const float *restrict yy = Y[j] + p * K + m * C, *restrict aa = a[j] + m * C;
+                const float *yy = Y[j] + p * K + m * C, *aa = a[j] + m * C;
                 for (long c = 0; c < C; c++) v[c] += aa[c] * yy[c];
             }
             for (long f = 0; f < nfree; f++) {
-                const float *restrict ff = F[f] + p * C;
+                const float *ff = F[f] + p * C;
                 const float w = W[m * nfree + f];
                 for (long c = 0; c < C; c++) v[c] += w * ff[c];
             }
-            float *restrict o = out[m] + p * C;
+            float *o = out[m] + p * C;
             for (long c = 0; c < C; c++) o[c] = v[c];
         }
     }
@@ -158,37 +158,43 @@ int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float ep
 /* acc layout (width = K + nconv*K + D*nfree*C): sg[K], sgy[j][K], dots[m][f][C] (summed over c later). */
 INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long nfree,
                         const float **g, const float **Y, const float **F, const float *W,
-                        float **gfree, float *restrict acc, double *restrict dst, long width) {
+                        float **gfree, float *acc, double *dst, long width) {
     const long K = D * C;
+    float u[C], v[C];  /* local sums: the compiler keeps them in registers, no aliasing to rule out */
     for (long t0 = p0; t0 < p1; t0 += TILE) {
         const long T = t0 + TILE < p1 ? TILE : p1 - t0;
         for (long m = 0; m < D; m++) {
-            const float *restrict gm = g[m] + t0 * C;
-            float *restrict s = acc + m * C;
+            const float *gm = g[m] + t0 * C;
+            for (long c = 0; c < C; c++) u[c] = 0.f;
             for (long p = 0; p < T; p++)
-                for (long c = 0; c < C; c++) s[c] += gm[p * C + c];
+                for (long c = 0; c < C; c++) u[c] += gm[p * C + c];
+            for (long c = 0; c < C; c++) acc[m * C + c] += u[c];
             for (long j = 0; j < nconv; j++) {
-                const float *restrict yy = Y[j] + t0 * K + m * C;
-                float *restrict sy = acc + K + j * K + m * C;
+                const float *yy = Y[j] + t0 * K + m * C;
+                for (long c = 0; c < C; c++) u[c] = 0.f;
                 for (long p = 0; p < T; p++)
-                    for (long c = 0; c < C; c++) sy[c] += gm[p * C + c] * yy[p * K + c];
+                    for (long c = 0; c < C; c++) u[c] += gm[p * C + c] * yy[p * K + c];
+                for (long c = 0; c < C; c++) acc[K + j * K + m * C + c] += u[c];
             }
             for (long f = 0; f < nfree; f++) {
-                const float *restrict ff = F[f] + t0 * C;
-                float *restrict d = acc + K + nconv * K + (m * nfree + f) * C;
+                const float *ff = F[f] + t0 * C;
+                for (long c = 0; c < C; c++) u[c] = 0.f;
                 for (long p = 0; p < T; p++)
-                    for (long c = 0; c < C; c++) d[c] += gm[p * C + c] * ff[p * C + c];
+                    for (long c = 0; c < C; c++) u[c] += gm[p * C + c] * ff[p * C + c];
+                for (long c = 0; c < C; c++) acc[K + nconv * K + (m * nfree + f) * C + c] += u[c];
             }
         }
         for (long f = 0; f < nfree; f++) {
-            float *restrict o = gfree[f] + t0 * C;
-            const float w0 = W[f];
-            const float *restrict g0 = g[0] + t0 * C;
-            for (long i = 0; i < T * C; i++) o[i] = w0 * g0[i];
-            for (long m = 1; m < D; m++) {
-                const float w = W[m * nfree + f];
-                const float *restrict gm = g[m] + t0 * C;
-                for (long i = 0; i < T * C; i++) o[i] += w * gm[i];
+            float *o = gfree[f] + t0 * C;
+            for (long p = 0; p < T; p++) {
+                const float *g0 = g[0] + (t0 + p) * C;
+                for (long c = 0; c < C; c++) v[c] = W[f] * g0[c];
+                for (long m = 1; m < D; m++) {
+                    const float w = W[m * nfree + f];
+                    const float *gm = g[m] + (t0 + p) * C;
+                    for (long c = 0; c < C; c++) v[c] += w * gm[c];
+                }
+                for (long c = 0; c < C; c++) o[p * C + c] = v[c];
             }
         }
         flush(acc, dst, width);
@@ -198,16 +204,20 @@ INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long
 INLINE void conv_rows(long p0, long p1, const long C, long D, long nconv, const float **g, const float **Y,
                       const float **alpha, const float **beta, const float **gamma, float **gY) {
     const long K = D * C;
+    float al[C], be[C], ga[C];  /* local copies: no aliasing with the output to rule out */
     for (long t0 = p0; t0 < p1; t0 += TILE) {
         const long T = t0 + TILE < p1 ? TILE : p1 - t0;
         for (long j = 0; j < nconv; j++) {
             for (long m = 0; m < D; m++) {
                 const long k0 = m * C;
-                const float *restrict gm = g[m] + t0 * C, *restrict yy = Y[j] + t0 * K + k0;
-                const float *restrict al = alpha[j] + k0, *restrict be = beta[j] + k0, *restrict ga = gamma[j] + k0;
-                float *restrict o = gY[j] + t0 * K + k0;
-                for (long p = 0; p < T; p++)
-                    for (long c = 0; c < C; c++) o[p * K + c] = al[c] * gm[p * C + c] + be[c] * yy[p * K + c] + ga[c];
+                for (long c = 0; c < C; c++) { al[c] = alpha[j][k0 + c]; be[c] = beta[j][k0 + c]; ga[c] = gamma[j][k0 + c]; }
+                const float *gm = g[m] + t0 * C, *yy = Y[j] + t0 * K + k0;
+                float *o = gY[j] + t0 * K + k0;
+                for (long p = 0; p < T; p++) {
+                    float v[C];
+                    for (long c = 0; c < C; c++) v[c] = al[c] * gm[p * C + c] + be[c] * yy[p * K + c] + ga[c];
+                    for (long c = 0; c < C; c++) o[p * K + c] = v[c];
+                }
             }
         }
     }
@@ -291,19 +301,25 @@ INLINE float inv_count(long h, long w, long H, long W) {
     return 1.0f / (float)(rows * cols);
 }
 
+/* v = Σ_{window of (h, w)} s(h', w')·x[n, h', w'] with s = inv(h', w') when ``weighted``, else 1. */
+INLINE void window_sum(long n, long h, long w, const long C, long H, long W, int weighted, const float *x,
+                       float *v) {
+    for (long c = 0; c < C; c++) v[c] = 0.f;
+    for (long hh = h > 0 ? h - 1 : 0; hh <= (h < H - 1 ? h + 1 : h); hh++) {
+        for (long ww = w > 0 ? w - 1 : 0; ww <= (w < W - 1 ? w + 1 : w); ww++) {
+            const float *r = x + ((n * H + hh) * W + ww) * C;
+            const float s = weighted ? inv_count(hh, ww, H, W) : 1.0f;
+            for (long c = 0; c < C; c++) v[c] += s * r[c];
+        }
+    }
+}
+
 INLINE void pool_row(long n, long h, const long C, long H, long W, int backward, const float *x, float *out) {
     float v[C];
     for (long w = 0; w < W; w++) {
-        for (long c = 0; c < C; c++) v[c] = 0.f;
-        for (long hh = h > 0 ? h - 1 : 0; hh <= (h < H - 1 ? h + 1 : h); hh++) {
-            for (long ww = w > 0 ? w - 1 : 0; ww <= (w < W - 1 ? w + 1 : w); ww++) {
-                const float *restrict r = x + ((n * H + hh) * W + ww) * C;
-                const float s = backward ? inv_count(hh, ww, H, W) : 1.0f;
-                for (long c = 0; c < C; c++) v[c] += s * r[c];
-            }
-        }
+        window_sum(n, h, w, C, H, W, backward, x, v);
         const float s = backward ? 1.0f : inv_count(h, w, H, W);
-        float *restrict o = out + ((n * H + h) * W + w) * C;
+        float *o = out + ((n * H + h) * W + w) * C;
         for (long c = 0; c < C; c++) o[c] = s * v[c];
     }
 }
@@ -315,6 +331,51 @@ int avg_pool3x3(long N, long H, long W, long C, int nt, int backward, const floa
 #define POOL(c) pool_row(n, h, c, H, W, backward, x, out)
         WITH_C(C, POOL)
 #undef POOL
+    }
+    return 0;
+}
+
+/* A source node's ReLU and 3×3 average pool in one pass, and their backward in one pass:
+ *   forward   relu = max(x, 0), pool = avg_pool3x3(x)
+ *   backward  gx = [x > 0]·g_relu + Σ_{window} inv(h',w')·g_pool[n,h',w']   (avg_pool3x3's adjoint) */
+INLINE void source_forward_row(long n, long h, const long C, long H, long W, const float *x, float *relu,
+                               float *pool) {
+    for (long w = 0; w < W; w++) {
+        const long i = ((n * H + h) * W + w) * C;
+        for (long c = 0; c < C; c++) relu[i + c] = x[i + c] > 0.f ? x[i + c] : 0.f;
+    }
+    pool_row(n, h, C, H, W, 0, x, pool);
+}
+
+INLINE void source_backward_row(long n, long h, const long C, long H, long W, const float *x,
+                                const float *g_relu, const float *g_pool, float *gx) {
+    float v[C];
+    for (long w = 0; w < W; w++) {
+        const long i = ((n * H + h) * W + w) * C;
+        window_sum(n, h, w, C, H, W, 1, g_pool, v);
+        for (long c = 0; c < C; c++) gx[i + c] = v[c] + (x[i + c] > 0.f ? g_relu[i + c] : 0.f);
+    }
+}
+
+int source_forward(long N, long H, long W, long C, int nt, const float *x, float *relu, float *pool) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long row = 0; row < N * H; row++) {
+        long n = row / H, h = row % H;
+#define SRC(c) source_forward_row(n, h, c, H, W, x, relu, pool)
+        WITH_C(C, SRC)
+#undef SRC
+    }
+    return 0;
+}
+
+int source_backward(long N, long H, long W, long C, int nt, const float *x, const float *g_relu,
+                    const float *g_pool, float *gx) {
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long row = 0; row < N * H; row++) {
+        long n = row / H, h = row % H;
+#define SRC(c) source_backward_row(n, h, c, H, W, x, g_relu, g_pool, gx)
+        WITH_C(C, SRC)
+#undef SRC
     }
     return 0;
 }

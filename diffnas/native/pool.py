@@ -48,3 +48,28 @@ class AvgPool3x3(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         return _run(grad, backward=True)
+
+
+class ReluAndPool(torch.autograd.Function):
+    """(ReLU(x), avg_pool3x3(x)) of a source node in one pass; backward
+    ∂L/∂x = [x > 0]·∂L/∂relu + avg_pool3x3ᵀ(∂L/∂pool) in one pass (two passes and a sum in PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, x):  # type: ignore[override]
+        x = x.contiguous(memory_format=NHWC)
+        n, c, h, w = x.shape
+        relu, pool = torch.empty_like(x, memory_format=NHWC), torch.empty_like(x, memory_format=NHWC)
+        _check(kernels().source_forward(n, h, w, c, torch.get_num_threads(), _ptr(x), _ptr(relu), _ptr(pool)),
+               "source_forward")
+        ctx.save_for_backward(x)
+        return relu, pool
+
+    @staticmethod
+    def backward(ctx, g_relu, g_pool):  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        n, c, h, w = x.shape
+        g_relu, g_pool = g_relu.contiguous(memory_format=NHWC), g_pool.contiguous(memory_format=NHWC)
+        gx = torch.empty_like(x, memory_format=NHWC)
+        _check(kernels().source_backward(n, h, w, c, torch.get_num_threads(), _ptr(x), _ptr(g_relu), _ptr(g_pool),
+                                         _ptr(gx)), "source_backward")
+        return gx
