@@ -17,8 +17,9 @@ the median of ``--repeats`` steps, so load from other processes hits every case 
 ratios are what this script is for. Each size also times a dense 2048² float32 matmul at the same
 thread count (the machine's practical peak, 2·2048³ FLOP per product) inside the same loop, and
 reports each step's GFLOP/s (FLOPs counted by ``torch.utils.flop_counter`` on one step) and its
-share of that peak. diffnas runs with the defaults of its ``perf.*`` config keys (its fast path)
-and, for reference, with every ``perf`` switch off (``diffnas-ref``).
+share of that peak. diffnas runs with the defaults of its ``perf.*`` config keys (its fast path),
+with the defaults but ``perf.native`` off (``diffnas-torch``: PyTorch's own kernels for BatchNorm,
+pooling and the mixing) and, for reference, with every ``perf`` switch off (``diffnas-ref``).
 
 Small configuration (``--small``, on by default): 8 channels, 16 px, 1 input channel, the default
 1 cell per stage and 2 stages, 1 thread: its step time against its *FLOP time*, the time its FLOPs
@@ -183,6 +184,7 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
     torch.manual_seed(0)
     x, y = torch.randn(BATCH, 3, px, px), torch.randint(0, CLASSES, (BATCH,))
     fast, ref = PerfOptions(), PerfOptions(fused=False, channels_last=False, native=False)
+    torch_kernels = PerfOptions(native=False)  # the defaults but perf.native: PyTorch's own kernels
     mm, mm_flops = matmul_step()
     archs = draw_archs(repeats)
     cases: dict[str, Step] = {
@@ -190,6 +192,7 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
         "diffnas softmax": diffnas_step("softmax", cells, x, y, fast)[0],
         "xautodl GDAS": xautodl_step("gdas", cells, x, y, archs),
         "diffnas gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, fast, archs=archs)[0],
+        "diffnas-torch softmax": diffnas_step("softmax", cells, x, y, torch_kernels)[0],
         "diffnas-ref softmax": diffnas_step("softmax", cells, x, y, ref)[0],
         "diffnas-ref gumbel_hard": diffnas_step("gumbel_hard", cells, x, y, ref, archs=archs)[0],
         "matmul 2048^2": mm,
@@ -213,6 +216,7 @@ def bench_size(cells: int, px: int, repeats: int, with_compile: bool) -> dict[st
           f"GFLOP/s wall ({peak_cpu:.1f} GFLOP per CPU-second)")
     print(f"  {'case':<24} {'wall':>11} {'ratio':>6} | {'CPU time':>15} {'ratio':>6} | FLOPs, rate and share of peak (wall)")
     base = {"diffnas softmax": "xautodl DARTS", "diffnas-ref softmax": "xautodl DARTS",
+            "diffnas-torch softmax": "xautodl DARTS",
             "diffnas gumbel_hard": "xautodl GDAS", "diffnas-ref gumbel_hard": "xautodl GDAS",
             "diffnas softmax compiled": "xautodl DARTS"}
     for name, seconds in med.items():
