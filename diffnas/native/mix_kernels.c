@@ -39,6 +39,14 @@ static float *thread_scratch(int nt, long stride) {
     return p;
 }
 
+/* Runs BODY(c) for every image row (n, h) of an N×H×W×C tensor, rows split among nt threads. */
+#define FOR_IMAGE_ROWS(N, H, C, nt, BODY)                                                \
+    _Pragma("omp parallel for num_threads(nt) schedule(static)")                        \
+    for (long row = 0; row < (N) * (H); row++) {                                        \
+        long n = row / (H), h = row % (H);                                              \
+        WITH_C(C, BODY)                                                                 \
+    }
+
 INLINE void row_range(long P, long *p0, long *p1) {
     int t = omp_get_thread_num(), T = omp_get_num_threads();
     long chunk = (P + T - 1) / T;
@@ -325,13 +333,9 @@ INLINE void pool_row(long n, long h, const long C, long H, long W, int backward,
 }
 
 int avg_pool3x3(long N, long H, long W, long C, int nt, int backward, const float *x, float *out) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (long row = 0; row < N * H; row++) {
-        long n = row / H, h = row % H;
 #define POOL(c) pool_row(n, h, c, H, W, backward, x, out)
-        WITH_C(C, POOL)
+    FOR_IMAGE_ROWS(N, H, C, nt, POOL)
 #undef POOL
-    }
     return 0;
 }
 
@@ -358,24 +362,16 @@ INLINE void source_backward_row(long n, long h, const long C, long H, long W, co
 }
 
 int source_forward(long N, long H, long W, long C, int nt, const float *x, float *relu, float *pool) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (long row = 0; row < N * H; row++) {
-        long n = row / H, h = row % H;
 #define SRC(c) source_forward_row(n, h, c, H, W, x, relu, pool)
-        WITH_C(C, SRC)
+    FOR_IMAGE_ROWS(N, H, C, nt, SRC)
 #undef SRC
-    }
     return 0;
 }
 
 int source_backward(long N, long H, long W, long C, int nt, const float *x, const float *g_relu,
                     const float *g_pool, float *gx) {
-    #pragma omp parallel for num_threads(nt) schedule(static)
-    for (long row = 0; row < N * H; row++) {
-        long n = row / H, h = row % H;
 #define SRC(c) source_backward_row(n, h, c, H, W, x, g_relu, g_pool, gx)
-        WITH_C(C, SRC)
+    FOR_IMAGE_ROWS(N, H, C, nt, SRC)
 #undef SRC
-    }
     return 0;
 }
