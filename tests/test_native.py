@@ -232,3 +232,20 @@ def test_kernels_hold_for_every_specialised_channel_count(channels):
     grads_out = [torch.randn(o.shape, generator=gen) for o in ref]
     for a, b in zip(torch.autograd.grad(out, tensors, grads_out), torch.autograd.grad(ref, tensors, grads_out)):
         torch.testing.assert_close(a, b, **TOL)
+
+
+def test_a_read_only_cache_folder_builds_in_the_temporary_folder(tmp_path, monkeypatch):
+    cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    monkeypatch.setenv(build.CACHE_VAR, str(cache))
+    monkeypatch.setattr(build.tempfile, "gettempdir", lambda: str(tmp))
+    real_build = build.build
+
+    def build_unless_cache(target):
+        if cache in target.parents:
+            raise PermissionError(f"read-only: {target}")
+        real_build(target)
+
+    monkeypatch.setattr(build, "build", build_unless_cache)
+    path = build._build_or_find("probe.so")
+    assert path.exists() and tmp in path.parents and not cache.exists()
+    assert build._build_or_find("probe.so") == path  # found, not rebuilt

@@ -94,13 +94,26 @@ def _load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+def _build_or_find(name: str) -> Path:
+    """The library in the cache folder, built there if missing; the system's temporary folder when the
+    cache folder cannot be written (a read-only home)."""
+    fallback = Path(tempfile.gettempdir()) / f"diffnas-native-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    for folder in (cache_dir(), fallback):
+        target = folder / name
+        if target.exists():
+            return target
+        try:
+            build(target)
+            return target
+        except PermissionError:
+            continue
+    raise RuntimeError(f"neither {cache_dir()} nor {fallback} can be written")
+
+
 @functools.lru_cache(maxsize=1)
 def _kernels() -> tuple[ctypes.CDLL | None, str | None]:
     try:
-        target = cache_dir() / library_name(SOURCE.read_bytes())
-        if not target.exists():
-            build(target)
-        return _load(target), None
+        return _load(_build_or_find(library_name(SOURCE.read_bytes()))), None
     except Exception as err:  # no compiler, a failed build, an unloadable library: fall back
         return None, f"native kernels unavailable ({err})"
 
