@@ -23,7 +23,10 @@ partial sums over 64 pixels, added into doubles per thread and combined in threa
 is deterministic for a given thread count (bit-exact resume holds).
 
 Used for float32 CPU tensors in NHWC (``perf.channels_last``) outside autocast, with BatchNorm
-without affine (the NB201 search cell); everything else takes the PyTorch path.
+without affine (the NB201 search cell); everything else takes the PyTorch path. Under
+``create_graph`` (second derivatives: the Hessian eigenvalue metric) the backward runs the same
+formulas in PyTorch ops (:func:`backward_in_torch`), so the gradient it returns can be differentiated
+again.
 """
 
 from __future__ import annotations
@@ -76,6 +79,36 @@ def bn_stats(y: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, rstd
 
 
+def backward_in_torch(weights: torch.Tensor, rows: tuple[int, ...], free_cols: tuple[int, ...],
+                      conv_cols: tuple[int, ...], eps: float, ys: list[torch.Tensor], frees: list[torch.Tensor],
+                      grads: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """(∂L/∂weights, ∂L/∂Y_j, ∂L/∂F_f) by the module docstring's formulas in PyTorch ops, so that they
+    can be differentiated again (what the kernels compute, for ``create_graph``)."""
+    d = len(rows)
+    w = weights[list(rows)]
+    dims = (0, 2, 3)
+    grad_frees = [sum(w[m, col] * grads[m] for m in range(d)) for col in free_cols]
+    stacked = torch.cat(grads, dim=1)
+    grad_ys, scales = [], []
+    for j, y in enumerate(ys):
+        c = y.shape[1] // d
+        mean = y.mean(dims, keepdim=True)
+        rstd = (y.var(dims, unbiased=False, keepdim=True) + eps).rsqrt()
+        xhat = (y - mean) * rstd
+        gx = (stacked * xhat).sum(dims)
+        s = w[:, conv_cols[j]].repeat_interleave(c).view(1, -1, 1, 1)
+        grad_ys.append(s * rstd * (stacked - stacked.mean(dims, keepdim=True) - xhat * (gx / (y.numel() // y.shape[1])).view(1, -1, 1, 1)))
+        scales.append(gx.view(d, c).sum(1))
+    r = torch.tensor(rows)
+    grad_w = weights.new_zeros(weights.shape)
+    for f, col in enumerate(free_cols):
+        dots = torch.stack([(grads[m] * frees[f]).sum() for m in range(d)])
+        grad_w = grad_w.index_put((r, torch.full_like(r, col)), dots.to(weights.dtype))
+    for j, col in enumerate(conv_cols):
+        grad_w = grad_w.index_put((r, torch.full_like(r, col)), scales[j].to(weights.dtype))
+    return grad_w, grad_ys, grad_frees
+
+
 class NativeMix(torch.autograd.Function):
     """acc'_m for the D edges leaving one node (module docstring). Inputs: the op weights (edges × ops),
     the edge rows, the parameter-free and the conv op columns, which accs are present (absent = 0),
@@ -85,6 +118,7 @@ class NativeMix(torch.autograd.Function):
     @staticmethod
     def forward(ctx, weights, rows, free_cols, conv_cols, present, eps, *tensors):  # type: ignore[override]
         n_acc, n_conv = sum(present), len(conv_cols)
+        inputs = tensors[n_acc:]  # saved as given: a double backward differentiates through them
         tensors = [_nhwc(t) for t in tensors]
         accs = iter(tensors[:n_acc])
         ys, frees = tensors[n_acc:n_acc + n_conv], tensors[n_acc + n_conv:]
@@ -100,16 +134,21 @@ class NativeMix(torch.autograd.Function):
         _check(kernels().mix_forward(pixels, c, d, n_conv, len(frees), torch.get_num_threads(), eps,
                                      _ptrs(accs_or_none), _ptrs(ys), _ptr(scale), _ptrs(frees), _ptr(free_w),
                                      _ptrs(out), _ptr(stats[0]), _ptr(stats[1])), "mix_forward")
-        ctx.meta = (rows, free_cols, conv_cols, present, pixels, c, d)
-        ctx.save_for_backward(weights, stats, *ys, *frees)
+        ctx.meta = (rows, free_cols, conv_cols, present, pixels, c, d, eps)
+        ctx.save_for_backward(weights, stats, *inputs)
         return tuple(out)
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
-        rows, free_cols, conv_cols, present, pixels, c, d = ctx.meta
+        rows, free_cols, conv_cols, present, pixels, c, d, eps = ctx.meta
         weights, stats, *saved = ctx.saved_tensors
         n_conv, n_free = len(conv_cols), len(free_cols)
-        ys, frees = saved[:n_conv], saved[n_conv:]
+        grad_accs = [gm for gm, p in zip(grads, present) if p]
+        if torch.is_grad_enabled():  # create_graph: the same backward in PyTorch ops, keeping the graph
+            grad_w, grad_ys, grad_frees = backward_in_torch(weights, rows, free_cols, conv_cols, eps,
+                                                            list(saved[:n_conv]), list(saved[n_conv:]), list(grads))
+            return (grad_w, None, None, None, None, None, *grad_accs, *grad_ys, *grad_frees)
+        ys, frees = [_nhwc(t) for t in saved[:n_conv]], [_nhwc(t) for t in saved[n_conv:]]
         g = [_nhwc(gm) for gm in grads]
         w = weights.detach()[list(rows)].float()
         free_w, scale = w[:, list(free_cols)].contiguous(), w[:, list(conv_cols)].contiguous()
@@ -129,5 +168,4 @@ class NativeMix(torch.autograd.Function):
                 grad_w[r, torch.tensor(free_cols)] = dots.to(weights.dtype)
             if n_conv:
                 grad_w[r, torch.tensor(conv_cols)] = grad_scale.to(weights.dtype)
-        grad_accs = [gm for gm, p in zip(g, present) if p]
         return (grad_w, None, None, None, None, None, *grad_accs, *grad_ys, *grad_frees)

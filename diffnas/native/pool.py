@@ -11,6 +11,7 @@ Float32 NHWC CPU tensors only (:func:`applies`); the caller keeps the PyTorch op
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from diffnas.native.build import kernels
@@ -47,7 +48,19 @@ class AvgPool3x3(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
+        if torch.is_grad_enabled():  # create_graph: the adjoint in PyTorch ops, with a graph
+            return _pool_adjoint(grad)
         return _run(grad, backward=True)
+
+
+def _torch_pool(x: torch.Tensor) -> torch.Tensor:
+    return F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+
+
+def _pool_adjoint(grad: torch.Tensor) -> torch.Tensor:
+    """avg_pool3x3ᵀ(grad) by PyTorch's own backward (differentiable again: it is linear in grad)."""
+    probe = torch.zeros_like(grad, requires_grad=True)
+    return torch.autograd.grad(_torch_pool(probe), probe, grad, create_graph=True)[0]
 
 
 class ReluAndPool(torch.autograd.Function):
@@ -55,18 +68,21 @@ class ReluAndPool(torch.autograd.Function):
     ∂L/∂x = [x > 0]·∂L/∂relu + avg_pool3x3ᵀ(∂L/∂pool) in one pass (two passes and a sum in PyTorch)."""
 
     @staticmethod
-    def forward(ctx, x):  # type: ignore[override]
-        x = x.contiguous(memory_format=NHWC)
+    def forward(ctx, x_in):  # type: ignore[override]
+        x = x_in.contiguous(memory_format=NHWC)
         n, c, h, w = x.shape
         relu, pool = torch.empty_like(x, memory_format=NHWC), torch.empty_like(x, memory_format=NHWC)
         _check(kernels().source_forward(n, h, w, c, torch.get_num_threads(), _ptr(x), _ptr(relu), _ptr(pool)),
                "source_forward")
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(x_in)
         return relu, pool
 
     @staticmethod
     def backward(ctx, g_relu, g_pool):  # type: ignore[override]
         (x,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: PyTorch ops, with a graph
+            return torch.where(x > 0, g_relu, torch.zeros_like(g_relu)) + _pool_adjoint(g_pool)
+        x = x.contiguous(memory_format=NHWC)
         n, c, h, w = x.shape
         g_relu, g_pool = g_relu.contiguous(memory_format=NHWC), g_pool.contiguous(memory_format=NHWC)
         gx = torch.empty_like(x, memory_format=NHWC)
