@@ -150,7 +150,7 @@ def diffnas_step(sampler: str, cells: int, x: torch.Tensor, y: torch.Tensor, per
                  archs: list[torch.Tensor] | None = None) -> tuple[Step, CompiledLoss]:
     space = build_space("nb201")
     net = Supernet(space, x.shape[1], CLASSES, channels, cells, stages)
-    net.configure(fused=perf.fused, channels_last=perf.channels_last, native=perf.native)
+    net.configure(fused=perf.fused, channels_last=perf.channels_last, native=perf.kernels)
     alpha = torch.nn.Parameter(1e-3 * torch.randn(space.n_edges, space.n_ops))
     smp = build_sampler(sampler)
     gen = torch.Generator().manual_seed(0)

@@ -145,7 +145,7 @@ FIELDS: dict[str, Field] = {
                    "gradient scaler on CUDA)", choices=("off", "bf16", "fp16")),
     "perf.native": _f("bool", True, "fused NB201 cells on CPU: BatchNorm and the mixing of a node's terms "
                       "in compiled C kernels (built with the system compiler on first use; the PyTorch path "
-                      "where they cannot be built)"),
+                      "where they cannot be built, and under perf.compile)"),
     "model.channels": _f("int", 8, "channels of the first stage", minimum=1),
     "model.cells_per_stage": _f("int", 1, "normal cells per stage", minimum=1),
     "model.stages": _f("int", 2, "stages (a reduction between consecutive stages)", minimum=1, maximum=5),

@@ -47,6 +47,12 @@ class PerfOptions:
     amp: str = "off"
     native: bool = True
 
+    @property
+    def kernels(self) -> bool:
+        """Whether the supernet runs ``perf.native``'s compiled kernels: not under ``perf.compile``,
+        which compiles the whole loss itself (a ``ctypes`` call would only break its graph)."""
+        return self.native and self.compile == "off"
+
     @classmethod
     def from_config(cls, config: Any) -> PerfOptions:
         return cls(fused=bool(config["perf.fused"]), channels_last=bool(config["perf.channels_last"]),

@@ -121,7 +121,7 @@ class SearchRun:
                               config["model.stages"]).to(self.device)
         self.perf = PerfOptions.from_config(config)
         self.model.configure(fused=self.perf.fused, channels_last=self.perf.channels_last,
-                             native=self.perf.native)
+                             native=self.perf.kernels)
         self.loss_fn = CompiledLoss(self.model, self.device, self.perf)
         self.profile = EpochProfile(self.device)
         alpha0 = config["optim.alpha_init_std"] * torch.randn(self.space.n_edges, self.space.n_ops,

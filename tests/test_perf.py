@@ -124,6 +124,8 @@ def test_perf_native_reaches_every_cell():
     off = SearchRun(SearchConfig.validate({**TINY, "perf.native": False}))
     assert cells(on) and all(c.native for c in cells(on))
     assert cells(off) and not any(c.native for c in cells(off))
+    # torch.compile compiles the whole loss itself: the kernels stay off under it
+    assert PerfOptions(compile="on").kernels is False and PerfOptions().kernels is True
 
 
 def test_keep_freed_memory_sets_glibc_thresholds_where_glibc_is_the_allocator():
