@@ -6,6 +6,9 @@ statistics and reductions accumulate in double)."""
 
 from __future__ import annotations
 
+import errno
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -241,18 +244,20 @@ def test_kernels_hold_for_every_specialised_channel_count(channels):
 
 def test_a_read_only_cache_folder_builds_in_the_temporary_folder(tmp_path, monkeypatch):
     cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    tmp.mkdir()
     monkeypatch.setenv(build.CACHE_VAR, str(cache))
     monkeypatch.setattr(build.tempfile, "gettempdir", lambda: str(tmp))
     real_build = build.build
 
     def build_unless_cache(target):
         if cache in target.parents:
-            raise PermissionError(f"read-only: {target}")
+            raise OSError(errno.EROFS, "Read-only file system", str(target))
         real_build(target)
 
     monkeypatch.setattr(build, "build", build_unless_cache)
     path = build._build_or_find("probe.so")
     assert path.exists() and tmp in path.parents and not cache.exists()
+    assert path.parent.stat().st_mode & 0o777 == 0o700  # a private folder
     assert build._build_or_find("probe.so") == path  # found, not rebuilt
 
 
@@ -282,3 +287,59 @@ def test_the_hessian_metric_on_the_kernels_matches_the_reference_path():
     with run.model.reference_path():
         reference = run._hessian(1.0)
     assert fast == pytest.approx(reference, rel=1e-3)
+
+
+def test_a_temporary_folder_others_can_write_is_never_used(tmp_path, monkeypatch):
+    cache, tmp = tmp_path / "cache", tmp_path / "tmp"
+    monkeypatch.setenv(build.CACHE_VAR, str(cache))
+    monkeypatch.setattr(build.tempfile, "gettempdir", lambda: str(tmp))
+    shared = tmp / f"diffnas-native-{os.getuid()}"
+    shared.mkdir(parents=True)
+    shared.chmod(0o777)  # planted or careless: anyone could have put a library here
+    (shared / "probe.so").write_bytes(b"not a library")
+
+    def refuse_cache(target):
+        raise OSError(errno.EROFS, "Read-only file system", str(target))
+
+    monkeypatch.setattr(build, "build", refuse_cache)
+    with pytest.raises(RuntimeError, match="can be written"):
+        build._build_or_find("probe.so")
+
+
+def test_outputs_are_float32_whatever_the_default_dtype():
+    gen = torch.Generator().manual_seed(0)
+    rows, free_cols, conv_cols, present = (0, 1), (1, 4), (2, 3), (True, False)
+    tensors = [torch.randn(2, ch, 3, 3, generator=gen).contiguous(memory_format=NHWC) for ch in (4, 8, 8, 4, 4)]
+    weights = torch.randn(6, 5, generator=gen).softmax(-1)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        out = native_mix.NativeMix.apply(weights, rows, free_cols, conv_cols, present, 1e-5, *tensors)
+    finally:
+        torch.set_default_dtype(previous)
+    ref = _reference(weights, rows, free_cols, conv_cols, present, 1e-5, *tensors)
+    for o, r in zip(out, ref):
+        assert o.dtype == torch.float32
+        torch.testing.assert_close(o, r, **TOL)
+
+
+@pytest.mark.parametrize("offset", [0.0, 100.0, 1000.0])
+def test_statistics_and_gradients_stay_accurate_far_from_zero(offset):
+    """Sums are taken of y − y[0] forward and of Y − mean backward: a mean much larger than the spread
+    costs no accuracy (E[y²] − mean² in float32 lost 1.6e-2 of rstd at offset 1000)."""
+    gen = torch.Generator().manual_seed(1)
+    y = (torch.randn(8, 6, 5, 5, generator=gen, dtype=torch.float64) + offset)
+    mean, rstd = native_mix.bn_stats(y.float().contiguous(memory_format=NHWC), 1e-5)
+    var, ref_mean = torch.var_mean(y, dim=(0, 2, 3), correction=0)
+    torch.testing.assert_close(rstd.double(), torch.rsqrt(var + 1e-5), rtol=1e-5, atol=0)
+    torch.testing.assert_close(mean.double(), ref_mean, rtol=1e-6, atol=1e-6 * (1 + offset))
+    rows, free_cols, conv_cols, present = (0, 1, 3), (), (2,), (False, False, False)
+    ys = (torch.randn(4, 6, 5, 5, generator=gen) + offset).contiguous(memory_format=NHWC).requires_grad_(True)
+    weights = torch.randn(6, 5, generator=gen).softmax(-1)
+    grads = [torch.randn(4, 2, 5, 5, generator=gen) for _ in rows]
+    got = torch.autograd.grad(native_mix.NativeMix.apply(weights, rows, free_cols, conv_cols, present, 1e-5, ys),
+                              ys, grads)[0]
+    y64 = ys.detach().double().requires_grad_(True)
+    want = torch.autograd.grad(_reference(weights.double(), rows, free_cols, conv_cols, present, 1e-5, y64),
+                               y64, [g.double() for g in grads])[0]
+    torch.testing.assert_close(got.double(), want, rtol=1e-3, atol=1e-4)

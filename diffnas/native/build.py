@@ -48,16 +48,32 @@ def cache_dir() -> Path:
 
 
 def _cpu_flags() -> str:
+    """The instruction-set line of /proc/cpuinfo (``flags`` on x86, ``Features`` on ARM)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            return next((line for line in fh if line.startswith("flags")), "")
+            return next((line for line in fh if line.startswith(("flags", "Features"))), "")
     except OSError:
         return ""
 
 
+@functools.lru_cache(maxsize=1)
+def _compiler_identity() -> str:
+    """The compiler's path and first ``--version`` line ("" when there is none)."""
+    cc = compiler()
+    if cc is None:
+        return ""
+    try:
+        done = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30)
+        return f"{cc} {done.stdout.splitlines()[0] if done.stdout else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return cc
+
+
 def library_name(source: bytes, flags: tuple[str, ...] = FLAGS) -> str:
-    """``mix_kernels-<hash>.so``: the hash covers the source, the flags, the machine and its CPU flags."""
-    key = hashlib.sha256(source + " ".join(flags).encode() + platform.machine().encode() + _cpu_flags().encode())
+    """``mix_kernels-<hash>.so``: the hash covers the source, the flags, the compiler, the machine and
+    its CPU's instruction sets (``-march=native`` builds differ by CPU)."""
+    key = hashlib.sha256(source + " ".join(flags).encode() + _compiler_identity().encode()
+                         + platform.machine().encode() + _cpu_flags().encode())
     return f"mix_kernels-{key.hexdigest()[:16]}.so"
 
 
@@ -78,6 +94,7 @@ def build(target: Path) -> None:
         done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", tmp, "-lm"], capture_output=True, text=True)
         if done.returncode != 0:
             raise RuntimeError(f"{cc} failed: {done.stderr.strip()[-500:]}")
+        os.chmod(tmp, 0o755)  # loadable by others sharing the cache folder (mkstemp makes it 0600)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -94,18 +111,38 @@ def _load(path: Path) -> ctypes.CDLL:
     return lib
 
 
+def _private(path: Path) -> bool:
+    """Owned by this user and writable by nobody else (always True where there are no user ids)."""
+    if not hasattr(os, "getuid"):
+        return True
+    st = path.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
+
+
+def _trusted(path: Path, shared: bool) -> bool:
+    """True when ``path`` may be loaded: any file in the user's own cache folder; in the shared temporary
+    folder only a private file in a private folder."""
+    if not path.exists():
+        return False
+    return not shared or (_private(path) and _private(path.parent))
+
+
 def _build_or_find(name: str) -> Path:
-    """The library in the cache folder, built there if missing; the system's temporary folder when the
-    cache folder cannot be written (a read-only home)."""
+    """The library in the cache folder, built there if missing; in a private folder of the system's
+    temporary folder when the cache folder cannot be written (a read-only home or file system)."""
     fallback = Path(tempfile.gettempdir()) / f"diffnas-native-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    for folder in (cache_dir(), fallback):
+    for folder, shared in ((cache_dir(), False), (fallback, True)):
         target = folder / name
-        if target.exists():
+        if _trusted(target, shared):
             return target
         try:
+            if shared:
+                folder.mkdir(mode=0o700, exist_ok=True)
+                if not _private(folder):
+                    continue  # someone else's folder: never build or load there
             build(target)
             return target
-        except PermissionError:
+        except OSError:  # read-only, not a folder, no permission: try the next place
             continue
     raise RuntimeError(f"neither {cache_dir()} nor {fallback} can be written")
 

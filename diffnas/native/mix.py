@@ -73,7 +73,7 @@ def usable(node: torch.Tensor, has_affine: bool) -> bool:
 def bn_stats(y: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, rstd) per channel of an NHWC float32 tensor over N·H·W (biased variance)."""
     k = y.shape[1]
-    mean, rstd = torch.empty(k), torch.empty(k)
+    mean, rstd = torch.empty(k, dtype=torch.float32), torch.empty(k, dtype=torch.float32)
     _check(kernels().bn_stats(_ptr(y), y.numel() // k, k, eps, torch.get_num_threads(), _ptr(mean), _ptr(rstd)),
            "bn_stats")
     return mean, rstd
@@ -128,8 +128,8 @@ class NativeMix(torch.autograd.Function):
         n, _, h, wd = (frees[0] if frees else ys[0]).shape
         c = frees[0].shape[1] if frees else ys[0].shape[1] // d
         pixels = n * h * wd
-        stats = torch.empty(2, max(1, n_conv), d * c)
-        out = [torch.empty((n, c, h, wd), memory_format=NHWC) for _ in range(d)]
+        stats = torch.empty(2, max(1, n_conv), d * c, dtype=torch.float32)
+        out = [torch.empty((n, c, h, wd), dtype=torch.float32, memory_format=NHWC) for _ in range(d)]
         accs_or_none = [next(accs) if p else None for p in present]
         _check(kernels().mix_forward(pixels, c, d, n_conv, len(frees), torch.get_num_threads(), eps,
                                      _ptrs(accs_or_none), _ptrs(ys), _ptr(scale), _ptrs(frees), _ptr(free_w),
@@ -152,8 +152,8 @@ class NativeMix(torch.autograd.Function):
         g = [_nhwc(gm) for gm in grads]
         w = weights.detach()[list(rows)].float()
         free_w, scale = w[:, list(free_cols)].contiguous(), w[:, list(conv_cols)].contiguous()
-        grad_frees = [torch.empty_like(g[0], memory_format=NHWC) for _ in range(n_free)]
-        grad_ys = [torch.empty_like(y, memory_format=NHWC) for y in ys]
+        grad_frees = [torch.empty_like(g[0], dtype=torch.float32, memory_format=NHWC) for _ in range(n_free)]
+        grad_ys = [torch.empty_like(y, dtype=torch.float32, memory_format=NHWC) for y in ys]
         grad_scale = torch.empty(d, max(1, n_conv), dtype=torch.float64)
         dots = torch.empty(d, max(1, n_free), dtype=torch.float64)
         _check(kernels().mix_backward(pixels, c, d, n_conv, n_free, torch.get_num_threads(), _ptrs(g), _ptrs(ys),

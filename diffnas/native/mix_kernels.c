@@ -67,7 +67,9 @@ static void reduce_threads(const double *partial, int nt, long width, double *ou
     }
 }
 
-/* mean[k], rstd[k] = 1/sqrt(var[k] + eps) of y's K channels over its P rows (biased variance). */
+/* mean[k], rstd[k] = 1/sqrt(var[k] + eps) of y's K channels over its P rows (biased variance).
+ * The sums are taken of y − y[0] (the first row as a shift): var = E[(y−y0)²] − E[y−y0]², which does
+ * not cancel catastrophically when |mean| is much larger than the spread. */
 int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, float *rstd) {
     double *partial = calloc((size_t)nt * 2 * K, sizeof(double));
     double *total = malloc(sizeof(double) * 2 * K);
@@ -84,7 +86,11 @@ int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, flo
         int n = 0;
         for (long p = p0; p < p1; p++) {
             const float *r = y + p * K;
-            for (long k = 0; k < K; k++) { s[k] += r[k]; q[k] += r[k] * r[k]; }
+            for (long k = 0; k < K; k++) {
+                const float d = r[k] - y[k];
+                s[k] += d;
+                q[k] += d * d;
+            }
             if (++n == ROWS) { flush(s, dst, 2 * K); n = 0; }
         }
         flush(s, dst, 2 * K);
@@ -93,7 +99,7 @@ int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, flo
     for (long k = 0; k < K; k++) {
         double m = total[k] / (double)P, v = total[K + k] / (double)P - m * m;
         if (v < 0.0) v = 0.0;
-        mean[k] = (float)m;
+        mean[k] = (float)((double)y[k] + m);
         rstd[k] = (float)(1.0 / sqrt(v + (double)eps));
     }
     free(partial); free(total); free(scratch);
@@ -163,12 +169,13 @@ int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float ep
     return 0;
 }
 
-/* acc layout (width = K + nconv*K + D*nfree*C): sg[K], sgy[j][K], dots[m][f][C] (summed over c later). */
+/* acc layout (width = K + nconv*K + D*nfree*C): sg[K], sgy[j][K] = Σ g·(Y_j − mean_j), dots[m][f][C]
+ * (summed over c later). */
 INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long nfree,
-                        const float **g, const float **Y, const float **F, const float *W,
+                        const float **g, const float **Y, const float *mean, const float **F, const float *W,
                         float **gfree, float *acc, double *dst, long width) {
     const long K = D * C;
-    float u[C], v[C];  /* local sums: the compiler keeps them in registers, no aliasing to rule out */
+    float u[C], v[C], mu[C];  /* local: the compiler keeps them in registers, no aliasing to rule out */
     for (long t0 = p0; t0 < p1; t0 += TILE) {
         const long T = t0 + TILE < p1 ? TILE : p1 - t0;
         for (long m = 0; m < D; m++) {
@@ -179,9 +186,9 @@ INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long
             for (long c = 0; c < C; c++) acc[m * C + c] += u[c];
             for (long j = 0; j < nconv; j++) {
                 const float *yy = Y[j] + t0 * K + m * C;
-                for (long c = 0; c < C; c++) u[c] = 0.f;
+                for (long c = 0; c < C; c++) { u[c] = 0.f; mu[c] = mean[j * K + m * C + c]; }
                 for (long p = 0; p < T; p++)
-                    for (long c = 0; c < C; c++) u[c] += gm[p * C + c] * yy[p * K + c];
+                    for (long c = 0; c < C; c++) u[c] += gm[p * C + c] * (yy[p * K + c] - mu[c]);
                 for (long c = 0; c < C; c++) acc[K + j * K + m * C + c] += u[c];
             }
             for (long f = 0; f < nfree; f++) {
@@ -210,20 +217,23 @@ INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long
 }
 
 INLINE void conv_rows(long p0, long p1, const long C, long D, long nconv, const float **g, const float **Y,
-                      const float **alpha, const float **beta, const float **gamma, float **gY) {
+                      const float *mean, const float **alpha, const float **beta, const float **gamma, float **gY) {
     const long K = D * C;
-    float al[C], be[C], ga[C];  /* local copies: no aliasing with the output to rule out */
+    float al[C], be[C], ga[C], mu[C];  /* local copies: no aliasing with the output to rule out */
     for (long t0 = p0; t0 < p1; t0 += TILE) {
         const long T = t0 + TILE < p1 ? TILE : p1 - t0;
         for (long j = 0; j < nconv; j++) {
             for (long m = 0; m < D; m++) {
                 const long k0 = m * C;
-                for (long c = 0; c < C; c++) { al[c] = alpha[j][k0 + c]; be[c] = beta[j][k0 + c]; ga[c] = gamma[j][k0 + c]; }
+                for (long c = 0; c < C; c++) {
+                    al[c] = alpha[j][k0 + c]; be[c] = beta[j][k0 + c]; ga[c] = gamma[j][k0 + c];
+                    mu[c] = mean[j * K + k0 + c];
+                }
                 const float *gm = g[m] + t0 * C, *yy = Y[j] + t0 * K + k0;
                 float *o = gY[j] + t0 * K + k0;
                 for (long p = 0; p < T; p++) {
                     float v[C];
-                    for (long c = 0; c < C; c++) v[c] = al[c] * gm[p * C + c] + be[c] * yy[p * K + c] + ga[c];
+                    for (long c = 0; c < C; c++) v[c] = al[c] * gm[p * C + c] + be[c] * (yy[p * K + c] - mu[c]) + ga[c];
                     for (long c = 0; c < C; c++) o[p * K + c] = v[c];
                 }
             }
@@ -232,10 +242,11 @@ INLINE void conv_rows(long p0, long p1, const long C, long D, long nconv, const 
 }
 
 /* Backward of mix_forward, two passes over the rows (mix.py's docstring has the formulas):
- * 1. sums SG[k] = Σ_p g_m[p, c], SGY_j[k] = Σ_p g_m[p, c]·Y_j[p, k], dots[m, f] = ⟨g_m, F_f⟩,
- *    and gfree_f[p, c] = Σ_m W[m, f]·g_m[p, c] written on the way;
- * 2. GX_j[k] = rstd·(SGY_j − mean·SG), gY_j[p, k] = α·g_m[p, c] + β·Y_j[p, k] + γ with
- *    α = s·rstd, β = −s·rstd²·GX/P, γ = s·rstd·(rstd·mean·GX − SG)/P  (s = S[m, j]);
+ * 1. sums SG[k] = Σ_p g_m[p, c], SGY_j[k] = Σ_p g_m[p, c]·(Y_j[p, k] − mean_j[k]),
+ *    dots[m, f] = ⟨g_m, F_f⟩, and gfree_f[p, c] = Σ_m W[m, f]·g_m[p, c] written on the way;
+ * 2. GX_j[k] = rstd·SGY_j, gY_j[p, k] = α·g_m[p, c] + β·(Y_j[p, k] − mean_j[k]) + γ with
+ *    α = s·rstd, β = −s·rstd²·GX/P, γ = −s·rstd·SG/P  (s = S[m, j]; centred on the mean, so nothing
+ *    cancels when |mean| is much larger than the spread);
  *    grad_scale[m, j] = Σ_{k ∈ block m} GX_j[k]. */
 int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
                  const float **g, const float **Y, const float **F, const float *W, const float *S,
@@ -259,7 +270,7 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
         double *dst = partial + (size_t)t * width;
         long p0, p1;
         row_range(P, &p0, &p1);
-#define RED(c) reduce_rows(p0, p1, c, D, nconv, nfree, g, Y, F, W, gfree, acc, dst, width)
+#define RED(c) reduce_rows(p0, p1, c, D, nconv, nfree, g, Y, mean, F, W, gfree, acc, dst, width)
         WITH_C(C, RED)
 #undef RED
     }
@@ -276,12 +287,12 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
         float *al = coef + 3 * j * K, *be = al + K, *ga = be + K;
         for (long m = 0; m < D; m++) grad_scale[m * nconv + j] = 0.0;
         for (long k = 0; k < K; k++) {
-            double mu = mean[j * K + k], r = rstd[j * K + k], s = S[(k / C) * nconv + j];
-            double gx = r * (sgy[k] - mu * sg[k]);
+            double r = rstd[j * K + k], s = S[(k / C) * nconv + j];
+            double gx = r * sgy[k];
             grad_scale[(k / C) * nconv + j] += gx;
             al[k] = (float)(s * r);
             be[k] = (float)(-s * r * r * gx / (double)P);
-            ga[k] = (float)(s * r * (r * mu * gx - sg[k]) / (double)P);
+            ga[k] = (float)(-s * r * sg[k] / (double)P);
         }
         alpha[j] = al; beta[j] = be; gamma[j] = ga;
     }
@@ -290,7 +301,7 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
         {
             long p0, p1;
             row_range(P, &p0, &p1);
-#define CONV(c) conv_rows(p0, p1, c, D, nconv, g, Y, alpha, beta, gamma, gY)
+#define CONV(c) conv_rows(p0, p1, c, D, nconv, g, Y, mean, alpha, beta, gamma, gY)
             WITH_C(C, CONV)
 #undef CONV
         }
