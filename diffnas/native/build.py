@@ -20,6 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import torch  # loaded before any kernel library: the kernels then share torch's libgomp (one OpenMP runtime)
+
 SOURCE = Path(__file__).with_name("mix_kernels.c")
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC")
 CACHE_VAR = "DIFFNAS_NATIVE_CACHE"
@@ -37,6 +39,34 @@ SIGNATURES = {
     "source_backward": (_L, _L, _L, _L, _I, _F, _F, _F, _F),
     "mix_backward": (_L, _L, _L, _L, _L, _I, _FF, _FF, _FF, _F, _F, _F, _F, _FF, _FF, _D, _D),
 }
+
+
+NHWC = torch.channels_last
+
+
+def ptr(t: torch.Tensor | None) -> _F:
+    """The float32 data pointer of ``t`` for a kernel argument (NULL for None)."""
+    return ctypes.cast(t.data_ptr(), _F) if t is not None else _F()
+
+
+def ptrs(tensors: list[torch.Tensor | None]) -> ctypes.Array:
+    """An array of :func:`ptr` (at least one slot, so an empty list is still a valid pointer)."""
+    return (_F * max(1, len(tensors)))(*[ptr(t) for t in tensors])
+
+
+def dptr(t: torch.Tensor) -> _D:
+    """The float64 data pointer of ``t``."""
+    return ctypes.cast(t.data_ptr(), _D)
+
+
+def nhwc(t: torch.Tensor) -> torch.Tensor:
+    return t.contiguous(memory_format=NHWC)
+
+
+def check(rc: int, name: str) -> None:
+    """Raise when kernel ``name`` returned non-zero (it could not allocate its scratch memory)."""
+    if rc != 0:
+        raise MemoryError(f"native kernel {name} could not allocate its scratch memory")
 
 
 def cache_dir() -> Path:
@@ -102,8 +132,6 @@ def build(target: Path) -> None:
 
 
 def _load(path: Path) -> ctypes.CDLL:
-    import torch  # noqa: F401 - torch's libgomp must be loaded first, so the kernels share its OpenMP runtime
-
     lib = ctypes.CDLL(str(path))
     for name, args in SIGNATURES.items():
         fn = getattr(lib, name)

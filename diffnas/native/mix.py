@@ -31,36 +31,9 @@ again.
 
 from __future__ import annotations
 
-import ctypes
-
 import torch
 
-from diffnas.native.build import kernels
-
-NHWC = torch.channels_last
-_F = ctypes.POINTER(ctypes.c_float)
-_D = ctypes.POINTER(ctypes.c_double)
-
-
-def _ptr(t: torch.Tensor | None) -> _F:
-    return ctypes.cast(t.data_ptr(), _F) if t is not None else _F()
-
-
-def _ptrs(tensors: list[torch.Tensor | None]) -> ctypes.Array:
-    return (_F * max(1, len(tensors)))(*[_ptr(t) for t in tensors])
-
-
-def _dptr(t: torch.Tensor) -> _D:
-    return ctypes.cast(t.data_ptr(), _D)
-
-
-def _nhwc(t: torch.Tensor) -> torch.Tensor:
-    return t.contiguous(memory_format=NHWC)
-
-
-def _check(rc: int, name: str) -> None:
-    if rc != 0:
-        raise MemoryError(f"native kernel {name} could not allocate its scratch memory")
+from diffnas.native.build import NHWC, check, dptr, kernels, nhwc, ptr, ptrs
 
 
 def usable(node: torch.Tensor, has_affine: bool) -> bool:
@@ -74,7 +47,7 @@ def bn_stats(y: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, rstd) per channel of an NHWC float32 tensor over N·H·W (biased variance)."""
     k = y.shape[1]
     mean, rstd = torch.empty(k, dtype=torch.float32), torch.empty(k, dtype=torch.float32)
-    _check(kernels().bn_stats(_ptr(y), y.numel() // k, k, eps, torch.get_num_threads(), _ptr(mean), _ptr(rstd)),
+    check(kernels().bn_stats(ptr(y), y.numel() // k, k, eps, torch.get_num_threads(), ptr(mean), ptr(rstd)),
            "bn_stats")
     return mean, rstd
 
@@ -119,7 +92,7 @@ class NativeMix(torch.autograd.Function):
     def forward(ctx, weights, rows, free_cols, conv_cols, present, eps, *tensors):  # type: ignore[override]
         n_acc, n_conv = sum(present), len(conv_cols)
         inputs = tensors[n_acc:]  # saved as given: a double backward differentiates through them
-        tensors = [_nhwc(t) for t in tensors]
+        tensors = [nhwc(t) for t in tensors]
         accs = iter(tensors[:n_acc])
         ys, frees = tensors[n_acc:n_acc + n_conv], tensors[n_acc + n_conv:]
         d = len(rows)
@@ -131,9 +104,9 @@ class NativeMix(torch.autograd.Function):
         stats = torch.empty(2, max(1, n_conv), d * c, dtype=torch.float32)
         out = [torch.empty((n, c, h, wd), dtype=torch.float32, memory_format=NHWC) for _ in range(d)]
         accs_or_none = [next(accs) if p else None for p in present]
-        _check(kernels().mix_forward(pixels, c, d, n_conv, len(frees), torch.get_num_threads(), eps,
-                                     _ptrs(accs_or_none), _ptrs(ys), _ptr(scale), _ptrs(frees), _ptr(free_w),
-                                     _ptrs(out), _ptr(stats[0]), _ptr(stats[1])), "mix_forward")
+        check(kernels().mix_forward(pixels, c, d, n_conv, len(frees), torch.get_num_threads(), eps,
+                                     ptrs(accs_or_none), ptrs(ys), ptr(scale), ptrs(frees), ptr(free_w),
+                                     ptrs(out), ptr(stats[0]), ptr(stats[1])), "mix_forward")
         ctx.meta = (rows, free_cols, conv_cols, present, pixels, c, d, eps)
         ctx.save_for_backward(weights, stats, *inputs)
         return tuple(out)
@@ -148,17 +121,17 @@ class NativeMix(torch.autograd.Function):
             grad_w, grad_ys, grad_frees = backward_in_torch(weights, rows, free_cols, conv_cols, eps,
                                                             list(saved[:n_conv]), list(saved[n_conv:]), list(grads))
             return (grad_w, None, None, None, None, None, *grad_accs, *grad_ys, *grad_frees)
-        ys, frees = [_nhwc(t) for t in saved[:n_conv]], [_nhwc(t) for t in saved[n_conv:]]
-        g = [_nhwc(gm) for gm in grads]
+        ys, frees = [nhwc(t) for t in saved[:n_conv]], [nhwc(t) for t in saved[n_conv:]]
+        g = [nhwc(gm) for gm in grads]
         w = weights.detach()[list(rows)].float()
         free_w, scale = w[:, list(free_cols)].contiguous(), w[:, list(conv_cols)].contiguous()
         grad_frees = [torch.empty_like(g[0], dtype=torch.float32, memory_format=NHWC) for _ in range(n_free)]
         grad_ys = [torch.empty_like(y, dtype=torch.float32, memory_format=NHWC) for y in ys]
         grad_scale = torch.empty(d, max(1, n_conv), dtype=torch.float64)
         dots = torch.empty(d, max(1, n_free), dtype=torch.float64)
-        _check(kernels().mix_backward(pixels, c, d, n_conv, n_free, torch.get_num_threads(), _ptrs(g), _ptrs(ys),
-                                      _ptrs(frees), _ptr(free_w), _ptr(scale), _ptr(stats[0]), _ptr(stats[1]),
-                                      _ptrs(grad_frees), _ptrs(grad_ys), _dptr(grad_scale), _dptr(dots)),
+        check(kernels().mix_backward(pixels, c, d, n_conv, n_free, torch.get_num_threads(), ptrs(g), ptrs(ys),
+                                      ptrs(frees), ptr(free_w), ptr(scale), ptr(stats[0]), ptr(stats[1]),
+                                      ptrs(grad_frees), ptrs(grad_ys), dptr(grad_scale), dptr(dots)),
                "mix_backward")
         grad_w = None
         if ctx.needs_input_grad[0]:

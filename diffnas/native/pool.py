@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffnas.native.build import kernels
-from diffnas.native.mix import NHWC, _check, _ptr
+from diffnas.native.build import NHWC, check, kernels, nhwc, ptr
+from diffnas.native.mix import usable
 
 
 def applies(op: nn.Module, x: torch.Tensor) -> bool:
@@ -26,15 +26,14 @@ def applies(op: nn.Module, x: torch.Tensor) -> bool:
     return (isinstance(op, Pool) and isinstance(op.bn, nn.Identity) and isinstance(pool, nn.AvgPool2d)
             and pool.kernel_size in (3, (3, 3)) and pool.stride in (1, (1, 1)) and pool.padding in (1, (1, 1))
             and not pool.count_include_pad and not pool.ceil_mode and pool.divisor_override is None
-            and x.dtype == torch.float32 and x.device.type == "cpu" and x.dim() == 4
-            and x.is_contiguous(memory_format=NHWC) and kernels() is not None)
+            and usable(x, has_affine=False))
 
 
 def _run(x: torch.Tensor, backward: bool) -> torch.Tensor:
-    x = x.contiguous(memory_format=NHWC)
+    x = nhwc(x)
     n, c, h, w = x.shape
     out = torch.empty_like(x, memory_format=NHWC)
-    _check(kernels().avg_pool3x3(n, h, w, c, torch.get_num_threads(), int(backward), _ptr(x), _ptr(out)),
+    check(kernels().avg_pool3x3(n, h, w, c, torch.get_num_threads(), int(backward), ptr(x), ptr(out)),
            "avg_pool3x3")
     return out
 
@@ -69,10 +68,10 @@ class ReluAndPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_in):  # type: ignore[override]
-        x = x_in.contiguous(memory_format=NHWC)
+        x = nhwc(x_in)
         n, c, h, w = x.shape
         relu, pool = torch.empty_like(x, memory_format=NHWC), torch.empty_like(x, memory_format=NHWC)
-        _check(kernels().source_forward(n, h, w, c, torch.get_num_threads(), _ptr(x), _ptr(relu), _ptr(pool)),
+        check(kernels().source_forward(n, h, w, c, torch.get_num_threads(), ptr(x), ptr(relu), ptr(pool)),
                "source_forward")
         ctx.save_for_backward(x_in)
         return relu, pool
@@ -82,10 +81,10 @@ class ReluAndPool(torch.autograd.Function):
         (x,) = ctx.saved_tensors
         if torch.is_grad_enabled():  # create_graph: PyTorch ops, with a graph
             return torch.where(x > 0, g_relu, torch.zeros_like(g_relu)) + _pool_adjoint(g_pool)
-        x = x.contiguous(memory_format=NHWC)
+        x = nhwc(x)
         n, c, h, w = x.shape
-        g_relu, g_pool = g_relu.contiguous(memory_format=NHWC), g_pool.contiguous(memory_format=NHWC)
+        g_relu, g_pool = nhwc(g_relu), nhwc(g_pool)
         gx = torch.empty_like(x, memory_format=NHWC)
-        _check(kernels().source_backward(n, h, w, c, torch.get_num_threads(), _ptr(x), _ptr(g_relu), _ptr(g_pool),
-                                         _ptr(gx)), "source_backward")
+        check(kernels().source_backward(n, h, w, c, torch.get_num_threads(), ptr(x), ptr(g_relu), ptr(g_pool),
+                                         ptr(gx)), "source_backward")
         return gx
