@@ -337,9 +337,12 @@ def test_statistics_and_gradients_stay_accurate_far_from_zero(offset):
     ys = (torch.randn(4, 6, 5, 5, generator=gen) + offset).contiguous(memory_format=NHWC).requires_grad_(True)
     weights = torch.randn(6, 5, generator=gen).softmax(-1)
     grads = [torch.randn(4, 2, 5, 5, generator=gen) for _ in rows]
-    got = torch.autograd.grad(native_mix.NativeMix.apply(weights, rows, free_cols, conv_cols, present, 1e-5, ys),
-                              ys, grads)[0]
+    out = native_mix.NativeMix.apply(weights, rows, free_cols, conv_cols, present, 1e-5, ys)
+    got = torch.autograd.grad(out, ys, grads)[0]
     y64 = ys.detach().double().requires_grad_(True)
+    ref = _reference(weights.double(), rows, free_cols, conv_cols, present, 1e-5, y64.detach())
+    for o, r in zip(out, ref):  # the forward is centred on the mean too
+        torch.testing.assert_close(o.double(), r, rtol=1e-4, atol=1e-5)
     want = torch.autograd.grad(_reference(weights.double(), rows, free_cols, conv_cols, present, 1e-5, y64),
                                y64, [g.double() for g in grads])[0]
     torch.testing.assert_close(got.double(), want, rtol=1e-3, atol=1e-4)

@@ -8,12 +8,11 @@ where Y_j is conv op j's raw output for all D edges (channel block m = edge m), 
 rstd_j = 1/√(σ²_j + ε) its per-channel batch mean and biased variance (BatchNorm without affine, in
 training), s_{m,j} the op weight of conv op j on edge m and W[m, f] that of parameter-free op f. The
 PyTorch path writes x̂ to memory and reads it back; here one pass takes the statistics and a second
-writes acc'_m directly: acc'_m = acc_m + Σ_j (a_j·Y_j + b_j) + Σ_f W[m, f]·F_f with a_j = s·rstd_j,
-b_j = −μ_j·a_j.
+writes acc'_m directly: acc'_m = acc_m + Σ_j a_j·(Y_j − μ_j) + Σ_f W[m, f]·F_f with a_j = s·rstd_j.
 
 Backward, with g_m = ∂L/∂acc'_m, P = the number of pixels (N·H·W), per channel k of block m:
 
-    SG[k] = Σ_p g_m,   GX_j[k] = Σ_p g_m · x̂_j = rstd_j · (Σ_p g_m·Y_j − μ_j · SG[k])
+    SG[k] = Σ_p g_m,   GX_j[k] = Σ_p g_m · x̂_j = rstd_j · Σ_p g_m·(Y_j − μ_j)
     ∂L/∂Y_j = s·rstd_j · (g_m − SG/P − x̂_j · GX_j/P)        (BatchNorm's backward, scaled by s)
     ∂L/∂s_{m,j} = Σ_{k ∈ block m} GX_j[k],   ∂L/∂W[m, f] = ⟨g_m, F_f⟩,
     ∂L/∂F_f = Σ_m W[m, f] · g_m,             ∂L/∂acc_m = g_m,

@@ -107,22 +107,21 @@ int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, flo
 }
 
 INLINE void forward_rows(long p0, long p1, const long C, long D, long nconv, long nfree,
-                         const float **acc, const float **Y, const float **a, const float *bias,
+                         const float **acc, const float **Y, const float **a, const float *mean,
                          const float **F, const float *W, float **out) {
     const long K = D * C;
     float v[C];  /* one output row, in registers for the specialised channel counts */
     for (long p = p0; p < p1; p++) {
         for (long m = 0; m < D; m++) {
-            const float *bb = bias + m * C;
             if (acc[m]) {
                 const float *ac = acc[m] + p * C;
-                for (long c = 0; c < C; c++) v[c] = ac[c] + bb[c];
+                for (long c = 0; c < C; c++) v[c] = ac[c];
             } else {
-                for (long c = 0; c < C; c++) v[c] = bb[c];
+                for (long c = 0; c < C; c++) v[c] = 0.f;
             }
             for (long j = 0; j < nconv; j++) {
-                const float *yy = Y[j] + p * K + m * C, *aa = a[j] + m * C;
-                for (long c = 0; c < C; c++) v[c] += aa[c] * yy[c];
+                const float *yy = Y[j] + p * K + m * C, *aa = a[j] + m * C, *mu = mean + j * K + m * C;
+                for (long c = 0; c < C; c++) v[c] += aa[c] * (yy[c] - mu[c]);
             }
             for (long f = 0; f < nfree; f++) {
                 const float *ff = F[f] + p * C;
@@ -135,25 +134,19 @@ INLINE void forward_rows(long p0, long p1, const long C, long D, long nconv, lon
     }
 }
 
-/* Statistics of every conv output, then out_m[p, c] = acc_m[p, c] + Σ_j (a_j[k]·Y_j[p, k] + b_j[k])
- * + Σ_f W[m, f]·F_f[p, c] with k = mC+c, a_j[k] = S[m, j]·rstd_j[k], b_j[k] = −mean_j[k]·a_j[k].
- * S: D × nconv op weights of the conv ops, W: D × nfree of the parameter-free ones; mean and rstd
- * (nconv rows of K) are written for the backward. */
+/* Statistics of every conv output, then out_m[p, c] = acc_m[p, c] + Σ_j a_j[k]·(Y_j[p, k] − mean_j[k])
+ * + Σ_f W[m, f]·F_f[p, c] with k = mC+c, a_j[k] = S[m, j]·rstd_j[k] (centred on the mean, so nothing
+ * cancels when |mean| is much larger than the spread). S: D × nconv op weights of the conv ops, W:
+ * D × nfree of the parameter-free ones; mean and rstd (nconv rows of K) are written for the backward. */
 int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float eps,
                 const float **acc, const float **Y, const float *S, const float **F, const float *W,
                 float **out, float *mean, float *rstd) {
     long K = D * C;
-    float *coef = malloc(sizeof(float) * (nconv + 1) * K);  /* a_j rows, then the summed bias */
+    float *coef = malloc(sizeof(float) * (nconv > 0 ? nconv : 1) * K);  /* a_j rows */
     if (!coef) return 1;
-    float *bias = coef + nconv * K;
-    memset(bias, 0, sizeof(float) * K);
     for (long j = 0; j < nconv; j++) {
         if (bn_stats(Y[j], P, K, eps, nt, mean + j * K, rstd + j * K)) { free(coef); return 1; }
-        for (long k = 0; k < K; k++) {
-            float a = S[(k / C) * nconv + j] * rstd[j * K + k];
-            coef[j * K + k] = a;
-            bias[k] -= mean[j * K + k] * a;
-        }
+        for (long k = 0; k < K; k++) coef[j * K + k] = S[(k / C) * nconv + j] * rstd[j * K + k];
     }
     const float *a[nconv > 0 ? nconv : 1];
     for (long j = 0; j < nconv; j++) a[j] = coef + j * K;
@@ -161,7 +154,7 @@ int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float ep
     {
         long p0, p1;
         row_range(P, &p0, &p1);
-#define FWD(c) forward_rows(p0, p1, c, D, nconv, nfree, acc, Y, a, bias, F, W, out)
+#define FWD(c) forward_rows(p0, p1, c, D, nconv, nfree, acc, Y, a, mean, F, W, out)
         WITH_C(C, FWD)
 #undef FWD
     }
