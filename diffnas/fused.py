@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from diffnas.mix_grads import free_op_grads, op_weight_grad
 from diffnas.native import mix as native_mix
 from diffnas.native import pool as native_pool
 from diffnas.ops import ReLUConvBN
@@ -76,25 +77,6 @@ def _add_scaled(acc: list[torch.Tensor | None], node: int, w: torch.Tensor, y: t
     acc[node] = w * y if acc[node] is None else torch.addcmul(acc[node], w, y)
 
 
-def _flat(t: torch.Tensor) -> torch.Tensor | None:
-    """A 1-d view of ``t`` in memory order (contiguous or channels_last), or None."""
-    if t.is_contiguous():
-        return t.view(-1)
-    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
-        return t.permute(0, 2, 3, 1).reshape(-1)
-    return None
-
-
-def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """⟨a, b⟩ = Σ a ⊙ b in one pass when both lie in memory the same way."""
-    if a.dtype != torch.float32 or b.dtype != torch.float32:  # autocast: accumulate in float32
-        return (a.float() * b.float()).sum()
-    fa, fb = _flat(a), _flat(b)
-    if fa is not None and fb is not None and a.stride() == b.stride():
-        return torch.dot(fa, fb)
-    return (a * b).sum()
-
-
 class MixInto(torch.autograd.Function):
     """acc'_m = acc_m + Σ_c Y_c[:, block m] + Σ_p W[m, p]·y_p for the D edges m leaving one node.
 
@@ -131,30 +113,20 @@ class MixInto(torch.autograd.Function):
                     continue
                 t.addcmul_(w[m, p], y)
             out.append(t)
-        ctx.meta = (weights.shape, rows, cols, present, n_conv)
+        ctx.meta = (rows, cols, present, n_conv)
         ctx.save_for_backward(weights, *frees)
         return tuple(out)
 
     @staticmethod
     def backward(ctx, *grads):  # type: ignore[override]
         weights, *frees = ctx.saved_tensors
-        shape, rows, cols, present, n_conv = ctx.meta
+        rows, cols, present, n_conv = ctx.meta
         g = list(grads)  # autograd materialises unused outputs' gradients as zeros
         w = weights[list(rows)][:, list(cols)]
         grad_accs = [gm for gm, p in zip(g, present) if p]
         grad_conv = (torch.cat(g, dim=1) if len(g) > 1 else g[0]) if n_conv else None
-        grad_frees = []
-        dots = []
-        for p, y in enumerate(frees):
-            t = g[0] * w[0, p]
-            for m in range(1, len(g)):
-                t.addcmul_(g[m], w[m, p])
-            grad_frees.append(t)
-            dots.append(torch.stack([_dot(gm, y) for gm in g]))
-        grad_w = None
-        if ctx.needs_input_grad[0] and frees:
-            grad_w = weights.new_zeros(shape)
-            grad_w[torch.tensor(rows)[:, None], torch.tensor(cols)] = torch.stack(dots, dim=1).to(grad_w.dtype)
+        grad_frees, dots = free_op_grads(g, w, frees)
+        grad_w = op_weight_grad(weights, rows, cols, dots) if ctx.needs_input_grad[0] and frees else None
         return (grad_w, None, None, None, None, *grad_accs, *([grad_conv] * n_conv), *grad_frees)
 
 

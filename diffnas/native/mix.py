@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import torch
 
+from diffnas.mix_grads import free_op_grads, op_weight_grad
 from diffnas.native.build import NHWC, check, dptr, kernels, nhwc, ptr, ptrs
 
 
@@ -59,7 +60,7 @@ def backward_in_torch(weights: torch.Tensor, rows: tuple[int, ...], free_cols: t
     d = len(rows)
     w = weights[list(rows)]
     dims = (0, 2, 3)
-    grad_frees = [sum(w[m, col] * grads[m] for m in range(d)) for col in free_cols]
+    grad_frees, dots = free_op_grads(grads, w[:, list(free_cols)], frees)
     stacked = torch.cat(grads, dim=1)
     grad_ys, scales = [], []
     for j, y in enumerate(ys):
@@ -71,14 +72,8 @@ def backward_in_torch(weights: torch.Tensor, rows: tuple[int, ...], free_cols: t
         s = w[:, conv_cols[j]].repeat_interleave(c).view(1, -1, 1, 1)
         grad_ys.append(s * rstd * (stacked - stacked.mean(dims, keepdim=True) - xhat * (gx / (y.numel() // y.shape[1])).view(1, -1, 1, 1)))
         scales.append(gx.view(d, c).sum(1))
-    r = torch.tensor(rows)
-    grad_w = weights.new_zeros(weights.shape)
-    for f, col in enumerate(free_cols):
-        dots = torch.stack([(grads[m] * frees[f]).sum() for m in range(d)])
-        grad_w = grad_w.index_put((r, torch.full_like(r, col)), dots.to(weights.dtype))
-    for j, col in enumerate(conv_cols):
-        grad_w = grad_w.index_put((r, torch.full_like(r, col)), scales[j].to(weights.dtype))
-    return grad_w, grad_ys, grad_frees
+    values = torch.cat([dots, *[sc[:, None].to(dots.dtype) for sc in scales]], dim=1)
+    return op_weight_grad(weights, rows, (*free_cols, *conv_cols), values), grad_ys, grad_frees
 
 
 class NativeMix(torch.autograd.Function):
@@ -134,10 +129,6 @@ class NativeMix(torch.autograd.Function):
                "mix_backward")
         grad_w = None
         if ctx.needs_input_grad[0]:
-            grad_w = weights.new_zeros(weights.shape)
-            r = torch.tensor(rows)[:, None]
-            if n_free:
-                grad_w[r, torch.tensor(free_cols)] = dots.to(weights.dtype)
-            if n_conv:
-                grad_w[r, torch.tensor(conv_cols)] = grad_scale.to(weights.dtype)
+            values = torch.cat([dots[:, :n_free], grad_scale[:, :n_conv]], dim=1)
+            grad_w = op_weight_grad(weights, rows, (*free_cols, *conv_cols), values)
         return (grad_w, None, None, None, None, None, *grad_accs, *grad_ys, *grad_frees)
