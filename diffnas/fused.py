@@ -147,19 +147,27 @@ def _dense_source(cell: nn.Module, node: torch.Tensor, weights: torch.Tensor, ou
     convs, frees, cols = [], [], []
     relu, pooled = None, None
     pools = [i for i, op in enumerate(first.ops) if native and first.param_free[i] and native_pool.applies(op, node)]
-    if pools and conv_cols:  # the node's ReLU (for the convs) and its pool in one pass
-        relu, pooled = native_pool.ReluAndPool.apply(node)
+    relus, identity = [], None
+    if pools and conv_cols:  # the node's ReLU (one handle per conv op), its pool and itself in one function
+        has_identity = any(isinstance(op, nn.Identity) for op in first.ops)
+        outs = native_pool.ReluAndPool.apply(node, len(conv_cols), has_identity)
+        relus, pooled = list(outs[:len(conv_cols)]), outs[len(conv_cols)]
+        identity = outs[-1] if has_identity else None
     for i, op in enumerate(first.ops):
         if first.skip[i]:
             continue
         if first.param_free[i]:
             if i in pools:
                 frees.append(pooled if pooled is not None else native_pool.AvgPool3x3.apply(node))
+            elif identity is not None and isinstance(op, nn.Identity):
+                frees.append(identity)
             else:
                 frees.append(op(node))
             cols.append(i)
             continue
-        if relu is None:
+        if relus:
+            relu = relus.pop(0)
+        elif relu is None:
             relu = F.relu(node)
         stacked = [cell.edges[k].ops[i][1] for k in out_edges]
         if native:

@@ -219,6 +219,34 @@ def test_relu_and_pool_equal_torch_forward_and_backward():
     torch.testing.assert_close(got, want, **TOL)
 
 
+@pytest.mark.parametrize("with_pool", [True, False])
+def test_relu_handles_and_identity_each_get_their_own_gradient(with_pool):
+    """ReluAndPool(x, 2, identity=True): two ReLU handles (one per conv op), the pool and x itself; the
+    backward adds their gradients in its one pass, as autograd would have: [x > 0]·(g_a + g_b) +
+    poolᵀ(g_pool) + g_ident (a pool nobody reads gives no gradient)."""
+    from diffnas.native.pool import ReluAndPool
+
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 8, 5, 6, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
+    relu_a, relu_b, pool, ident = ReluAndPool.apply(x, 2, True)
+    assert relu_b._base is relu_a and ident._base is x  # views: no copies
+    torch.testing.assert_close(relu_b, F.relu(x), rtol=0, atol=0)
+    torch.testing.assert_close(ident, x, rtol=0, atol=0)
+    g = [torch.randn(x.shape, generator=gen) for _ in range(4)]
+    outs, ref = [relu_a, relu_b, ident], [F.relu(x), F.relu(x), x]
+    if with_pool:
+        outs.append(pool)
+        ref.append(F.avg_pool2d(x, 3, 1, 1, count_include_pad=False))
+    got = torch.autograd.grad(outs, x, g[:len(outs)])[0]
+    want = torch.autograd.grad(ref, x, g[:len(ref)])[0]
+    torch.testing.assert_close(got, want, **TOL)
+    # create_graph: the same gradient from PyTorch ops, differentiable again
+    relu_a, relu_b, pool, ident = ReluAndPool.apply(x, 2, True)
+    outs = [relu_a, relu_b, ident] + ([pool] if with_pool else [])
+    got2 = torch.autograd.grad(outs, x, g[:len(outs)], create_graph=True)[0]
+    torch.testing.assert_close(got2, want, **TOL)
+
+
 @pytest.mark.parametrize("channels", [3, 4, 8, 16, 32])
 def test_kernels_hold_for_every_specialised_channel_count(channels):
     """The row loops are compiled once per usual channel count (4, 8, 16, 32, 64) and once generic:

@@ -36,7 +36,7 @@ SIGNATURES = {
     "mix_forward": (_L, _L, _L, _L, _L, _I, ctypes.c_float, _FF, _FF, _F, _FF, _F, _FF, _F, _F),
     "avg_pool3x3": (_L, _L, _L, _L, _I, _I, _F, _F),
     "source_forward": (_L, _L, _L, _L, _I, _F, _F, _F),
-    "source_backward": (_L, _L, _L, _L, _I, _F, _F, _F, _F),
+    "source_backward": (_L, _L, _L, _L, _I, _F, _I, _FF, _F, _F, _F),
     "mix_backward": (_L, _L, _L, _L, _L, _I, _FF, _FF, _FF, _F, _F, _F, _F, _FF, _FF, _D, _D),
 }
 

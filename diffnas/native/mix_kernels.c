@@ -67,34 +67,29 @@ static void reduce_threads(const double *partial, int nt, long width, double *ou
     }
 }
 
-/* mean[k], rstd[k] = 1/sqrt(var[k] + eps) of y's K channels over its P rows (biased variance).
- * The sums are taken of y − y[0] (the first row as a shift): var = E[(y−y0)²] − E[y−y0]², which does
- * not cancel catastrophically when |mean| is much larger than the spread. */
-int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, float *rstd) {
-    double *partial = calloc((size_t)nt * 2 * K, sizeof(double));
-    double *total = malloc(sizeof(double) * 2 * K);
-    const long stride = line_stride(2 * K);
-    float *scratch = thread_scratch(nt, stride);
-    if (!partial || !total || !scratch) { free(partial); free(total); free(scratch); return 1; }
-    #pragma omp parallel num_threads(nt)
-    {
-        int t = omp_get_thread_num();
-        double *dst = partial + (size_t)t * 2 * K;
-        float *s = scratch + (size_t)t * stride, *q = s + K;
-        long p0, p1;
-        row_range(P, &p0, &p1);
-        int n = 0;
-        for (long p = p0; p < p1; p++) {
-            const float *r = y + p * K;
-            for (long k = 0; k < K; k++) {
-                const float d = r[k] - y[k];
-                s[k] += d;
-                q[k] += d * d;
-            }
-            if (++n == ROWS) { flush(s, dst, 2 * K); n = 0; }
+/* Per-channel sums of y − y[0] (the first row as a shift) and of its square over rows [p0, p1) of y's
+ * K channels: float partial sums s, q over at most ROWS rows, flushed into the thread's doubles dst. */
+INLINE void stats_rows(const float *y, long K, long p0, long p1, float *s, double *dst) {
+    float *q = s + K;
+    int n = 0;
+    for (long p = p0; p < p1; p++) {
+        const float *r = y + p * K;
+        for (long k = 0; k < K; k++) {
+            const float d = r[k] - y[k];
+            s[k] += d;
+            q[k] += d * d;
         }
-        flush(s, dst, 2 * K);
+        if (++n == ROWS) { flush(s, dst, 2 * K); n = 0; }
     }
+    flush(s, dst, 2 * K);
+}
+
+/* mean[k], rstd[k] = 1/sqrt(var[k] + eps) from the threads' sums (combined in thread order):
+ * var = E[(y−y0)²] − E[y−y0]², which does not cancel catastrophically when |mean| is much larger than
+ * the spread. */
+static void stats_finish(const double *partial, int nt, long P, long K, const float *y, float eps,
+                         float *mean, float *rstd) {
+    double total[2 * K];
     reduce_threads(partial, nt, 2 * K, total);
     for (long k = 0; k < K; k++) {
         double m = total[k] / (double)P, v = total[K + k] / (double)P - m * m;
@@ -102,7 +97,23 @@ int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, flo
         mean[k] = (float)((double)y[k] + m);
         rstd[k] = (float)(1.0 / sqrt(v + (double)eps));
     }
-    free(partial); free(total); free(scratch);
+}
+
+/* mean[k], rstd[k] of y's K channels over its P rows (biased variance). */
+int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, float *rstd) {
+    double *partial = calloc((size_t)nt * 2 * K, sizeof(double));
+    const long stride = line_stride(2 * K);
+    float *scratch = thread_scratch(nt, stride);
+    if (!partial || !scratch) { free(partial); free(scratch); return 1; }
+    #pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num();
+        long p0, p1;
+        row_range(P, &p0, &p1);
+        stats_rows(y, K, p0, p1, scratch + (size_t)t * stride, partial + (size_t)t * 2 * K);
+    }
+    stats_finish(partial, nt, P, K, y, eps, mean, rstd);
+    free(partial); free(scratch);
     return 0;
 }
 
@@ -141,24 +152,37 @@ INLINE void forward_rows(long p0, long p1, const long C, long D, long nconv, lon
 int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float eps,
                 const float **acc, const float **Y, const float *S, const float **F, const float *W,
                 float **out, float *mean, float *rstd) {
-    long K = D * C;
-    float *coef = malloc(sizeof(float) * (nconv > 0 ? nconv : 1) * K);  /* a_j rows */
-    if (!coef) return 1;
-    for (long j = 0; j < nconv; j++) {
-        if (bn_stats(Y[j], P, K, eps, nt, mean + j * K, rstd + j * K)) { free(coef); return 1; }
-        for (long k = 0; k < K; k++) coef[j * K + k] = S[(k / C) * nconv + j] * rstd[j * K + k];
-    }
-    const float *a[nconv > 0 ? nconv : 1];
+    const long K = D * C, nj = nconv > 0 ? nconv : 1;
+    const long stride = line_stride(2 * K);
+    float *coef = malloc(sizeof(float) * nj * K);  /* a_j rows */
+    double *partial = calloc((size_t)nj * nt * 2 * K, sizeof(double));  /* [j][thread][2K] */
+    float *scratch = thread_scratch(nt, stride);
+    if (!coef || !partial || !scratch) { free(coef); free(partial); free(scratch); return 1; }
+    const float *a[nj];
     for (long j = 0; j < nconv; j++) a[j] = coef + j * K;
+    /* one parallel region (each one costs a wake-up of the other threads): statistics of every Y_j over
+     * the thread's rows, then (one thread) the coefficients, then the mixing of the same rows */
     #pragma omp parallel num_threads(nt)
     {
+        int t = omp_get_thread_num();
         long p0, p1;
         row_range(P, &p0, &p1);
+        for (long j = 0; j < nconv; j++) {
+            float *sc = scratch + (size_t)t * stride;
+            memset(sc, 0, sizeof(float) * 2 * K);
+            stats_rows(Y[j], K, p0, p1, sc, partial + ((size_t)j * nt + t) * 2 * K);
+        }
+        #pragma omp barrier
+        #pragma omp single
+        for (long j = 0; j < nconv; j++) {
+            stats_finish(partial + (size_t)j * nt * 2 * K, nt, P, K, Y[j], eps, mean + j * K, rstd + j * K);
+            for (long k = 0; k < K; k++) coef[j * K + k] = S[(k / C) * nconv + j] * rstd[j * K + k];
+        }
 #define FWD(c) forward_rows(p0, p1, c, D, nconv, nfree, acc, Y, a, mean, F, W, out)
         WITH_C(C, FWD)
 #undef FWD
     }
-    free(coef);
+    free(coef); free(partial); free(scratch);
     return 0;
 }
 
@@ -256,6 +280,9 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
         free(partial); free(total); free(scratch); free(coef);
         return 1;
     }
+    const float *alpha[nconv > 0 ? nconv : 1], *beta[nconv > 0 ? nconv : 1], *gamma[nconv > 0 ? nconv : 1];
+    /* one parallel region (each one costs a wake-up of the other threads): pass 1 over the thread's rows,
+     * then (one thread) the sums and coefficients, then pass 2 over the same rows */
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
@@ -266,34 +293,32 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
 #define RED(c) reduce_rows(p0, p1, c, D, nconv, nfree, g, Y, mean, F, W, gfree, acc, dst, width)
         WITH_C(C, RED)
 #undef RED
-    }
-    reduce_threads(partial, nt, width, total);
-    const double *sg = total;
-    for (long i = 0; i < D * nfree; i++) {
-        double s = 0.0;
-        for (long c = 0; c < C; c++) s += total[K + nconv * K + i * C + c];
-        dots[i] = s;
-    }
-    const float *alpha[nconv > 0 ? nconv : 1], *beta[nconv > 0 ? nconv : 1], *gamma[nconv > 0 ? nconv : 1];
-    for (long j = 0; j < nconv; j++) {
-        const double *sgy = total + K + j * K;
-        float *al = coef + 3 * j * K, *be = al + K, *ga = be + K;
-        for (long m = 0; m < D; m++) grad_scale[m * nconv + j] = 0.0;
-        for (long k = 0; k < K; k++) {
-            double r = rstd[j * K + k], s = S[(k / C) * nconv + j];
-            double gx = r * sgy[k];
-            grad_scale[(k / C) * nconv + j] += gx;
-            al[k] = (float)(s * r);
-            be[k] = (float)(-s * r * r * gx / (double)P);
-            ga[k] = (float)(-s * r * sg[k] / (double)P);
-        }
-        alpha[j] = al; beta[j] = be; gamma[j] = ga;
-    }
-    if (nconv > 0) {
-        #pragma omp parallel num_threads(nt)
+        #pragma omp barrier
+        #pragma omp single
         {
-            long p0, p1;
-            row_range(P, &p0, &p1);
+            reduce_threads(partial, nt, width, total);
+            const double *sg = total;
+            for (long i = 0; i < D * nfree; i++) {
+                double s = 0.0;
+                for (long c = 0; c < C; c++) s += total[K + nconv * K + i * C + c];
+                dots[i] = s;
+            }
+            for (long j = 0; j < nconv; j++) {
+                const double *sgy = total + K + j * K;
+                float *al = coef + 3 * j * K, *be = al + K, *ga = be + K;
+                for (long m = 0; m < D; m++) grad_scale[m * nconv + j] = 0.0;
+                for (long k = 0; k < K; k++) {
+                    double r = rstd[j * K + k], s = S[(k / C) * nconv + j];
+                    double gx = r * sgy[k];
+                    grad_scale[(k / C) * nconv + j] += gx;
+                    al[k] = (float)(s * r);
+                    be[k] = (float)(-s * r * r * gx / (double)P);
+                    ga[k] = (float)(-s * r * sg[k] / (double)P);
+                }
+                alpha[j] = al; beta[j] = be; gamma[j] = ga;
+            }
+        }
+        if (nconv > 0) {
 #define CONV(c) conv_rows(p0, p1, c, D, nconv, g, Y, mean, alpha, beta, gamma, gY)
             WITH_C(C, CONV)
 #undef CONV
@@ -308,9 +333,11 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
  *                               backward out[n,h,w] = Σ_{window} inv(h',w') · x[n,h',w']   (x = ∂L/∂y)
  * with inv(h,w) = 1 / (number of window cells inside the image); the window is symmetric, so the
  * adjoint sums over the same neighbours. */
+static const float INV_COUNT[10] = {0.f, 1.f, 1.f / 2, 1.f / 3, 1.f / 4, 0.f, 1.f / 6, 0.f, 0.f, 1.f / 9};
+
 INLINE float inv_count(long h, long w, long H, long W) {
     long rows = (h > 0) + 1 + (h < H - 1), cols = (w > 0) + 1 + (w < W - 1);
-    return 1.0f / (float)(rows * cols);
+    return INV_COUNT[rows * cols];  /* = 1.0f / (rows·cols) (correctly rounded either way), no division */
 }
 
 /* v = Σ_{window of (h, w)} s(h', w')·x[n, h', w'] with s = inv(h', w') when ``weighted``, else 1. */
@@ -345,7 +372,10 @@ int avg_pool3x3(long N, long H, long W, long C, int nt, int backward, const floa
 
 /* A source node's ReLU and 3×3 average pool in one pass, and their backward in one pass:
  *   forward   relu = max(x, 0), pool = avg_pool3x3(x)
- *   backward  gx = [x > 0]·g_relu + Σ_{window} inv(h',w')·g_pool[n,h',w']   (avg_pool3x3's adjoint) */
+ *   backward  gx = [x > 0]·Σ_r g_relu_r + Σ_{window} inv(h',w')·g_pool[n,h',w'] + g_ident
+ * (avg_pool3x3's adjoint; the nrelu ReLU gradients are those of the conv ops reading the one ReLU,
+ * g_ident that of the node itself (the skip op), so autograd does not add them up in passes of its own;
+ * g_pool and g_ident may be NULL = 0). */
 INLINE void source_forward_row(long n, long h, const long C, long H, long W, const float *x, float *relu,
                                float *pool) {
     for (long w = 0; w < W; w++) {
@@ -355,13 +385,22 @@ INLINE void source_forward_row(long n, long h, const long C, long H, long W, con
     pool_row(n, h, C, H, W, 0, x, pool);
 }
 
-INLINE void source_backward_row(long n, long h, const long C, long H, long W, const float *x,
-                                const float *g_relu, const float *g_pool, float *gx) {
-    float v[C];
+INLINE void source_backward_row(long n, long h, const long C, long H, long W, const float *x, int nrelu,
+                                const float **g_relu, const float *g_pool, const float *g_ident, float *gx) {
+    float v[C], r[C];
     for (long w = 0; w < W; w++) {
         const long i = ((n * H + h) * W + w) * C;
-        window_sum(n, h, w, C, H, W, 1, g_pool, v);
-        for (long c = 0; c < C; c++) gx[i + c] = v[c] + (x[i + c] > 0.f ? g_relu[i + c] : 0.f);
+        if (g_pool) window_sum(n, h, w, C, H, W, 1, g_pool, v);
+        else for (long c = 0; c < C; c++) v[c] = 0.f;
+        if (g_ident) for (long c = 0; c < C; c++) v[c] += g_ident[i + c];
+        for (long c = 0; c < C; c++) r[c] = 0.f;
+        for (int k = 0; k < nrelu; k++) {
+            const float *gr = g_relu[k] + i;
+            for (long c = 0; c < C; c++) r[c] += gr[c];
+        }
+        /* the ReLU gradients are read unconditionally: a load under the condition compiles to a branch,
+         * mispredicted on every other pixel of a random-signed x (7x the forward's time); this is a blend */
+        for (long c = 0; c < C; c++) gx[i + c] = v[c] + (x[i + c] > 0.f ? r[c] : 0.f);
     }
 }
 
@@ -372,9 +411,9 @@ int source_forward(long N, long H, long W, long C, int nt, const float *x, float
     return 0;
 }
 
-int source_backward(long N, long H, long W, long C, int nt, const float *x, const float *g_relu,
-                    const float *g_pool, float *gx) {
-#define SRC(c) source_backward_row(n, h, c, H, W, x, g_relu, g_pool, gx)
+int source_backward(long N, long H, long W, long C, int nt, const float *x, int nrelu, const float **g_relu,
+                    const float *g_pool, const float *g_ident, float *gx) {
+#define SRC(c) source_backward_row(n, h, c, H, W, x, nrelu, g_relu, g_pool, g_ident, gx)
     FOR_IMAGE_ROWS(N, H, C, nt, SRC)
 #undef SRC
     return 0;

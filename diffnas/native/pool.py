@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffnas.native.build import NHWC, check, kernels, nhwc, ptr
+from diffnas.native.build import NHWC, check, kernels, nhwc, ptr, ptrs
 from diffnas.native.mix import usable
 
 
@@ -63,28 +63,47 @@ def _pool_adjoint(grad: torch.Tensor) -> torch.Tensor:
 
 
 class ReluAndPool(torch.autograd.Function):
-    """(ReLU(x), avg_pool3x3(x)) of a source node in one pass; backward
-    ∂L/∂x = [x > 0]·∂L/∂relu + avg_pool3x3ᵀ(∂L/∂pool) in one pass (two passes and a sum in PyTorch)."""
+    """A source node's terms: ``n_relu`` handles on ReLU(x) (one per conv op reading it), avg_pool3x3(x)
+    and, with ``identity``, x itself (the skip op), from one pass; backward
+
+        ∂L/∂x = [x > 0]·Σ_r ∂L/∂relu_r + avg_pool3x3ᵀ(∂L/∂pool) + ∂L/∂identity
+
+    in one pass. The ReLU handles are views of one tensor and the identity a view of x, so autograd
+    hands each its own gradient instead of adding them up in passes of its own before this backward."""
 
     @staticmethod
-    def forward(ctx, x_in):  # type: ignore[override]
+    def forward(ctx, x_in, n_relu=1, identity=False):  # type: ignore[override]
         x = nhwc(x_in)
         n, c, h, w = x.shape
         relu, pool = torch.empty_like(x, memory_format=NHWC), torch.empty_like(x, memory_format=NHWC)
         check(kernels().source_forward(n, h, w, c, torch.get_num_threads(), ptr(x), ptr(relu), ptr(pool)),
                "source_forward")
         ctx.save_for_backward(x_in)
-        return relu, pool
+        ctx.n_relu = n_relu
+        relus = [relu] + [relu.view_as(relu) for _ in range(n_relu - 1)]
+        return (*relus, pool, x_in) if identity else (*relus, pool)
 
     @staticmethod
-    def backward(ctx, g_relu, g_pool):  # type: ignore[override]
+    def backward(ctx, *grads):  # type: ignore[override]
         (x,) = ctx.saved_tensors
+        g_relus = [g for g in grads[:ctx.n_relu] if g is not None]
+        g_pool = grads[ctx.n_relu]
+        g_ident = grads[ctx.n_relu + 1] if len(grads) > ctx.n_relu + 1 else None
         if torch.is_grad_enabled():  # create_graph: PyTorch ops, with a graph
-            return torch.where(x > 0, g_relu, torch.zeros_like(g_relu)) + _pool_adjoint(g_pool)
+            gx = torch.zeros_like(x)
+            if g_relus:
+                gx = gx + torch.where(x > 0, sum(g_relus), torch.zeros_like(g_relus[0]))
+            if g_pool is not None:
+                gx = gx + _pool_adjoint(g_pool)
+            if g_ident is not None:
+                gx = gx + g_ident
+            return gx, None, None
         x = nhwc(x)
         n, c, h, w = x.shape
-        g_relu, g_pool = nhwc(g_relu), nhwc(g_pool)
         gx = torch.empty_like(x, memory_format=NHWC)
-        check(kernels().source_backward(n, h, w, c, torch.get_num_threads(), ptr(x), ptr(g_relu), ptr(g_pool),
-                                         ptr(gx)), "source_backward")
-        return gx
+        g_relus = [nhwc(g) for g in g_relus]
+        g_pool = nhwc(g_pool) if g_pool is not None else None
+        g_ident = nhwc(g_ident) if g_ident is not None else None
+        check(kernels().source_backward(n, h, w, c, torch.get_num_threads(), ptr(x), len(g_relus), ptrs(g_relus),
+                                         ptr(g_pool), ptr(g_ident), ptr(gx)), "source_backward")
+        return gx, None, None
