@@ -31,7 +31,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_analysis.py
 	@# AutoDL's own NB201 search models, the step benchmark's peer (its metadata pins an old numpy; the models need only torch)
 	$(BIN)/pip install -q --no-deps "xautodl==1.0.0"
-	$(BIN)/python benchmarks/bench_step.py
+	@# libgomp's own OpenMP wait policy (what a diffnas run gets), then passive waiting (a shared machine's)
+	$(BIN)/python benchmarks/bench_step.py --omp-wait default
+	$(BIN)/python benchmarks/bench_step.py --omp-wait passive --no-small
 	$(BIN)/python benchmarks/thread_scaling.py
 	RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 $(BIN)/python benchmarks/bench_sweep.py
 

@@ -31,6 +31,12 @@ The process calls :func:`diffnas.perf.keep_freed_memory` first, as a diffnas sea
 (glibc keeps freed activation buffers instead of page-faulting them in again every step); it is
 process-wide, so xautodl's models run with the same allocator settings (``--malloc-defaults`` skips it).
 
+``--omp-wait`` picks the OpenMP wait policy for the whole process (both sides and the matmul):
+``passive`` (the default here: ``OMP_WAIT_POLICY=PASSIVE``, idle threads sleep at once, robust on a
+shared machine; every parallel region then pays for waking the other thread) or ``default``
+(libgomp's own policy: idle threads spin a while before sleeping; what a diffnas run gets unless
+``OMP_WAIT_POLICY`` is set). ``make bench`` runs both.
+
 ``--compile`` adds diffnas softmax with ``perf.compile=on`` and prints the compile time and the
 number of steps after which it has paid for itself.
 
@@ -48,10 +54,28 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+OMP_WAIT = {
+    "passive": "OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep at once (robust on a shared machine)",
+    "default": "libgomp's default: idle OpenMP threads spin ~300,000 iterations before sleeping "
+               "(what diffnas search and Ray trials run with unless OMP_WAIT_POLICY is set)",
+}
+
+
+def omp_wait_choice(argv: list[str]) -> str:
+    """``--omp-wait``'s value; read before torch loads, because libgomp takes its wait policy from the
+    environment then."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--omp-wait", choices=sorted(OMP_WAIT), default="passive")
+    return pre.parse_known_args(argv)[0].omp_wait
+
+
 # OpenMP threads that spin while waiting are starved when other processes share the cores; on this
-# shared 2-core machine that made every case ~6x slower and very noisy. Passive waiting (read by
-# libgomp when torch loads, so set before the import) applies to both sides and to the matmul peak.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# shared 2-core machine that made every case ~6x slower and very noisy, so passive waiting is the
+# default here (both sides and the matmul peak alike). On a quiet machine each parallel region then
+# pays for waking the other thread (~54 us on this VM); ``--omp-wait default`` measures libgomp's own
+# policy, the one a diffnas run gets.
+if omp_wait_choice(sys.argv[1:]) == "passive":
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -295,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="2x28,5x32", help="cells-per-stage x pixels, comma separated")
     parser.add_argument("--no-small", action="store_true", help="skip the small-configuration case")
     parser.add_argument("--compile", action="store_true", help="also time perf.compile=on and its compile time")
+    parser.add_argument("--omp-wait", choices=sorted(OMP_WAIT), default="passive",
+                        help="OpenMP wait policy: passive (sleep at once) or libgomp's default (spin, then sleep)")
     parser.add_argument("--malloc-defaults", action="store_true",
                         help="leave glibc's malloc thresholds at their defaults (no keep_freed_memory)")
     args = parser.parse_args(argv)
@@ -306,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     # as a diffnas search run does on CPU; process-wide, so xautodl's models get the same allocator
     kept = keep_freed_memory() if not args.malloc_defaults else False
     print(f"torch {torch.__version__}, {torch.get_num_threads()} default threads; timing with {args.threads}; "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; glibc malloc keeps freed memory "
+          f"OpenMP wait: {OMP_WAIT[args.omp_wait]} (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}); glibc malloc keeps freed memory "
           f"(both sides): {kept}; load average {os.getloadavg()[0]:.1f}")
     for size in args.sizes.split(","):
         cells, px = (int(v) for v in size.lower().split("x"))
