@@ -88,8 +88,7 @@ INLINE void stats_rows(const float *y, long K, long p0, long p1, float *s, doubl
  * var = E[(y−y0)²] − E[y−y0]², which does not cancel catastrophically when |mean| is much larger than
  * the spread. */
 static void stats_finish(const double *partial, int nt, long P, long K, const float *y, float eps,
-                         float *mean, float *rstd) {
-    double total[2 * K];
+                         double *total, float *mean, float *rstd) {
     reduce_threads(partial, nt, 2 * K, total);
     for (long k = 0; k < K; k++) {
         double m = total[k] / (double)P, v = total[K + k] / (double)P - m * m;
@@ -101,10 +100,10 @@ static void stats_finish(const double *partial, int nt, long P, long K, const fl
 
 /* mean[k], rstd[k] of y's K channels over its P rows (biased variance). */
 int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, float *rstd) {
-    double *partial = calloc((size_t)nt * 2 * K, sizeof(double));
+    double *partial = calloc((size_t)nt * 2 * K, sizeof(double)), *total = malloc(sizeof(double) * 2 * K);
     const long stride = line_stride(2 * K);
     float *scratch = thread_scratch(nt, stride);
-    if (!partial || !scratch) { free(partial); free(scratch); return 1; }
+    if (!partial || !total || !scratch) { free(partial); free(total); free(scratch); return 1; }
     #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num();
@@ -112,8 +111,8 @@ int bn_stats(const float *y, long P, long K, float eps, int nt, float *mean, flo
         row_range(P, &p0, &p1);
         stats_rows(y, K, p0, p1, scratch + (size_t)t * stride, partial + (size_t)t * 2 * K);
     }
-    stats_finish(partial, nt, P, K, y, eps, mean, rstd);
-    free(partial); free(scratch);
+    stats_finish(partial, nt, P, K, y, eps, total, mean, rstd);
+    free(partial); free(total); free(scratch);
     return 0;
 }
 
@@ -156,8 +155,9 @@ int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float ep
     const long stride = line_stride(2 * K);
     float *coef = malloc(sizeof(float) * nj * K);  /* a_j rows */
     double *partial = calloc((size_t)nj * nt * 2 * K, sizeof(double));  /* [j][thread][2K] */
+    double *total = malloc(sizeof(double) * 2 * K);
     float *scratch = thread_scratch(nt, stride);
-    if (!coef || !partial || !scratch) { free(coef); free(partial); free(scratch); return 1; }
+    if (!coef || !partial || !total || !scratch) { free(coef); free(partial); free(total); free(scratch); return 1; }
     const float *a[nj];
     for (long j = 0; j < nconv; j++) a[j] = coef + j * K;
     /* one parallel region (each one costs a wake-up of the other threads): statistics of every Y_j over
@@ -175,14 +175,14 @@ int mix_forward(long P, long C, long D, long nconv, long nfree, int nt, float ep
         #pragma omp barrier
         #pragma omp single
         for (long j = 0; j < nconv; j++) {
-            stats_finish(partial + (size_t)j * nt * 2 * K, nt, P, K, Y[j], eps, mean + j * K, rstd + j * K);
+            stats_finish(partial + (size_t)j * nt * 2 * K, nt, P, K, Y[j], eps, total, mean + j * K, rstd + j * K);
             for (long k = 0; k < K; k++) coef[j * K + k] = S[(k / C) * nconv + j] * rstd[j * K + k];
         }
 #define FWD(c) forward_rows(p0, p1, c, D, nconv, nfree, acc, Y, a, mean, F, W, out)
         WITH_C(C, FWD)
 #undef FWD
     }
-    free(coef); free(partial); free(scratch);
+    free(coef); free(partial); free(total); free(scratch);
     return 0;
 }
 
