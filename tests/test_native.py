@@ -247,6 +247,16 @@ def test_relu_handles_and_identity_each_get_their_own_gradient(with_pool):
     torch.testing.assert_close(got2, want, **TOL)
 
 
+def test_relu_and_pool_without_a_relu_handle_is_refused():
+    """The backward reads the ReLU gradients from the first n_relu outputs; with n_relu = 0 the forward
+    would still hand out one ReLU and every later gradient would land on the wrong term, so it refuses."""
+    from diffnas.native.pool import ReluAndPool
+
+    x = torch.randn(1, 4, 3, 3).contiguous(memory_format=NHWC).requires_grad_(True)
+    with pytest.raises(ValueError, match="n_relu must be >= 1, got 0"):
+        ReluAndPool.apply(x, 0, True)
+
+
 @pytest.mark.parametrize("channels", [3, 4, 8, 16, 32])
 def test_kernels_hold_for_every_specialised_channel_count(channels):
     """The row loops are compiled once per usual channel count (4, 8, 16, 32, 64) and once generic:

@@ -73,6 +73,8 @@ class ReluAndPool(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_in, n_relu=1, identity=False):  # type: ignore[override]
+        if n_relu < 1:  # the backward reads the ReLU gradients from the first n_relu outputs
+            raise ValueError(f"ReluAndPool: n_relu must be >= 1, got {n_relu}")
         x = nhwc(x_in)
         n, c, h, w = x.shape
         relu, pool = torch.empty_like(x, memory_format=NHWC), torch.empty_like(x, memory_format=NHWC)
