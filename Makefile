@@ -34,6 +34,8 @@ bench: $(STAMP)
 	@# libgomp's own OpenMP wait policy (what a diffnas run gets), then passive waiting (a shared machine's)
 	$(BIN)/python benchmarks/bench_step.py --omp-wait default
 	$(BIN)/python benchmarks/bench_step.py --omp-wait passive --no-small
+	@# oneDNN's convolutions at the small configuration's channel counts (why it misses 1.5x its FLOP time)
+	$(BIN)/python benchmarks/conv_rates.py
 	$(BIN)/python benchmarks/thread_scaling.py
 	RAY_AUTH_MODE=disabled RAY_USAGE_STATS_ENABLED=0 $(BIN)/python benchmarks/bench_sweep.py
 
