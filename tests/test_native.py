@@ -190,6 +190,34 @@ def test_avg_pool3x3_equals_torch_forward_and_backward(shape):
                                F.avg_pool2d(v, 3, 1, 1, count_include_pad=False), **TOL)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("hw", [(1, 1), (1, 3), (3, 1), (2, 2), (2, 5), (4, 3)])
+def test_pool_and_source_kernels_at_every_border_case(hw, threads):
+    """The window is summed per image row, vertically then horizontally, with the first and last pixel
+    of a row and the first and last row of an image as special cases: every small image (a single row,
+    a single column, two of each) at 1 and 2 threads, forward and backward, against PyTorch."""
+    from diffnas.native.pool import AvgPool3x3, ReluAndPool
+
+    gen = torch.Generator().manual_seed(hw[0] * 10 + hw[1])
+    x = torch.randn(3, 3, *hw, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
+    g = [torch.randn(x.shape, generator=gen) for _ in range(4)]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        pool_ref = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
+        pooled = AvgPool3x3.apply(x)
+        torch.testing.assert_close(pooled, pool_ref, **TOL)
+        torch.testing.assert_close(torch.autograd.grad(pooled, x, g[0])[0],
+                                   torch.autograd.grad(pool_ref, x, g[0], retain_graph=True)[0], **TOL)
+        relu_a, relu_b, pool, ident = ReluAndPool.apply(x, 2, True)
+        torch.testing.assert_close(pool, pool_ref, **TOL)
+        got = torch.autograd.grad([relu_a, relu_b, pool, ident], x, g)[0]
+        want = torch.autograd.grad([F.relu(x), F.relu(x), pool_ref, x], x, g)[0]
+        torch.testing.assert_close(got, want, **TOL)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_pool_kernel_applies_to_nb201_avg_pool_only():
     from diffnas.native.pool import applies
     from diffnas.ops import OPS

@@ -39,14 +39,6 @@ static float *thread_scratch(int nt, long stride) {
     return p;
 }
 
-/* Runs BODY(c) for every image row (n, h) of an N×H×W×C tensor, rows split among nt threads. */
-#define FOR_IMAGE_ROWS(N, H, C, nt, BODY)                                                \
-    _Pragma("omp parallel for num_threads(nt) schedule(static)")                        \
-    for (long row = 0; row < (N) * (H); row++) {                                        \
-        long n = row / (H), h = row % (H);                                              \
-        WITH_C(C, BODY)                                                                 \
-    }
-
 INLINE void row_range(long P, long *p0, long *p1) {
     int t = omp_get_thread_num(), T = omp_get_num_threads();
     long chunk = (P + T - 1) / T;
@@ -332,42 +324,97 @@ int mix_backward(long P, long C, long D, long nconv, long nfree, int nt,
  * on N×H×W rows of C channels:  forward  out[n,h,w] = inv(h,w) · Σ_{window} x[n,h',w']
  *                               backward out[n,h,w] = Σ_{window} inv(h',w') · x[n,h',w']   (x = ∂L/∂y)
  * with inv(h,w) = 1 / (number of window cells inside the image); the window is symmetric, so the
- * adjoint sums over the same neighbours. */
+ * adjoint sums over the same neighbours. The window is separable: a row (n, h) of L = W·C floats is
+ * the vertical sum of up to three image rows, s[j] = Σ_{h'} (wt_{h'}[j]·) x[n,h',j], then the horizontal
+ * one, out[j] = (inv_h[j]·)(s[j−C] + s[j] + s[j+C]); every pass is a contiguous loop over the row, so it
+ * vectorises for any channel count and instruction set. */
 static const float INV_COUNT[10] = {0.f, 1.f, 1.f / 2, 1.f / 3, 1.f / 4, 0.f, 1.f / 6, 0.f, 0.f, 1.f / 9};
 
-INLINE float inv_count(long h, long w, long H, long W) {
-    long rows = (h > 0) + 1 + (h < H - 1), cols = (w > 0) + 1 + (w < W - 1);
-    return INV_COUNT[rows * cols];  /* = 1.0f / (rows·cols) (correctly rounded either way), no division */
+INLINE long neighbours(long i, long n) { return (i > 0) + 1 + (i < n - 1); }  /* of i inside [0, n) */
+
+/* inv + (r−1)·L: the row span of 1/(r·cols(w)) (= INV_COUNT, correctly rounded) for an image row with
+ * r ∈ {1, 2, 3} rows in its window; 3·L floats, or NULL when they cannot be allocated. */
+static float *inv_spans(long W, long C) {
+    const long L = W * C;
+    float *inv = malloc(sizeof(float) * 3 * L);
+    if (!inv) return NULL;
+    for (long r = 1; r <= 3; r++)
+        for (long w = 0; w < W; w++)
+            for (long c = 0; c < C; c++) inv[(r - 1) * L + w * C + c] = INV_COUNT[r * neighbours(w, W)];
+    return inv;
 }
 
-/* v = Σ_{window of (h, w)} s(h', w')·x[n, h', w'] with s = inv(h', w') when ``weighted``, else 1. */
-INLINE void window_sum(long n, long h, long w, const long C, long H, long W, int weighted, const float *x,
-                       float *v) {
-    for (long c = 0; c < C; c++) v[c] = 0.f;
-    for (long hh = h > 0 ? h - 1 : 0; hh <= (h < H - 1 ? h + 1 : h); hh++) {
-        for (long ww = w > 0 ? w - 1 : 0; ww <= (w < W - 1 ? w + 1 : w); ww++) {
-            const float *r = x + ((n * H + hh) * W + ww) * C;
-            const float s = weighted ? inv_count(hh, ww, H, W) : 1.0f;
-            for (long c = 0; c < C; c++) v[c] += s * r[c];
+INLINE const float *inv_row(const float *inv, long h, long H, long L) { return inv + (neighbours(h, H) - 1) * L; }
+
+/* s[j] = Σ_{h' ∈ {h−1, h, h+1} ∩ [0, H)} x[n, h', j], each term scaled by inv_{h'}[j] when ``inv``. */
+INLINE void vsum3(long n, long h, long H, long L, const float *restrict x, const float *restrict inv,
+                  float *restrict s) {
+    const float *mid = x + (n * H + h) * L;
+    if (inv) {
+        const float *wm = inv_row(inv, h, H, L);
+        for (long j = 0; j < L; j++) s[j] = wm[j] * mid[j];
+    } else {
+        for (long j = 0; j < L; j++) s[j] = mid[j];
+    }
+    for (long d = -1; d <= 1; d += 2) {
+        if (h + d < 0 || h + d >= H) continue;
+        const float *r = mid + d * L;
+        if (inv) {
+            const float *wr = inv_row(inv, h + d, H, L);
+            for (long j = 0; j < L; j++) s[j] += wr[j] * r[j];
+        } else {
+            for (long j = 0; j < L; j++) s[j] += r[j];
         }
     }
 }
 
-INLINE void pool_row(long n, long h, const long C, long H, long W, int backward, const float *x, float *out) {
-    float v[C];
-    for (long w = 0; w < W; w++) {
-        window_sum(n, h, w, C, H, W, backward, x, v);
-        const float s = backward ? 1.0f : inv_count(h, w, H, W);
-        float *o = out + ((n * H + h) * W + w) * C;
-        for (long c = 0; c < C; c++) o[c] = s * v[c];
+/* out[j] = scale[j]·(s[j−C] + s[j] + s[j+C]) over a row of L = W·C floats, terms outside the row left
+ * out (scale NULL = 1). */
+INLINE void hsum3(long L, long C, const float *restrict s, const float *restrict scale, float *restrict out) {
+    if (L == C) {  /* W = 1 */
+        for (long j = 0; j < L; j++) out[j] = scale ? scale[j] * s[j] : s[j];
+        return;
     }
+    for (long j = 0; j < C; j++) out[j] = s[j] + s[j + C];
+    for (long j = C; j < L - C; j++) out[j] = s[j - C] + s[j] + s[j + C];
+    for (long j = L - C; j < L; j++) out[j] = s[j - C] + s[j];
+    if (scale)
+        for (long j = 0; j < L; j++) out[j] *= scale[j];
 }
 
+/* Runs BODY for every image row (n, h) of an N×H×W×C tensor, rows split among nt threads, with ``s`` and
+ * ``r`` two row buffers of L = W·C floats private to the thread; the inverse window sizes in ``inv``.
+ * Returns 1 (from the enclosing function) when a buffer cannot be allocated. */
+#define FOR_IMAGE_ROWS(N, H, W, C, nt, BODY)                                             \
+    const long L = (W) * (C);                                                           \
+    float *inv = inv_spans(W, C);                                                       \
+    int failed = !inv;                                                                  \
+    if (!failed) {                                                                      \
+        _Pragma("omp parallel num_threads(nt)")                                         \
+        {                                                                               \
+            float *s = malloc(sizeof(float) * 2 * L), *r = s ? s + L : NULL;            \
+            if (!s) {                                                                   \
+                _Pragma("omp atomic write")                                             \
+                failed = 1;                                                             \
+            }                                                                           \
+            _Pragma("omp for schedule(static)")                                         \
+            for (long row = 0; row < (N) * (H); row++) {                                \
+                if (!s) continue;                                                       \
+                const long n = row / (H), h = row % (H);                                \
+                (void)r;                                                                \
+                BODY;                                                                   \
+            }                                                                           \
+            free(s);                                                                    \
+        }                                                                               \
+    }                                                                                   \
+    free(inv);                                                                          \
+    return failed;
+
 int avg_pool3x3(long N, long H, long W, long C, int nt, int backward, const float *x, float *out) {
-#define POOL(c) pool_row(n, h, c, H, W, backward, x, out)
-    FOR_IMAGE_ROWS(N, H, C, nt, POOL)
-#undef POOL
-    return 0;
+    FOR_IMAGE_ROWS(N, H, W, C, nt, {
+        vsum3(n, h, H, L, x, backward ? inv : NULL, s);
+        hsum3(L, C, s, backward ? NULL : inv_row(inv, h, H, L), out + (n * H + h) * L);
+    })
 }
 
 /* A source node's ReLU and 3×3 average pool in one pass, and their backward in one pass:
@@ -376,45 +423,40 @@ int avg_pool3x3(long N, long H, long W, long C, int nt, int backward, const floa
  * (avg_pool3x3's adjoint; the nrelu ReLU gradients are those of the conv ops reading the one ReLU,
  * g_ident that of the node itself (the skip op), so autograd does not add them up in passes of its own;
  * g_pool and g_ident may be NULL = 0). */
-INLINE void source_forward_row(long n, long h, const long C, long H, long W, const float *x, float *relu,
-                               float *pool) {
-    for (long w = 0; w < W; w++) {
-        const long i = ((n * H + h) * W + w) * C;
-        for (long c = 0; c < C; c++) relu[i + c] = x[i + c] > 0.f ? x[i + c] : 0.f;
-    }
-    pool_row(n, h, C, H, W, 0, x, pool);
-}
-
-INLINE void source_backward_row(long n, long h, const long C, long H, long W, const float *x, int nrelu,
-                                const float **g_relu, const float *g_pool, const float *g_ident, float *gx) {
-    float v[C], r[C];
-    for (long w = 0; w < W; w++) {
-        const long i = ((n * H + h) * W + w) * C;
-        if (g_pool) window_sum(n, h, w, C, H, W, 1, g_pool, v);
-        else for (long c = 0; c < C; c++) v[c] = 0.f;
-        if (g_ident) for (long c = 0; c < C; c++) v[c] += g_ident[i + c];
-        for (long c = 0; c < C; c++) r[c] = 0.f;
-        for (int k = 0; k < nrelu; k++) {
-            const float *gr = g_relu[k] + i;
-            for (long c = 0; c < C; c++) r[c] += gr[c];
-        }
-        /* the ReLU gradients are read unconditionally: a load under the condition compiles to a branch,
-         * mispredicted on every other pixel of a random-signed x (7x the forward's time); this is a blend */
-        for (long c = 0; c < C; c++) gx[i + c] = v[c] + (x[i + c] > 0.f ? r[c] : 0.f);
-    }
-}
-
 int source_forward(long N, long H, long W, long C, int nt, const float *x, float *relu, float *pool) {
-#define SRC(c) source_forward_row(n, h, c, H, W, x, relu, pool)
-    FOR_IMAGE_ROWS(N, H, C, nt, SRC)
-#undef SRC
-    return 0;
+    FOR_IMAGE_ROWS(N, H, W, C, nt, {
+        const long i0 = (n * H + h) * L;
+        const float *restrict xr = x + i0;
+        float *restrict rr = relu + i0;
+        for (long j = 0; j < L; j++) rr[j] = xr[j] > 0.f ? xr[j] : 0.f;
+        vsum3(n, h, H, L, x, NULL, s);
+        hsum3(L, C, s, inv_row(inv, h, H, L), pool + i0);
+    })
 }
 
 int source_backward(long N, long H, long W, long C, int nt, const float *x, int nrelu, const float **g_relu,
                     const float *g_pool, const float *g_ident, float *gx) {
-#define SRC(c) source_backward_row(n, h, c, H, W, x, nrelu, g_relu, g_pool, g_ident, gx)
-    FOR_IMAGE_ROWS(N, H, C, nt, SRC)
-#undef SRC
-    return 0;
+    FOR_IMAGE_ROWS(N, H, W, C, nt, {
+        const long i0 = (n * H + h) * L;
+        float *restrict o = gx + i0;
+        const float *restrict xr = x + i0;
+        if (g_pool) {
+            vsum3(n, h, H, L, g_pool, inv, s);
+            hsum3(L, C, s, NULL, o);
+        } else {
+            for (long j = 0; j < L; j++) o[j] = 0.f;
+        }
+        if (g_ident) {
+            const float *restrict gi = g_ident + i0;
+            for (long j = 0; j < L; j++) o[j] += gi[j];
+        }
+        for (long j = 0; j < L; j++) r[j] = 0.f;
+        for (int k = 0; k < nrelu; k++) {
+            const float *restrict gr = g_relu[k] + i0;
+            for (long j = 0; j < L; j++) r[j] += gr[j];
+        }
+        /* the ReLU gradients are read unconditionally: a load under the condition can compile to a
+         * branch, mispredicted on every other pixel of a random-signed x; this is a blend */
+        for (long j = 0; j < L; j++) o[j] += xr[j] > 0.f ? r[j] : 0.f;
+    })
 }
