@@ -228,7 +228,10 @@ INLINE void reduce_rows(long p0, long p1, const long C, long D, long nconv, long
 INLINE void conv_rows(long p0, long p1, const long C, long D, long nconv, const float **g, const float **Y,
                       const float *mean, const float **alpha, const float **beta, const float **gamma, float **gY) {
     const long K = D * C;
-    float al[C], be[C], ga[C], mu[C];  /* local copies: no aliasing with the output to rule out */
+    /* local copies of the coefficients and restrict-qualified rows: no aliasing with the output to rule
+     * out, and the row written directly (a temporary row here made gcc emit shuffled scalar code at 16
+     * channels on AVX-512: 3x this pass's time) */
+    float al[C], be[C], ga[C], mu[C];
     for (long t0 = p0; t0 < p1; t0 += TILE) {
         const long T = t0 + TILE < p1 ? TILE : p1 - t0;
         for (long j = 0; j < nconv; j++) {
@@ -238,13 +241,11 @@ INLINE void conv_rows(long p0, long p1, const long C, long D, long nconv, const 
                     al[c] = alpha[j][k0 + c]; be[c] = beta[j][k0 + c]; ga[c] = gamma[j][k0 + c];
                     mu[c] = mean[j * K + k0 + c];
                 }
-                const float *gm = g[m] + t0 * C, *yy = Y[j] + t0 * K + k0;
-                float *o = gY[j] + t0 * K + k0;
-                for (long p = 0; p < T; p++) {
-                    float v[C];
-                    for (long c = 0; c < C; c++) v[c] = al[c] * gm[p * C + c] + be[c] * (yy[p * K + c] - mu[c]) + ga[c];
-                    for (long c = 0; c < C; c++) o[p * K + c] = v[c];
-                }
+                const float *restrict gm = g[m] + t0 * C, *restrict yy = Y[j] + t0 * K + k0;
+                float *restrict o = gY[j] + t0 * K + k0;
+                for (long p = 0; p < T; p++)
+                    for (long c = 0; c < C; c++)
+                        o[p * K + c] = al[c] * gm[p * C + c] + be[c] * (yy[p * K + c] - mu[c]) + ga[c];
             }
         }
     }
