@@ -8,8 +8,9 @@
  * Each thread takes one contiguous range of rows (the same split for the same thread count).
  * Reductions keep float partial sums over at most ROWS rows, then add them into double per-thread
  * sums, combined in thread order: the result depends on the thread count only, never on timing.
- * The row loops are specialised for the usual channel counts (C known at compile time, so the
- * short per-pixel loops vectorise without remainder code).
+ * The mixing's row loops are specialised for the usual channel counts (C known at compile time, so the
+ * short per-pixel loops vectorise without remainder code); the pooling's are contiguous passes over a
+ * whole image row, which vectorise for any channel count.
  * Built by diffnas/native/build.py with the system C compiler and -fopenmp; inside a torch process
  * the loader resolves libgomp to torch's own copy, so both share one OpenMP runtime.
  */
