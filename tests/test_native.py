@@ -218,6 +218,22 @@ def test_pool_and_source_kernels_at_every_border_case(hw, threads):
         torch.set_num_threads(before)
 
 
+@pytest.mark.parametrize("shape", [(2, 3, 4, 0), (2, 3, 0, 4), (0, 3, 4, 4)])
+def test_pool_and_source_kernels_on_an_empty_tensor(shape):
+    """A tensor with no pixels (zero width, height or batch) gives empty outputs and gradients, as
+    PyTorch's pool does, instead of a kernel writing past its row or failing to allocate nothing."""
+    from diffnas.native.pool import AvgPool3x3, ReluAndPool
+
+    x = torch.zeros(*shape).contiguous(memory_format=NHWC).requires_grad_(True)
+    pooled = AvgPool3x3.apply(x)
+    assert pooled.shape == x.shape
+    assert torch.autograd.grad(pooled, x, torch.ones(shape))[0].shape == x.shape
+    relu, pool, ident = ReluAndPool.apply(x, 1, True)
+    assert relu.shape == pool.shape == ident.shape == x.shape
+    grad = torch.autograd.grad([relu, pool, ident], x, [torch.ones(shape)] * 3)[0]
+    assert grad.shape == x.shape
+
+
 def test_pool_kernel_applies_to_nb201_avg_pool_only():
     from diffnas.native.pool import applies
     from diffnas.ops import OPS

@@ -386,9 +386,10 @@ INLINE void hsum3(long L, long C, const float *restrict s, const float *restrict
 
 /* Runs BODY for every image row (n, h) of an N×H×W×C tensor, rows split among nt threads, with ``s`` and
  * ``r`` two row buffers of L = W·C floats private to the thread; the inverse window sizes in ``inv``.
- * Returns 1 (from the enclosing function) when a buffer cannot be allocated. */
+ * Returns 1 (from the enclosing function) when a buffer cannot be allocated, 0 at once for an empty tensor. */
 #define FOR_IMAGE_ROWS(N, H, W, C, nt, BODY)                                             \
     const long L = (W) * (C);                                                           \
+    if ((N) * (H) * L == 0) return 0; /* an empty tensor: nothing to do, nothing to allocate */ \
     float *inv = inv_spans(W, C);                                                       \
     int failed = !inv;                                                                  \
     if (!failed) {                                                                      \
