@@ -51,6 +51,16 @@ def test_bn_stats_match_torch():
     torch.testing.assert_close(rstd, torch.rsqrt(var + 1e-5), **TOL)
 
 
+def test_bn_stats_of_an_empty_batch_are_nan_as_torch_and_the_kernels_are_not_used():
+    """No rows: no first row to shift by; NaN as torch.var_mean's (the kernel read y[0] and crashed).
+    The supernet never sends an empty tensor to the kernels: ``usable`` gives it PyTorch's path."""
+    x = torch.zeros(0, 8, 4, 4).contiguous(memory_format=NHWC)
+    mean, rstd = native_mix.bn_stats(x, 1e-5)
+    assert mean.shape == rstd.shape == (8,) and mean.isnan().all() and rstd.isnan().all()
+    assert native_mix.usable(torch.zeros(2, 8, 4, 4).contiguous(memory_format=NHWC), has_affine=False)
+    assert not native_mix.usable(x, has_affine=False)
+
+
 def _reference(weights, rows, free_cols, conv_cols, present, eps, *tensors):
     """The PyTorch composition NativeMix replaces: BatchNorm (no affine) of each conv output, each block
     scaled by its op weight, plus the weighted parameter-free outputs, added to the accs."""

@@ -37,8 +37,9 @@ from diffnas.native.build import NHWC, check, dptr, kernels, nhwc, ptr, ptrs
 
 
 def usable(node: torch.Tensor, has_affine: bool) -> bool:
-    """True when the native kernels can take this node's terms (and are built)."""
-    return (node.device.type == "cpu" and node.dtype == torch.float32 and node.dim() == 4
+    """True when the native kernels can take this node's terms (and are built); a tensor with no elements
+    takes PyTorch's path (its sums over nothing are exact zeros there)."""
+    return (node.device.type == "cpu" and node.dtype == torch.float32 and node.dim() == 4 and node.numel() > 0
             and not has_affine and not torch.is_autocast_enabled("cpu")
             and node.is_contiguous(memory_format=NHWC) and kernels() is not None)
 

@@ -79,14 +79,14 @@ INLINE void stats_rows(const float *y, long K, long p0, long p1, float *s, doubl
 
 /* mean[k], rstd[k] = 1/sqrt(var[k] + eps) from the threads' sums (combined in thread order):
  * var = E[(y−y0)²] − E[y−y0]², which does not cancel catastrophically when |mean| is much larger than
- * the spread. */
+ * the spread. With no rows (P = 0) there is no y0 and both are NaN, as torch.var_mean's. */
 static void stats_finish(const double *partial, int nt, long P, long K, const float *y, float eps,
                          double *total, float *mean, float *rstd) {
     reduce_threads(partial, nt, 2 * K, total);
     for (long k = 0; k < K; k++) {
         double m = total[k] / (double)P, v = total[K + k] / (double)P - m * m;
         if (v < 0.0) v = 0.0;
-        mean[k] = (float)((double)y[k] + m);
+        mean[k] = (float)((P > 0 ? (double)y[k] : 0.0) + m);
         rstd[k] = (float)(1.0 / sqrt(v + (double)eps));
     }
 }
@@ -389,7 +389,7 @@ INLINE void hsum3(long L, long C, const float *restrict s, const float *restrict
  * Returns 1 (from the enclosing function) when a buffer cannot be allocated, 0 at once for an empty tensor. */
 #define FOR_IMAGE_ROWS(N, H, W, C, nt, BODY)                                             \
     const long L = (W) * (C);                                                           \
-    if ((N) * (H) * L == 0) return 0; /* an empty tensor: nothing to do, nothing to allocate */ \
+    if ((N) * (H) * L == 0) return 0; /* no pixels: nothing to do */                    \
     float *inv = inv_spans(W, C);                                                       \
     int failed = !inv;                                                                  \
     if (!failed) {                                                                      \
