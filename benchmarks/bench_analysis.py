@@ -46,7 +46,7 @@ def _genotype_pool(size: int, rng: np.random.Generator) -> list[str]:
 def build(root: str, n_configs: int, n_seeds: int, n_epochs: int, seed: int = 0) -> int:
     """Write the synthetic results folder; returns the number of epoch rows."""
     sys.path.insert(0, REPO)
-    from diffnas.results import write_table
+    from diffnas.results.parts import write_table
 
     rng = np.random.default_rng(seed)
     cfg = np.arange(n_configs)
@@ -125,10 +125,10 @@ import json, os, resource, sys, time, tracemalloc
 sys.path.insert(0, {repo!r})
 traced = {traced!r}
 import numpy, pandas, pyarrow, scipy.stats  # imports are not part of the measurement
-from analysis.aggregate import aggregate
-from analysis.groups import assign_groups, default_group_keys
-from analysis.load import load_results
-from analysis.summary import HEADLINE_METRICS, summarise
+from diffnas.analysis.aggregate import aggregate
+from diffnas.analysis.groups import assign_groups, default_group_keys
+from diffnas.analysis.load import load_results
+from diffnas.analysis.summary import HEADLINE_METRICS, summarise
 rss_imports = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 if traced:
     tracemalloc.start()

@@ -12,11 +12,11 @@ Two measurements against NAS-Bench-201 truth (CIFAR-10 test accuracy of the bund
 2. **Real searches**: NB201 searches on digits (4 samplers x seeds, exponential temperature 1 -> 0.1,
    alpha lr 0.05; or, with ``--spec``, that sweep's base config and baseline overrides, e.g. the
    demo's) with every guard **off**, each epoch's argmax cell looked up in the table; then
-   the default guards (:class:`diffnas.early_stopping.EarlyStopper`, the same code a run uses) are
+   the default guards (:class:`diffnas.search.early_stopping.EarlyStopper`, the same code a run uses) are
    replayed over each trajectory. A run *collapsed* when its final cell is below the random-cell
    mean; it is *good* when its final cell is >= 90. Printed: collapsed runs caught, good runs cut
    short, the epoch each guard fired, and the truth of the cell a guarded run hands back (its best
-   cell up to the stop, by the calibrated metric — :mod:`diffnas.best_cell`) next to the cell it
+   cell up to the stop, by the calibrated metric — :mod:`diffnas.selection.best_cell`) next to the cell it
    would have ended on.
 
 The trajectories are written to ``--out`` (default a temporary folder) as ``runs.json`` so that
@@ -46,11 +46,11 @@ OFF = {"early_stop.max_skip_share": None, "early_stop.max_none_share": None, "ea
 
 def _search(args: tuple[str, int, int, int, str | None]) -> dict[str, Any]:
     from diffnas.config import SearchConfig
-    from diffnas.run import SearchRun
+    from diffnas.search.run import SearchRun
 
     sampler, seed, epochs, subset, spec_path = args
     if spec_path:
-        from sweeps.spec import load_spec
+        from diffnas.sweeps.spec import load_spec
 
         spec = load_spec(spec_path)
         cfg = spec.base.replace(**{**spec.baseline, "sampler": sampler, "seed": seed, **OFF})
@@ -72,7 +72,7 @@ def _search(args: tuple[str, int, int, int, str | None]) -> dict[str, Any]:
 
 
 def table_section() -> None:
-    from diffnas.truth import TruthTable, bundled_table_path
+    from diffnas.selection.truth import TruthTable, bundled_table_path
 
     table = TruthTable(bundled_table_path(), "cifar10_test").table
     rows = []
@@ -98,7 +98,7 @@ def table_section() -> None:
 def replay(records: list[dict[str, Any]], overrides: dict[str, Any]) -> tuple[int | None, str | None]:
     """(epoch, rule) at which the default guards stop this trajectory, or (None, None)."""
     from diffnas.config import SearchConfig
-    from diffnas.early_stopping import EarlyStopper
+    from diffnas.search.early_stopping import EarlyStopper
 
     stopper = EarlyStopper(SearchConfig.validate(overrides))
     for r in records:
@@ -110,7 +110,7 @@ def replay(records: list[dict[str, Any]], overrides: dict[str, Any]) -> tuple[in
 
 
 def search_section(runs: list[dict[str, Any]], overrides: dict[str, Any]) -> None:
-    from diffnas.best_cell import best_cell
+    from diffnas.selection.best_cell import best_cell
 
     print(f"\n2. Real searches: {len(runs)} runs, guards off, replayed with the default guards"
           + (f" and {overrides}" if overrides else ""))

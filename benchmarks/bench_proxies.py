@@ -18,7 +18,7 @@ the bundled table), each scored on the proxy dataset by every candidate, against
   cell's path, then its discrete accuracy;
 * ``retrain_acc``: ``diffnas evaluate``'s network trained from scratch ``--retrain-epochs`` epochs
   on the training split, test accuracy (on the first ``--retrain-cells`` cells);
-* zero-cost proxies of :mod:`diffnas.proxies` (``naswot``, ``synflow``, ``jacob_cov``, and
+* zero-cost proxies of :mod:`diffnas.selection.proxies` (``naswot``, ``synflow``, ``jacob_cov``, and
   ``params`` as the baseline a proxy must beat), on a network initialised from seed 0 and the first
   ``--proxy-batch`` training examples.
 Seconds per cell exclude the supernet's training, which is printed once (it is shared by all cells).
@@ -50,13 +50,13 @@ from scipy import stats
 
 from diffnas.config import SearchConfig
 from diffnas.data import DataSplits, load_dataset
-from diffnas.evaluate import retrain
-from diffnas.proxies import PROXIES, cell_score
-from diffnas.run import SearchRun
-from diffnas.samplers import build_sampler
-from diffnas.spaces import build_space, choice_from_genotype
-from diffnas.supernet import Supernet
-from diffnas.truth import TruthTable
+from diffnas.model.spaces import build_space, choice_from_genotype
+from diffnas.model.supernet import Supernet
+from diffnas.search.run import SearchRun
+from diffnas.search.samplers import build_sampler
+from diffnas.selection.evaluate import retrain
+from diffnas.selection.proxies import PROXIES, cell_score
+from diffnas.selection.truth import TruthTable
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -27,7 +27,7 @@ take at the GFLOP/s the same code reaches on the 2-cell 28 px softmax step at 1 
 interleaved with it (so the ratio says how much a small configuration pays for overhead rather
 than FLOPs).
 
-The process calls :func:`diffnas.perf.keep_freed_memory` first, as a diffnas search run on CPU does
+The process calls :func:`diffnas.model.perf.keep_freed_memory` first, as a diffnas search run on CPU does
 (glibc keeps freed activation buffers instead of page-faulting them in again every step); it is
 process-wide, so xautodl's models run with the same allocator settings (``--malloc-defaults`` skips it).
 
@@ -83,10 +83,10 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffnas.perf import CompiledLoss, PerfOptions, keep_freed_memory  # noqa: E402
-from diffnas.samplers import build_sampler  # noqa: E402
-from diffnas.spaces import build_space  # noqa: E402
-from diffnas.supernet import Supernet  # noqa: E402
+from diffnas.model.perf import CompiledLoss, PerfOptions, keep_freed_memory  # noqa: E402
+from diffnas.model.spaces import build_space  # noqa: E402
+from diffnas.model.supernet import Supernet  # noqa: E402
+from diffnas.search.samplers import build_sampler  # noqa: E402
 
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 BATCH, CHANNELS, CLASSES, STAGES = 64, 16, 10, 3

@@ -15,7 +15,7 @@ study's trial config: ~10-60 s trials). Each spec runs in a fresh temporary resu
 is kept.
 
 Where the slot-seconds go: the trials append event timestamps to a file (``DIFFNAS_TRIAL_TRACE``,
-see :mod:`sweeps.trainable`), and each worker process's time line from the sweep's start to its end
+see :mod:`diffnas.sweeps.trainable`), and each worker process's time line from the sweep's start to its end
 is cut into: worker start (sweep start → its process is created, or 0 when Ray had started it before the
 sweep), worker boot (from then → its first trial starts: Ray's worker start-up, loading the trainable),
 the first trial's set-up in that
@@ -53,10 +53,10 @@ SPECS = [str(ROOT / "sweeps" / "quick.yaml"), str(ROOT / "benchmarks" / "sweep_f
          str(ROOT / "benchmarks" / "sweep_fifo8_study.yaml")]
 
 
-# How the benchmark starts local Ray: as ``diffnas sweep run`` does (sweeps.session.connect), or one
+# How the benchmark starts local Ray: as ``diffnas sweep run`` does (diffnas.sweeps.session.connect), or one
 # of two tries at a cheaper worker start, measured beside it (docs/performance.md, "Worker start-up"):
 # no prestarted idle workers (Tune's trial actors never land on them), and no prestart plus a
-# setup hook that imports torch, torch._dynamo and diffnas.run in a background thread as each worker
+# setup hook that imports torch, torch._dynamo and diffnas.search.run in a background thread as each worker
 # boots (benchmarks/warm_hook.py).
 NO_PRESTART = {"_system_config": {"prestart_worker_first_driver": False}}
 RAY_STARTS: dict[str, dict] = {
@@ -68,7 +68,7 @@ RAY_STARTS: dict[str, dict] = {
 
 def start_ray(num_cpus: int | None, variant: str) -> None:
     """Start local Ray the ``variant`` way (:data:`RAY_STARTS`)."""
-    from sweeps.session import _quiet_env, connect
+    from diffnas.sweeps.session import _quiet_env, connect
 
     if variant != "cli":
         import logging
@@ -147,9 +147,9 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
     import pyarrow.parquet as pq
     import ray
 
-    from sweeps.commands import run_sweep
-    from sweeps.spec import load_spec
-    from sweeps.trainable import TRACE_ENV
+    from diffnas.sweeps.commands import run_sweep
+    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.trainable import TRACE_ENV
 
     spec = load_spec(path)
     cpus = float(ray.cluster_resources().get("CPU", 1))
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ray-start", choices=sorted(RAY_STARTS), default="cli",
                         help="how local Ray starts (default: cli, as `diffnas sweep run` starts it)")
     args = parser.parse_args(argv)
-    from sweeps.trainable import TRACE_ENV
+    from diffnas.sweeps.trainable import TRACE_ENV
 
     # set before Ray starts, so that its worker processes inherit it
     os.environ[TRACE_ENV] = os.path.join(tempfile.mkdtemp(prefix="bench-sweep-trace-"), "trace.jsonl")

@@ -4,9 +4,9 @@
 
 DARTS-PT (Wang et al., "Rethinking Architecture Selection in Differentiable NAS", ICLR 2021) picks each
 edge's op by what removing it does to the trained supernet's accuracy
-(:func:`diffnas.perturbation.perturb_select`). Here, for every run of the sweep whose last checkpoint is
+(:func:`diffnas.selection.perturbation.perturb_select`). Here, for every run of the sweep whose last checkpoint is
 in ``SWEEP_FOLDER/ray`` (Tune's checkpoints; they are not part of the committed results, so the sweep
-has to be run first): the run is restored (:meth:`diffnas.run.SearchRun.load`, with the config of SPEC's
+has to be run first): the run is restored (:meth:`diffnas.search.run.SearchRun.load`, with the config of SPEC's
 single grid point and the run's seed), the base weights are its evaluation weights at its last epoch's
 temperature (pruned ops at 0), the score is the supernet's accuracy on the run's whole α split, and the
 edges are visited in NB201's order. No fine-tuning between edges (the paper tunes the supernet for a
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nb201_study_tables import seed_range, t_interval  # noqa: E402  (benchmarks/, the script's own folder)
 
 from diffnas.errors import InputError  # noqa: E402
-from diffnas.perturbation import perturb_select  # noqa: E402
-from diffnas.run import SearchRun  # noqa: E402
-from sweeps.spec import load_spec  # noqa: E402
+from diffnas.search.run import SearchRun  # noqa: E402
+from diffnas.selection.perturbation import perturb_select  # noqa: E402
+from diffnas.sweeps.spec import load_spec  # noqa: E402
 
 
 def last_checkpoints(folder: Path) -> list[Path]:

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import torch
 
-from diffnas.native import mix as native_mix
-from diffnas.native.build import NHWC, kernels, ptr, ptrs
-from diffnas.perf import keep_freed_memory
+from diffnas.model.native import mix as native_mix
+from diffnas.model.native.build import NHWC, kernels, ptr, ptrs
+from diffnas.model.perf import keep_freed_memory
 
 SHAPES = ((8, 16), (16, 8), (16, 28))
 BATCH = 64

@@ -8,30 +8,30 @@ plus the unguarded softmax baseline, each with 5 fresh seeds on FIFO), over its 
 * ``final truth``: NAS-Bench-201 CIFAR-10 test accuracy (%) of the final argmax cell, mean and 95 %
   Student-t interval  x̄ ± t_{0.975, n−1} · s / √n  (wider than a 5-seed bootstrap, which
   under-covers at n = 5);
-* ``by proxy``: truth of the run's best cell by the calibrated metric — :func:`diffnas.best_cell.best_cell`
+* ``by proxy``: truth of the run's best cell by the calibrated metric — :func:`diffnas.selection.best_cell.best_cell`
   (the rule behind the trial column ``best_genotype``: the epoch with the highest ``proxy_score``,
   NASWOT, the earliest on ties) applied to the run's epoch rows, so results written before that
   column existed get the same answer; the rule sees only the proxy, never the truth;
 * ``best visited``: the best truth of any cell the run passed through (an oracle, for reference only);
 * ``stab. epoch``: first epoch at which the argmax genotype had been unchanged for 3 epochs
-  (:func:`analysis.summary.summarise`), mean [95 % t-interval] over the runs that stabilised, with
+  (:func:`diffnas.analysis.summary.summarise`), mean [95 % t-interval] over the runs that stabilised, with
   the count; ``conv. epoch``: the report's default convergence criterion (``entropy_drop``,
-  :mod:`analysis.convergence`: the sampler's effective entropy has halved since epoch 1), likewise;
+  :mod:`diffnas.analysis.convergence`: the sampler's effective entropy has halved since epoch 1), likewise;
 * ``collapsed``: runs whose final cell is below the random-cell mean (87.06) — the definition of
   ``benchmarks/bench_guards.py``; ``guard stops``: runs the search itself stopped with a collapse
   guard (``stop_reason`` naming one); ``guards replayed``: the project's default collapse guards
   (skip_share, none_share, gap_growth) plus the study's skip-count guard (> 3 of 6 edges on
-  skip_connect), through :class:`diffnas.early_stopping.EarlyStopper` (the code a run uses, every
+  skip_connect), through :class:`diffnas.search.early_stopping.EarlyStopper` (the code a run uses, every
   non-guard rule off), replayed over each run's epoch rows — how many runs they stop,
   how many of the collapsed ones, and the truth of the cell a guarded run hands back (its best cell
   by ``proxy_score`` up to the stop);
 * ``wall``: mean seconds per run (the trial's own ``wall_s``).
 
 ``--window K`` adds a table of the cell discretised from the mean op distribution of each run's last K
-epochs (:func:`diffnas.best_cell.window_mean`, α averaging) beside the final cell; the truth
+epochs (:func:`diffnas.selection.best_cell.window_mean`, α averaging) beside the final cell; the truth
 of that cell comes from the bundled table (it need not be a cell the run visited). This option imports
 torch (the space's genotype writer). ``--skip-cap M`` applies P-DARTS's skip cap
-(:func:`diffnas.spaces.cap_skips`, the rule of ``discretize.max_skip``) to that cell — with K = 1 (the
+(:func:`diffnas.model.spaces.cap_skips`, the rule of ``discretize.max_skip``) to that cell — with K = 1 (the
 default when only ``--skip-cap`` is given) the final epoch's cell capped after the fact, which is what a run
 with ``discretize.max_skip: M`` hands back, since the cap does not change training.
 
@@ -55,10 +55,10 @@ from scipy import stats
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.load import load_results  # noqa: E402
-from analysis.summary import summarise  # noqa: E402
-from diffnas.best_cell import best_cell  # noqa: E402
-from diffnas.truth import ANCHORS  # noqa: E402
+from diffnas.analysis.load import load_results  # noqa: E402
+from diffnas.analysis.summary import summarise  # noqa: E402
+from diffnas.selection.best_cell import best_cell  # noqa: E402
+from diffnas.selection.truth import ANCHORS  # noqa: E402
 
 AXES = ("config/sampler", "config/temperature.schedule", "config/clip.mode", "config/entropy_weight",
         "config/early_stop.stability_window", "config/early_stop.max_skip")
@@ -97,7 +97,7 @@ GUARDS_ONLY = {"early_stop.patience": 0, "early_stop.stability_window": 0, "earl
 def replay_guards(records: list[dict]) -> tuple[int | None, str | None, float]:
     """(epoch, rule, truth handed back) of the default collapse guards replayed over one run."""
     from diffnas.config import SearchConfig
-    from diffnas.early_stopping import EarlyStopper
+    from diffnas.search.early_stopping import EarlyStopper
 
     stopper = EarlyStopper(SearchConfig.validate(GUARDS_ONLY))
     stop, rule = None, None
@@ -116,7 +116,7 @@ def per_run(folder: str) -> pd.DataFrame:
     epochs = pd.read_parquet(Path(folder) / "epochs")
     trials = pd.read_parquet(Path(folder) / "trials")
     epochs = epochs.sort_values(["trial_id", "epoch"], ignore_index=True)
-    # best cell by the calibrated metric (diffnas.best_cell: max proxy_score, earliest on ties)
+    # best cell by the calibrated metric (diffnas.selection.best_cell: max proxy_score, earliest on ties)
     cols = ["epoch", "genotype", "truth_acc", "proxy_score", "discrete_val_acc", "val_acc", "gap",
             "skip_fraction", "none_fraction", "stability", "entropy_norm"]
     records = {tid: grp[cols].to_dict("records") for tid, grp in epochs.groupby("trial_id", sort=False)}
@@ -288,9 +288,9 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
     ``max_skip`` skips when given), per seed."""
     import torch
 
-    from diffnas.best_cell import window_mean
-    from diffnas.spaces import build_space
-    from diffnas.truth import TruthTable
+    from diffnas.model.spaces import build_space
+    from diffnas.selection.best_cell import window_mean
+    from diffnas.selection.truth import TruthTable
 
     space, truth = build_space("nb201"), TruthTable()
     epochs = pd.concat([pd.read_parquet(Path(f) / "epochs", columns=["trial_id", "epoch", "op_probs"])

@@ -46,7 +46,7 @@ def count_regions() -> None:
     import torch
     from bench_step import BATCH, CLASSES, diffnas_step, xautodl_step
 
-    from diffnas.perf import PerfOptions
+    from diffnas.model.perf import PerfOptions
 
     torch.set_num_threads(2)
     shim = ctypes.CDLL(None)
@@ -69,7 +69,7 @@ def time_region() -> None:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from diffnas.native.build import kernels, ptr
+    from diffnas.model.native.build import kernels, ptr
 
     lib = kernels()
     x = torch.randn(1, 2, 2, 16)

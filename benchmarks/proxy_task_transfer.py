@@ -5,7 +5,7 @@
 
 Eleven cells from the benchmark's top (94.37, 94.36, 94.02, 94.02; three with a skip on edge 0->3, convolutions
 elsewhere) through the all-3x3 cell (93.76), cells the study's searches ended on, down to the
-all-skip cell (54.30), each trained from scratch by :func:`diffnas.evaluate.retrain` (``diffnas
+all-skip cell (54.30), each trained from scratch by :func:`diffnas.selection.evaluate.retrain` (``diffnas
 evaluate``'s network and schedule: the training split, SGD, cosine) for ``--epochs`` epochs per seed
 and scored on the held-out test split of Fashion-MNIST. Prints each run, then per cell the mean
 accuracy beside its CIFAR-10 truth, and Kendall τ between the two over the cells.
@@ -24,10 +24,10 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diffnas.evaluate import retrain  # noqa: E402
-from diffnas.spaces import SearchSpace, build_space, choice_from_genotype  # noqa: E402
-from diffnas.splits import load_dataset  # noqa: E402
-from diffnas.truth import TruthTable  # noqa: E402
+from diffnas.data.splits import load_dataset  # noqa: E402
+from diffnas.model.spaces import SearchSpace, build_space, choice_from_genotype  # noqa: E402
+from diffnas.selection.evaluate import retrain  # noqa: E402
+from diffnas.selection.truth import TruthTable  # noqa: E402
 
 C3, C1, S, N, P = "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3"
 

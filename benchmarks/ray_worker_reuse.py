@@ -32,7 +32,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 def idle_workers() -> list[int]:
     """PIDs of this driver's idle Ray worker processes (``ray::IDLE``)."""
-    from sweeps.local_ray import descendants
+    from diffnas.sweeps.local_ray import descendants
 
     out = []
     for pid in descendants(os.getpid()):

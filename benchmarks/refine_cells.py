@@ -8,7 +8,7 @@
 Starting cells: ``zero-cost:PROXY`` — the Zero-Cost-PT pick of seed s (as benchmarks/zero_cost_pt.py:
 the study's supernet sizes, 2,000 images); ``results:DIR`` — the trials of a sweep's results folder,
 one start per trial (its ``--column``, default ``best_genotype``), refined with the trial's seed.
-For seed s, :func:`diffnas.refine.refine_cell` trains on the weight half and scores on the α half of
+For seed s, :func:`diffnas.selection.refine.refine_cell` trains on the weight half and scores on the α half of
 the Fashion-MNIST split seeded by s (``--subset`` images at ``--resolution`` px), retraining seeded by
 s. Prints, per start, the start cell's and the refined cell's CIFAR-10 truth (bundled NATS-Bench
 table; never used for the choice), the rung scores of the last rungs and the time; then the means
@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
 from zero_cost_pt import seeded_pick  # noqa: E402
 
-from diffnas.refine import refine_cell  # noqa: E402
-from diffnas.spaces import build_space  # noqa: E402
-from diffnas.splits import load_dataset  # noqa: E402
-from diffnas.truth import TruthTable  # noqa: E402
+from diffnas.data.splits import load_dataset  # noqa: E402
+from diffnas.model.spaces import build_space  # noqa: E402
+from diffnas.selection.refine import refine_cell  # noqa: E402
+from diffnas.selection.truth import TruthTable  # noqa: E402
 
 
 def starts(spec: str, seeds: list[int], column: str) -> list[tuple[str, int, str]]:

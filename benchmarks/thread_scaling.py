@@ -25,7 +25,7 @@ import torch  # noqa: E402
 from bench_step import BATCH, CLASSES, diffnas_step  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from diffnas.perf import PerfOptions, keep_freed_memory  # noqa: E402
+from diffnas.model.perf import PerfOptions, keep_freed_memory  # noqa: E402
 
 
 def op_times(step, steps: int) -> Counter:

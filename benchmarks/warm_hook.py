@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-MODULES = ("torch", "torch._dynamo", "diffnas.run")
+MODULES = ("torch", "torch._dynamo", "diffnas.search.run")
 
 
 def _import_all() -> None:

@@ -5,7 +5,7 @@
 
 For every proxy and seed s: a supernet of the study's sizes freshly initialised from seed s, uniform
 op weights, the first ``--proxy-batch`` examples of the weight split of the Fashion-MNIST split seeded
-by s, edges visited in the order ``random.Random(s).shuffle``; :func:`diffnas.perturbation.zero_cost_pt`
+by s, edges visited in the order ``random.Random(s).shuffle``; :func:`diffnas.selection.perturbation.zero_cost_pt`
 picks one op per edge (the op whose removal lowers the proxy of the supernet most). No training and no
 α: what a sampler has to beat. Prints each seed's cell with its CIFAR-10 truth (the bundled
 NATS-Bench table), and per proxy the mean with its 95 % Student-t interval and the seconds per pick.
@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
 
-from diffnas.perturbation import zero_cost_pt  # noqa: E402
-from diffnas.spaces import build_space  # noqa: E402
-from diffnas.splits import load_dataset  # noqa: E402
-from diffnas.truth import TruthTable  # noqa: E402
+from diffnas.data.splits import load_dataset  # noqa: E402
+from diffnas.model.spaces import build_space  # noqa: E402
+from diffnas.selection.perturbation import zero_cost_pt  # noqa: E402
+from diffnas.selection.truth import TruthTable  # noqa: E402
 
 
 def seeded_pick(proxy: str, seed: int, *, data_dir: str | None = None, subset: int = 2000, resolution: int = 16,

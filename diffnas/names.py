@@ -2,7 +2,7 @@
 
 Config validation (:mod:`diffnas.config`) takes its allowed values from here, so it never imports
 torch; the registries that implement the names (:class:`diffnas.registry.Registry` in
-:mod:`diffnas.samplers`, :mod:`diffnas.schedules`, :mod:`diffnas.clipping`, :mod:`diffnas.spaces`)
+:mod:`diffnas.search.samplers`, :mod:`diffnas.search.schedules`, :mod:`diffnas.search.clipping`, :mod:`diffnas.model.spaces`)
 share this book:
 
 * a name registered into a registry of a kind listed here is added here as well, so config
@@ -11,8 +11,8 @@ share this book:
   implements every built-in name listed here, so the list and the code cannot drift apart.
 
 :data:`SPACE_OPS` lists each search space's candidate ops in canonical order (the α column order);
-its keys are the spaces (a space also needs its edges in :mod:`diffnas.spaces`, which checks that
-it implements every space listed here, and :mod:`diffnas.ops` every op).
+its keys are the spaces (a space also needs its edges in :mod:`diffnas.model.spaces`, which checks that
+it implements every space listed here, and :mod:`diffnas.model.ops` every op).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ nothing can ride on an op's weight outside that choice (``aux_skip`` needs every
 
 PRUNABLE_SAMPLERS: frozenset[str] = frozenset({"softmax", "gumbel", "dirichlet"})
 """Samplers whose op weights restricted to a subset of ops and renormalised are exactly their distribution over
-that subset (softmax over the kept logits, the Dirichlet's subcomposition; diffnas.pruning). Not ``gumbel_hard``
+that subset (softmax over the kept logits, the Dirichlet's subcomposition; diffnas.search.pruning). Not ``gumbel_hard``
 (one op per edge) nor ``enhanced`` (its op dropout can leave an edge none of the kept ops)."""
 
 _registered: dict[str, list[str]] = {kind: list(built) for kind, built in BUILTIN.items()}

@@ -39,8 +39,8 @@ def fused_pair(channels_last: bool):
     4 channels, 1 cell per stage, 2 stages, built from torch seed 0."""
     import torch  # here, not at the top: the analysis tests import this module without torch
 
-    from diffnas.spaces import build_space
-    from diffnas.supernet import Supernet
+    from diffnas.model.spaces import build_space
+    from diffnas.model.supernet import Supernet
 
     torch.manual_seed(0)
     space = build_space("nb201")

@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffnas.aux_skip import aux_skip_weight, with_aux_skip
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
-from diffnas.run import SearchRun
+from diffnas.search.aux_skip import aux_skip_weight, with_aux_skip
+from diffnas.search.run import SearchRun
 from tests.helpers import TINY, fused_pair
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}  # the fused cell's tolerance (tests/test_fused.py)
@@ -119,7 +119,7 @@ def test_refusals_name_the_key():
 def test_one_op_samplers_are_those_whose_samples_choose():
     """ONE_OP_SAMPLERS (config's refusal) lists exactly the samplers whose training samples carry ``chosen``."""
     from diffnas.names import ONE_OP_SAMPLERS, names
-    from diffnas.samplers import build_sampler
+    from diffnas.search.samplers import build_sampler
 
     alpha = torch.randn(6, 5)
     for name in names("sampler"):

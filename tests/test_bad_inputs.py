@@ -24,11 +24,11 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from tree_state import tree_state
 
 from diffnas.cli import main
 from diffnas.config import FIELDS
-from sweeps.spec import SPEC_FIELDS
+from diffnas.sweeps.spec import SPEC_FIELDS
+from tests.tree_state import tree_state
 
 Setup = Callable[[Path], None] | None
 
@@ -507,8 +507,8 @@ def test_corpus_is_large_and_covers_every_entry_point() -> None:
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A workspace: conf.yaml, spec.yaml, geno.json, results/run (a real 1-epoch search), sweep/."""
-    from sweeps.results_folder import sweep_document, write_sweep
-    from sweeps.spec import parse_spec
+    from diffnas.sweeps.results_folder import sweep_document, write_sweep
+    from diffnas.sweeps.spec import parse_spec
 
     ws = tmp_path_factory.mktemp("corpus")
     (ws / "conf.yaml").write_text(_yaml(CONFIG))
@@ -526,18 +526,18 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def no_expensive_steps(monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting Ray, loading a dataset for training, training or evaluating fails the test."""
-    import diffnas.evaluate
-    import diffnas.run
-    import sweeps.commands
-    import sweeps.session
+    import diffnas.search.run
+    import diffnas.selection.evaluate
+    import diffnas.sweeps.commands
+    import diffnas.sweeps.session
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("an expensive step started for a bad input")
 
-    monkeypatch.setattr(sweeps.commands, "open_session", refuse)
-    monkeypatch.setattr(sweeps.session, "connect", refuse)
-    monkeypatch.setattr(diffnas.run.SearchRun, "__init__", refuse)
-    monkeypatch.setattr(diffnas.evaluate, "evaluate_genotype", refuse)
+    monkeypatch.setattr(diffnas.sweeps.commands, "open_session", refuse)
+    monkeypatch.setattr(diffnas.sweeps.session, "connect", refuse)
+    monkeypatch.setattr(diffnas.search.run.SearchRun, "__init__", refuse)
+    monkeypatch.setattr(diffnas.selection.evaluate, "evaluate_genotype", refuse)
 
 
 def _check(case: Case, template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

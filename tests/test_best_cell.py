@@ -1,13 +1,13 @@
-"""diffnas.best_cell: the best cell a run saw, recorded beside the final one."""
+"""diffnas.selection.best_cell: the best cell a run saw, recorded beside the final one."""
 
 import math
 
 import pytest
 
-from diffnas.best_cell import best_cell, best_index
 from diffnas.config import SearchConfig
-from diffnas.run import SearchRun
-from diffnas.schema import TRIAL_COLUMNS
+from diffnas.results.schema import TRIAL_COLUMNS
+from diffnas.search.run import SearchRun
+from diffnas.selection.best_cell import best_cell, best_index
 from tests.helpers import TINY
 
 NAN = float("nan")
@@ -55,7 +55,7 @@ def test_a_run_records_its_best_cell_by_the_configured_metric():
 
 
 def test_window_mean_choice_averages_the_last_epochs():
-    from diffnas.best_cell import window_mean_choice
+    from diffnas.selection.best_cell import window_mean_choice
 
     # 2 edges × 3 ops; the final epoch prefers op 2 on edge 0, the mean of the last three prefers op 0
     rows = [[1.0, 0.0, 0.0, 0.0, 1.0, 0.0],

@@ -2,7 +2,7 @@
 
 import torch
 
-from diffnas.bilevel import unrolled_alpha_grad, virtual_step
+from diffnas.search.bilevel import unrolled_alpha_grad, virtual_step
 
 
 def test_second_order_matches_explicit_unrolled_gradient():

@@ -3,7 +3,7 @@ import statistics
 import pytest
 import torch
 
-from diffnas.clipping import AdaptiveClip, build_clipper, total_norm
+from diffnas.search.clipping import AdaptiveClip, build_clipper, total_norm
 
 
 def _param_with_grad(values):

@@ -10,8 +10,8 @@ from pathlib import Path
 import torch
 
 from diffnas.config import SearchConfig
-from diffnas.run import SearchRun
-from diffnas.spaces import choice_from_genotype
+from diffnas.model.spaces import choice_from_genotype
+from diffnas.search.run import SearchRun
 from tests.helpers import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

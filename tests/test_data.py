@@ -440,7 +440,7 @@ def test_digits_read_without_sklearn_equals_load_digits():
     """The digits loader reads scikit-learn's csv directly (no package import); same arrays."""
     from sklearn.datasets import load_digits
 
-    from diffnas.datasets import digits_file, read_digits_csv
+    from diffnas.data.datasets import digits_file, read_digits_csv
 
     path = digits_file()
     assert path is not None and path.endswith("digits.csv.gz")

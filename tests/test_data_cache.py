@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from diffnas import data_cache
 from diffnas.config import SearchConfig
-from diffnas.datasets import DATASETS
-from diffnas.run import SearchRun
-from diffnas.splits import load_dataset
+from diffnas.data import cache as data_cache
+from diffnas.data.datasets import DATASETS
+from diffnas.data.splits import load_dataset
+from diffnas.search.run import SearchRun
 from tests.helpers import TINY
 
 

@@ -1,9 +1,9 @@
-"""diffnas.early_stopping: each rule and collapse guard fires on a constructed case, and not before."""
+"""diffnas.search.early_stopping: each rule and collapse guard fires on a constructed case, and not before."""
 
 import pytest
 
 from diffnas.config import SearchConfig
-from diffnas.early_stopping import RULES, EarlyStopper, build_rules
+from diffnas.search.early_stopping import RULES, EarlyStopper, build_rules
 
 OFF = {"max_skip_share": None, "max_none_share": None, "gap_growth": None}
 

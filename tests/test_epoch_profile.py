@@ -4,8 +4,8 @@ import re
 
 from diffnas.cli import main
 from diffnas.config import SearchConfig
-from diffnas.epoch_profile import PHASES, EpochProfile
-from diffnas.run import SearchRun
+from diffnas.search.epoch_profile import PHASES, EpochProfile
+from diffnas.search.run import SearchRun
 from tests.helpers import TINY, tiny_overrides
 
 

@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from diffnas.samplers import build_sampler
-from diffnas.spaces import build_space
-from diffnas.supernet import Supernet
+from diffnas.model.spaces import build_space
+from diffnas.model.supernet import Supernet
+from diffnas.search.samplers import build_sampler
 from tests.helpers import fused_pair
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
@@ -97,7 +97,7 @@ def test_flop_costs_ignore_the_fused_switch():
 def test_mix_into_gradients_match_finite_differences(channels_last):
     """MixInto's hand-written backward (acc, conv blocks, param-free outputs and the op weights)
     against torch.autograd.gradcheck, in float64: two destinations, one with an acc and one without."""
-    from diffnas.fused import MixInto
+    from diffnas.model.fused import MixInto
 
     gen = torch.Generator().manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format

@@ -1,10 +1,10 @@
-"""diffnas.genotypes: one torch-free NB201 arch_str parser for the search and the analysis side."""
+"""diffnas.model.genotypes: one torch-free NB201 arch_str parser for the search and the analysis side."""
 
 from __future__ import annotations
 
 import pytest
 
-from diffnas.genotypes import parse_nb201
+from diffnas.model.genotypes import parse_nb201
 
 ARCH = "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
 
@@ -22,8 +22,8 @@ def test_parse_nb201_refuses_bad_strings(bad):
 
 def test_search_and_analysis_share_the_parser():
     pytest.importorskip("torch")
-    from analysis.genotype import parse_genotype
-    from diffnas import spaces
+    from diffnas.analysis.genotype import parse_genotype
+    from diffnas.model import spaces
 
     assert spaces.parse_nb201 is parse_nb201
     (cell,) = parse_genotype(ARCH)

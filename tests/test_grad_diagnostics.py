@@ -1,4 +1,4 @@
-"""diffnas.grad_diagnostics: gradient dilution and α-gradient noise against hand-computed values."""
+"""diffnas.search.grad_diagnostics: gradient dilution and α-gradient noise against hand-computed values."""
 
 import math
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from diffnas.config import SearchConfig
-from diffnas.grad_diagnostics import AlphaGradLog, gradient_dilution, gradient_noise, step_dilution
-from diffnas.run import SearchRun
+from diffnas.search.grad_diagnostics import AlphaGradLog, gradient_dilution, gradient_noise, step_dilution
+from diffnas.search.run import SearchRun
 from tests.helpers import TINY
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from diffnas.hessian import dominant_eigenvalue
+from diffnas.search.hessian import dominant_eigenvalue
 
 
 def test_power_iteration_finds_dominant_eigenvalue():

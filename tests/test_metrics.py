@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from diffnas.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
-from diffnas.samplers import build_sampler
+from diffnas.search.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
+from diffnas.search.samplers import build_sampler
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 

@@ -14,7 +14,7 @@ from diffnas.errors import InputError
 
 def test_a_newly_registered_sampler_is_accepted_by_config_validation():
     torch = pytest.importorskip("torch")
-    from diffnas.samplers import SAMPLERS, OpWeights, Sampler, build_sampler
+    from diffnas.search.samplers import SAMPLERS, OpWeights, Sampler, build_sampler
 
     with pytest.raises(InputError, match="allowed: softmax, gumbel, gumbel_hard, enhanced"):
         SearchConfig.validate({"sampler": "uniform_test_only"})
@@ -39,12 +39,12 @@ def test_a_newly_registered_sampler_is_accepted_by_config_validation():
 
 def test_registries_implement_exactly_the_listed_builtins():
     pytest.importorskip("torch")
-    from diffnas.clipping import CLIPPERS
-    from diffnas.ops import OPS
-    from diffnas.proxies import PROXIES
-    from diffnas.samplers import SAMPLERS
-    from diffnas.schedules import SCHEDULES
-    from diffnas.spaces import DISCRETISERS, GENOTYPE_WRITERS
+    from diffnas.model.ops import OPS
+    from diffnas.model.spaces import DISCRETISERS, GENOTYPE_WRITERS
+    from diffnas.search.clipping import CLIPPERS
+    from diffnas.search.samplers import SAMPLERS
+    from diffnas.search.schedules import SCHEDULES
+    from diffnas.selection.proxies import PROXIES
 
     assert tuple(SAMPLERS.names()) == names.BUILTIN["sampler"] == FIELDS["sampler"].options()
     assert tuple(SCHEDULES.names()) == names.BUILTIN["temperature.schedule"]

@@ -1,4 +1,4 @@
-"""diffnas.native: the compiled BatchNorm + mixing kernels equal the PyTorch path within float error,
+"""diffnas.model.native: the compiled BatchNorm + mixing kernels equal the PyTorch path within float error,
 are deterministic, and fall back cleanly.
 
 Tolerance: as the fused path's (rtol 1e-4, atol 1e-5): the kernels only reorder float32 sums (the
@@ -13,11 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffnas.native import build
-from diffnas.native import mix as native_mix
-from diffnas.samplers import build_sampler
-from diffnas.spaces import build_space
-from diffnas.supernet import Supernet
+from diffnas.model.native import build
+from diffnas.model.native import mix as native_mix
+from diffnas.model.spaces import build_space
+from diffnas.model.supernet import Supernet
+from diffnas.search.samplers import build_sampler
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
 NHWC = torch.channels_last
@@ -183,7 +183,7 @@ def test_nchw_and_missing_kernels_take_the_pytorch_path(monkeypatch):
 
 @pytest.mark.parametrize("shape", [(3, 8, 5, 7), (2, 16, 1, 4), (2, 5, 3, 3)])
 def test_avg_pool3x3_equals_torch_forward_and_backward(shape):
-    from diffnas.native.pool import AvgPool3x3
+    from diffnas.model.native.pool import AvgPool3x3
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(*shape, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
@@ -206,7 +206,7 @@ def test_pool_and_source_kernels_at_every_border_case(hw, threads):
     """The window is summed per image row, vertically then horizontally, with the first and last pixel
     of a row and the first and last row of an image as special cases: every small image (a single row,
     a single column, two of each) at 1 and 2 threads, forward and backward, against PyTorch."""
-    from diffnas.native.pool import AvgPool3x3, ReluAndPool
+    from diffnas.model.native.pool import AvgPool3x3, ReluAndPool
 
     gen = torch.Generator().manual_seed(hw[0] * 10 + hw[1])
     x = torch.randn(3, 3, *hw, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
@@ -232,7 +232,7 @@ def test_pool_and_source_kernels_at_every_border_case(hw, threads):
 def test_pool_and_source_kernels_on_an_empty_tensor(shape):
     """A tensor with no pixels (zero width, height or batch) gives empty outputs and gradients, as
     PyTorch's pool does, instead of a kernel writing past its row or failing to allocate nothing."""
-    from diffnas.native.pool import AvgPool3x3, ReluAndPool
+    from diffnas.model.native.pool import AvgPool3x3, ReluAndPool
 
     x = torch.zeros(*shape).contiguous(memory_format=NHWC).requires_grad_(True)
     pooled = AvgPool3x3.apply(x)
@@ -245,8 +245,8 @@ def test_pool_and_source_kernels_on_an_empty_tensor(shape):
 
 
 def test_pool_kernel_applies_to_nb201_avg_pool_only():
-    from diffnas.native.pool import applies
-    from diffnas.ops import OPS
+    from diffnas.model.native.pool import applies
+    from diffnas.model.ops import OPS
 
     x = torch.randn(2, 4, 6, 6).contiguous(memory_format=NHWC)
     assert applies(OPS.get("avg_pool_3x3")(4, 1, False), x)
@@ -257,7 +257,7 @@ def test_pool_kernel_applies_to_nb201_avg_pool_only():
 
 
 def test_relu_and_pool_equal_torch_forward_and_backward():
-    from diffnas.native.pool import ReluAndPool
+    from diffnas.model.native.pool import ReluAndPool
 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, 8, 5, 7, generator=gen).contiguous(memory_format=NHWC)
@@ -278,7 +278,7 @@ def test_relu_handles_and_identity_each_get_their_own_gradient(with_pool):
     """ReluAndPool(x, 2, identity=True): two ReLU handles (one per conv op), the pool and x itself; the
     backward adds their gradients in its one pass, as autograd would have: [x > 0]·(g_a + g_b) +
     poolᵀ(g_pool) + g_ident (a pool nobody reads gives no gradient)."""
-    from diffnas.native.pool import ReluAndPool
+    from diffnas.model.native.pool import ReluAndPool
 
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(2, 8, 5, 6, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
@@ -304,7 +304,7 @@ def test_relu_handles_and_identity_each_get_their_own_gradient(with_pool):
 def test_relu_and_pool_without_a_relu_handle_is_refused():
     """The backward reads the ReLU gradients from the first n_relu outputs; with n_relu = 0 the forward
     would still hand out one ReLU and every later gradient would land on the wrong term, so it refuses."""
-    from diffnas.native.pool import ReluAndPool
+    from diffnas.model.native.pool import ReluAndPool
 
     x = torch.randn(1, 4, 3, 3).contiguous(memory_format=NHWC).requires_grad_(True)
     with pytest.raises(ValueError, match="n_relu must be >= 1, got 0"):
@@ -315,7 +315,7 @@ def test_relu_and_pool_without_a_relu_handle_is_refused():
 def test_kernels_hold_for_every_specialised_channel_count(channels):
     """The row loops are compiled once per usual channel count (4, 8, 16, 32, 64) and once generic:
     each against PyTorch, on a small image where every pixel touches the border."""
-    from diffnas.native.pool import ReluAndPool
+    from diffnas.model.native.pool import ReluAndPool
 
     gen = torch.Generator().manual_seed(channels)
     x = torch.randn(3, channels, 4, 4, generator=gen).contiguous(memory_format=NHWC).requires_grad_(True)
@@ -371,7 +371,7 @@ def test_second_derivatives_through_the_kernels_equal_the_pytorch_path():
 
 def test_the_hessian_metric_on_the_kernels_matches_the_reference_path():
     from diffnas.config import SearchConfig
-    from diffnas.run import SearchRun
+    from diffnas.search.run import SearchRun
 
     run = SearchRun(SearchConfig.validate({"epochs": 2, "metrics.hessian_iters": 4, "data.subset": 200}))
     assert all(c.native for c in run.model.layers if hasattr(c, "native"))

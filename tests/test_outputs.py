@@ -1,4 +1,4 @@
-"""Output safety (diffnas/outputs.py): ``report --out`` never destroys results or foreign files.
+"""Output safety (diffnas/results/outputs.py): ``report --out`` never destroys results or foreign files.
 
 A real results folder comes from a 1-epoch ``diffnas search`` on a digits subset; every ``--out``
 that overlaps it is refused with exit 2 and one line, and the whole tree stays byte-identical."""
@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
-from tree_state import tree_state
 
 from diffnas.cli import main
 from diffnas.errors import InputError
-from diffnas.outputs import REPORT_MARKER, check_report_out, check_storage, is_within
+from diffnas.results.outputs import REPORT_MARKER, check_report_out, check_storage, is_within
+from tests.tree_state import tree_state
 
 TINY = ["--set", "epochs=1", "--set", "data.subset=200", "--set", "data.resolution=8", "--set", "model.channels=4",
         "--set", "model.stages=1", "--set", "metrics.eval_batches=2"]

@@ -3,14 +3,14 @@
 import pytest
 import torch
 
-from diffnas import perf
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
-from diffnas.perf import CompiledLoss, PerfOptions, Scaler
-from diffnas.run import SearchRun
-from diffnas.samplers import build_sampler
-from diffnas.spaces import build_space
-from diffnas.supernet import Supernet
+from diffnas.model import perf
+from diffnas.model.perf import CompiledLoss, PerfOptions, Scaler
+from diffnas.model.spaces import build_space
+from diffnas.model.supernet import Supernet
+from diffnas.search.run import SearchRun
+from diffnas.search.samplers import build_sampler
 from tests.helpers import TINY
 
 

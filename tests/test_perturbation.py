@@ -3,9 +3,9 @@ import itertools
 import pytest
 import torch
 
-from diffnas.perturbation import alive_weights, perturb_select, zero_cost_pt
-from diffnas.proxies import PROXIES, cell_network
-from diffnas.spaces import build_space, choice_from_genotype
+from diffnas.model.spaces import build_space, choice_from_genotype
+from diffnas.selection.perturbation import alive_weights, perturb_select, zero_cost_pt
+from diffnas.selection.proxies import PROXIES, cell_network
 from tests.helpers import PROXY_SIZES, proxy_batch
 
 SPACE = build_space("nb201")

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from diffnas.config import SearchConfig
-from diffnas.proxies import PROXIES, _binary_kernel, cell_network, cell_score, score
-from diffnas.run import SearchRun
-from diffnas.spaces import build_space, choice_from_genotype
+from diffnas.model.spaces import build_space, choice_from_genotype
+from diffnas.search.run import SearchRun
+from diffnas.selection.proxies import PROXIES, _binary_kernel, cell_network, cell_score, score
 from tests.helpers import PROXY_SIZES, TINY, proxy_batch
 
 SPACE = build_space("nb201")

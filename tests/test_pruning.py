@@ -1,4 +1,4 @@
-"""DrNAS's progressive shrinking (diffnas.pruning) and its place in a run; DrNAS's KL term is in test_regularizers."""
+"""DrNAS's progressive shrinking (diffnas.search.pruning) and its place in a run; DrNAS's KL term is in test_regularizers."""
 
 import pytest
 import torch
@@ -6,8 +6,8 @@ import torch.nn.functional as F
 
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
-from diffnas.pruning import full_mask, masked_alpha, masked_weights, prune_mask
-from diffnas.run import SearchRun
+from diffnas.search.pruning import full_mask, masked_alpha, masked_weights, prune_mask
+from diffnas.search.run import SearchRun
 from tests.helpers import TINY
 
 
@@ -45,7 +45,7 @@ def test_restricted_gumbel_and_softmax_samples_are_those_of_alpha_without_the_pr
     """For the PRUNABLE_SAMPLERS built on softmax, W·M renormalised equals the sampler run on α with −∞ at the
     pruned ops, draw for draw (same generator state)."""
     from diffnas.names import PRUNABLE_SAMPLERS
-    from diffnas.samplers import build_sampler
+    from diffnas.search.samplers import build_sampler
 
     alpha = torch.randn(6, 5)
     mask = prune_mask(torch.randn(6, 5), full_mask(6, 5), 2)

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from diffnas.refine import neighbourhood, refine_cell, successive_halving, validation_splits
-from diffnas.spaces import build_space, choice_from_genotype
-from diffnas.splits import load_dataset
+from diffnas.data.splits import load_dataset
+from diffnas.model.spaces import build_space, choice_from_genotype
+from diffnas.selection.refine import neighbourhood, refine_cell, successive_halving, validation_splits
 
 SPACE = build_space("nb201")
 CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from diffnas.metrics import mean_entropy, op_probs
-from diffnas.regularizers import (
+from diffnas.search.metrics import mean_entropy, op_probs
+from diffnas.search.regularizers import (
     beta_decay_term,
     beta_decay_weight,
     dirichlet_kl_term,

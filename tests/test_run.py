@@ -10,10 +10,10 @@ import torch
 
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
-from diffnas.run import SearchRun
-from diffnas.schema import EPOCH_COLUMNS, PLACEMENT_COLUMNS
-from diffnas.spaces import choice_from_genotype
-from diffnas.truth import nb201_truth
+from diffnas.model.spaces import choice_from_genotype
+from diffnas.results.schema import EPOCH_COLUMNS, PLACEMENT_COLUMNS
+from diffnas.search.run import SearchRun
+from diffnas.selection.truth import nb201_truth
 from tests.helpers import TINY
 
 
@@ -62,7 +62,7 @@ def test_same_seed_identical_rows():
 RESUME_SCRIPT = textwrap.dedent("""
     import sys, torch
     from diffnas.config import SearchConfig
-    from diffnas.run import SearchRun
+    from diffnas.search.run import SearchRun
     flat = torch.load(sys.argv[1], weights_only=False)
     run = SearchRun.load(SearchConfig.validate(flat), sys.argv[2])
     rows = []

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from diffnas.samplers import SAMPLERS, EnhancedSampler, build_sampler
+from diffnas.search.samplers import SAMPLERS, EnhancedSampler, build_sampler
 
 
 def _alpha():

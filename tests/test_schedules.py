@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from diffnas.schedules import SCHEDULES, TemperatureSchedule
+from diffnas.search.schedules import SCHEDULES, TemperatureSchedule
 
 
 @pytest.mark.parametrize("name", ["linear", "exponential", "cosine", "step"])

@@ -9,7 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from diffnas.cli import main
-from diffnas.schema import EPOCH_COLUMNS, IDENTITY_COLUMNS, SCHEMA_VERSION, SWEEP_ONLY_COLUMNS, TRIAL_COLUMNS
+from diffnas.results.schema import (
+    EPOCH_COLUMNS,
+    IDENTITY_COLUMNS,
+    SCHEMA_VERSION,
+    SWEEP_ONLY_COLUMNS,
+    TRIAL_COLUMNS,
+)
 from tests.helpers import tiny_overrides
 
 

@@ -3,7 +3,7 @@ import json
 import pytest
 import torch
 
-from diffnas.spaces import build_space, choice_from_genotype, parse_nb201
+from diffnas.model.spaces import build_space, choice_from_genotype, parse_nb201
 
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 

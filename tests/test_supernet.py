@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from diffnas.samplers import build_sampler
-from diffnas.spaces import build_space
-from diffnas.supernet import Supernet
+from diffnas.model.spaces import build_space
+from diffnas.model.supernet import Supernet
+from diffnas.search.samplers import build_sampler
 
 
 def _count_calls(net):
@@ -161,7 +161,7 @@ def _check_darts_flop_costs() -> None:
 
 def _hard_edge_grads(hard_forward: str, alpha0: torch.Tensor, seed: int, temperature: float = 0.7):
     """One NB201 edge driven by gumbel_hard: (alpha grad, chosen k, y, op outputs, G, out)."""
-    from diffnas.samplers import gumbel_noise
+    from diffnas.search.samplers import gumbel_noise
 
     torch.manual_seed(0)
     space = build_space("nb201")

@@ -6,8 +6,8 @@ import pytest
 
 from diffnas.config import SearchConfig
 from diffnas.errors import InputError
-from diffnas.run import SearchRun
-from diffnas.truth import ALL_SKIP, ANCHORS, BEST_CELL, BUNDLED_COLUMNS, TruthTable, nb201_truth
+from diffnas.search.run import SearchRun
+from diffnas.selection.truth import ALL_SKIP, ANCHORS, BEST_CELL, BUNDLED_COLUMNS, TruthTable, nb201_truth
 from tests.helpers import TINY, tiny_overrides
 
 # ../shared/data beside the checkout (the integration repo), or beside the folder of clones

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synth_results import standard_runs, write_results
+
+from tests.analysis.synth_results import standard_runs, write_results
 
 
 @pytest.fixture

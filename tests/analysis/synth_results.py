@@ -1,4 +1,4 @@
-"""Synthetic results folders with known curves, written through ``diffnas.results.write_part``.
+"""Synthetic results folders with known curves, written through ``diffnas.results.parts.write_part``.
 
 A uniquely named helper module (not ``conftest``) so that test modules can import it unambiguously."""
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from diffnas.results import write_part
+from diffnas.results.parts import write_part
 
 NB201_OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 NB201_EDGES = ["1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2"]

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from synth_results import ALT, BASE, make_run, standard_runs, write_results
 
-from analysis.aggregate import aggregate
-from analysis.groups import assign_groups, default_group_keys
-from analysis.load import load_results
-from analysis.summary import summarise
+from diffnas.analysis.aggregate import aggregate
+from diffnas.analysis.groups import assign_groups, default_group_keys
+from diffnas.analysis.load import load_results
+from diffnas.analysis.summary import summarise
+from tests.analysis.synth_results import ALT, BASE, make_run, standard_runs, write_results
 
 
 def _aggregate(folder, **kw):
@@ -72,7 +72,7 @@ def test_phases_are_never_mixed(tmp_path) -> None:
 
 
 def test_truth_accuracy_aggregated_and_shown_when_present(tmp_path) -> None:
-    from analysis.tables import aggregate_view
+    from diffnas.analysis.tables import aggregate_view
 
     runs = [make_run(f"r{s}", BASE, s, entropy=[0.9, 0.2], truth=[None, 90.0 + s]) for s in range(3)]
     _, agg = _aggregate(write_results(tmp_path / "r", runs))
@@ -84,9 +84,9 @@ def test_truth_accuracy_aggregated_and_shown_when_present(tmp_path) -> None:
 
 
 def test_truth_beside_the_ranking_metric_and_among_the_published_anchors(tmp_path) -> None:
-    from analysis.compare import rank_table
-    from analysis.tables import anchors_view, ranking_view
-    from diffnas.truth import ANCHORS
+    from diffnas.analysis.compare import rank_table
+    from diffnas.analysis.tables import anchors_view, ranking_view
+    from diffnas.selection.truth import ANCHORS
 
     runs = [make_run(f"r{s}", BASE, s, entropy=[0.9, 0.2], truth=[None, 90.0 + s]) for s in range(3)]
     _, agg = _aggregate(write_results(tmp_path / "r", runs))
@@ -105,9 +105,9 @@ def test_truth_beside_the_ranking_metric_and_among_the_published_anchors(tmp_pat
 
 
 def test_report_ranks_by_the_calibrated_proxy_score_mode_max(tmp_path) -> None:
-    from analysis.compare import rank_metric, rank_table
-    from analysis.summary import SUMMARY_METRICS
-    from analysis.tables import ranking_view
+    from diffnas.analysis.compare import rank_metric, rank_table
+    from diffnas.analysis.summary import SUMMARY_METRICS
+    from diffnas.analysis.tables import ranking_view
 
     # BASE has the better val_acc, ALT the better final cell by the proxy (and by truth)
     runs = [make_run(f"b{s}", BASE, s, entropy=[0.9, 0.5], val_acc=[0.5, 0.9], proxy=[300.0, 310.0 + s],

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.bootstrap import bootstrap_diff_ci, bootstrap_mean_ci
+from diffnas.analysis.bootstrap import bootstrap_diff_ci, bootstrap_mean_ci
 
 
 def _scipy_ci(*samples: np.ndarray, seed: int, n_resamples: int = 2000, confidence: float = 0.95):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.compare import compare_to_baseline, holm, rank_table
+from diffnas.analysis.compare import compare_to_baseline, holm, rank_table
 
 
 def test_holm_by_hand() -> None:

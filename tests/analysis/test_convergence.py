@@ -1,14 +1,14 @@
-"""analysis.convergence: each criterion's convergence epoch on constructed runs, censoring, the report flag."""
+"""diffnas.analysis.convergence: each criterion's convergence epoch on constructed runs, censoring, the report flag."""
 
 from __future__ import annotations
 
 import pytest
-from synth_results import ALT, BASE, G_CONV, G_MIX, make_run, write_results
 
-from analysis.convergence import CRITERIA, DEFAULT_CRITERION
-from analysis.load import load_results
-from analysis.summary import summarise
+from diffnas.analysis.convergence import CRITERIA, DEFAULT_CRITERION
+from diffnas.analysis.load import load_results
+from diffnas.analysis.summary import summarise
 from diffnas.cli import main
+from tests.analysis.synth_results import ALT, BASE, G_CONV, G_MIX, make_run, write_results
 
 
 def _runs():

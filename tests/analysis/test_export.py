@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from analysis.export import EXPORTERS, ReportBundle, latex_table, markdown_table
-from analysis.plots import FigureFile
+from diffnas.analysis.export import EXPORTERS, ReportBundle, latex_table, markdown_table
+from diffnas.analysis.plots import FigureFile
 
 
 def _bundle(tmp_path: Path) -> ReportBundle:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from analysis.groups import (
+from diffnas.analysis.groups import (
     assign_groups,
     baseline_group,
     comparison_phase,

@@ -8,12 +8,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from synth_results import ALT, BASE, make_run, standard_runs, write_results
 
-from analysis.load import load_results, load_run_epochs
+from diffnas.analysis.load import load_results, load_run_epochs
 from diffnas.cli import main
 from diffnas.errors import InputError
-from diffnas.results import rows_to_table
+from diffnas.results.parts import rows_to_table
+from tests.analysis.synth_results import ALT, BASE, make_run, standard_runs, write_results
 
 
 def _epoch_part(folder: Path) -> Path:

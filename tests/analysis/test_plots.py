@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.image import imread
-from synth_results import G_CONV
 
-from analysis.genotype import parse_genotype
-from analysis.groups import assign_groups, default_group_keys
-from analysis.load import load_results, load_run_epochs
-from analysis.plots import PLOTS, PlotInput, curve_table, diagnostics_table, draw_all, plot_cell
-from analysis.summary import summarise
+from diffnas.analysis.genotype import parse_genotype
+from diffnas.analysis.groups import assign_groups, default_group_keys
+from diffnas.analysis.load import load_results, load_run_epochs
+from diffnas.analysis.plots import PLOTS, PlotInput, curve_table, diagnostics_table, draw_all, plot_cell
+from diffnas.analysis.summary import summarise
+from tests.analysis.synth_results import G_CONV
 
 DARTS = json.dumps({
     "normal": [["sep_conv_3x3", 0], ["sep_conv_3x3", 1], ["skip_connect", 0], ["sep_conv_3x3", 1],

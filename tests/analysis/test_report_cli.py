@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from synth_results import ALT, BASE, make_run, standard_runs, write_results
 
 from diffnas.cli import main
+from tests.analysis.synth_results import ALT, BASE, make_run, standard_runs, write_results
 
 REPO = Path(__file__).resolve().parents[2]
 FORMAT_FILES = {
@@ -114,7 +114,7 @@ def test_report_runs_where_torch_and_ray_cannot_be_imported(standard_results: Pa
 
 
 def test_cli_module_imports_only_the_standard_library() -> None:
-    code = ("import sys, analysis.cli; heavy = [m for m in ('pandas', 'numpy', 'pyarrow', 'scipy', 'matplotlib')"
+    code = ("import sys, diffnas.analysis.cli; heavy = [m for m in ('pandas', 'numpy', 'pyarrow', 'scipy', 'matplotlib')"
             " if m in sys.modules]; print(heavy); sys.exit(1 if heavy else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -124,10 +124,10 @@ def test_cli_module_imports_only_the_standard_library() -> None:
 def test_cli_defaults_match_the_library() -> None:
     import argparse
 
-    from analysis import cli
-    from analysis.export import EXPORTERS
-    from analysis.plots import PLOTS
-    from analysis.report import ReportOptions
+    from diffnas.analysis import cli
+    from diffnas.analysis.export import EXPORTERS
+    from diffnas.analysis.plots import PLOTS
+    from diffnas.analysis.report import ReportOptions
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
@@ -142,8 +142,8 @@ def test_cli_defaults_match_the_library() -> None:
 def test_analysis_imports_neither_torch_nor_ray_nor_heavy_diffnas_modules() -> None:
     import ast
 
-    allowed_diffnas = {"diffnas.schema", "diffnas.errors", "diffnas.results", "diffnas.config", "diffnas.outputs",
-                       "diffnas.storage", "diffnas.truth", "diffnas.genotypes", "diffnas.inputs"}
+    allowed_diffnas = {"diffnas.results.schema", "diffnas.errors", "diffnas.results.parts", "diffnas.config", "diffnas.results.outputs",
+                       "diffnas.storage", "diffnas.selection.truth", "diffnas.model.genotypes", "diffnas.inputs"}
     for path in sorted((REPO / "analysis").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (

@@ -7,10 +7,10 @@ import random
 
 import numpy as np
 import pytest
-from synth_results import BASE, G_CONV, G_MIX, G_SKIP, make_run, write_results
 
-from analysis.load import load_results
-from analysis.summary import summarise, unchanged_streak
+from diffnas.analysis.load import load_results
+from diffnas.analysis.summary import summarise, unchanged_streak
+from tests.analysis.synth_results import BASE, G_CONV, G_MIX, G_SKIP, make_run, write_results
 
 NAN = float("nan")
 

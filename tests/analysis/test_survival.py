@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from analysis.survival import kaplan_meier, kaplan_meier_median
+from diffnas.analysis.survival import kaplan_meier, kaplan_meier_median
 
 
 def test_hand_computed_survival_and_median() -> None:

@@ -1,12 +1,12 @@
-"""sweeps.checkpoints: every checkpoint kept while an experiment runs, the newest per trial after it."""
+"""diffnas.sweeps.checkpoints: every checkpoint kept while an experiment runs, the newest per trial after it."""
 
 from __future__ import annotations
 
 import os
 
-from sweeps import checkpoints
-from sweeps.spec import load_spec
-from sweeps.tuners import _run_config
+from diffnas.sweeps import checkpoints
+from diffnas.sweeps.spec import load_spec
+from diffnas.sweeps.tuners import _run_config
 
 
 def _touch(path) -> None:

@@ -1,4 +1,4 @@
-"""sweeps.cli through ``diffnas.cli.main``: bad specs exit 2 before Ray starts; status; help."""
+"""diffnas.sweeps.cli through ``diffnas.cli.main``: bad specs exit 2 before Ray starts; status; help."""
 
 from __future__ import annotations
 
@@ -44,14 +44,14 @@ def _no_ray(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     calls: list[str] = []
     import ray
 
-    import sweeps.session
+    import diffnas.sweeps.session
 
     def refuse(*args, **kwargs):
         calls.append("ray")
         raise AssertionError("Ray must not start for a bad spec")
 
     monkeypatch.setattr(ray, "init", refuse)
-    monkeypatch.setattr(sweeps.session, "connect", refuse)
+    monkeypatch.setattr(diffnas.sweeps.session, "connect", refuse)
     return calls
 
 

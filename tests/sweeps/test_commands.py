@@ -1,4 +1,4 @@
-"""sweeps.commands end to end on Ray: explore with ASHA, seeds per config, confirm, optuna, resources,
+"""diffnas.sweeps.commands end to end on Ray: explore with ASHA, seeds per config, confirm, optuna, resources,
 and a SIGKILLed driver resumed with every (trial_id, epoch) row exactly once."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from diffnas.cli import main
-from sweeps.ranking import rank_phase, sweep_rows
+from diffnas.sweeps.ranking import rank_phase, sweep_rows
 from tests.ray_cluster import kill_driver, wait_while_running
 
 pytestmark = pytest.mark.ray
@@ -175,8 +175,8 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
 
 
 def test_confirm_refuses_an_unfinished_explore(tmp_path, tiny_spec, capsys):
-    from sweeps.results_folder import sweep_document, write_sweep
-    from sweeps.spec import load_spec
+    from diffnas.sweeps.results_folder import sweep_document, write_sweep
+    from diffnas.sweeps.spec import load_spec
 
     doc = sweep_document(load_spec(tiny_spec()))
     doc["experiments"].append({"name": "explore", "phase": "explore", "finished": False})

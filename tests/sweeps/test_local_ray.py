@@ -1,4 +1,4 @@
-"""sweeps.local_ray: the record of a driver's local Ray, clean-up after a SIGKILLed driver, and the
+"""diffnas.sweeps.local_ray: the record of a driver's local Ray, clean-up after a SIGKILLed driver, and the
 one-line note instead of Tune's traceback for an already-deleted checkpoint."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import subprocess
 import sys
 import time
 
-from sweeps import local_ray
+from diffnas.sweeps import local_ray
 
 DRIVER = """
 import subprocess, sys, time
 sys.path.insert(0, {repo!r})
-from sweeps.local_ray import write_record
+from diffnas.sweeps.local_ray import write_record
 child = subprocess.Popen(["sleep", "300"])
 write_record({root!r})
 print(child.pid, flush=True)

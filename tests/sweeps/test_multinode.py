@@ -33,7 +33,7 @@ def cluster():
 GPU_DRIVER = """
 import json, os, sys, time
 import ray
-from sweeps.trainable import trial_device
+from diffnas.sweeps.trainable import trial_device
 
 @ray.remote(num_cpus=0)
 class Trial:

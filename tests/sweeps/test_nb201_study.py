@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from diffnas.cli import main
-from diffnas.truth import ANCHORS, bundled_table_path
+from diffnas.selection.truth import ANCHORS, bundled_table_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = ROOT / "sweeps" / "nb201_study_small.yaml"
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 def test_study_specs_validate_and_cross_every_sampler_with_the_axes() -> None:
-    from sweeps.spec import load_spec
+    from diffnas.sweeps.spec import load_spec
 
     for path in (FULL, SMALL):
         spec = load_spec(str(path))

@@ -1,4 +1,4 @@
-"""sweeps.ranking: one ranking rule for `sweep status` and `sweep confirm` (no Ray needed)."""
+"""diffnas.sweeps.ranking: one ranking rule for `sweep status` and `sweep confirm` (no Ray needed)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from diffnas.results import write_part
-from sweeps.ranking import confirm_plan, phase_rows, rank_phase, rank_rows, select_configs, sweep_rows
+from diffnas.results.parts import write_part
+from diffnas.sweeps.ranking import confirm_plan, phase_rows, rank_phase, rank_rows, select_configs, sweep_rows
 
 
 def _epochs(trial: str, cid: str, upto: int, m: float, phase: str = "explore") -> list[dict]:
@@ -70,9 +70,9 @@ def test_sweep_rows_reads_one_sweep_and_ranks_without_runs_that_diverged_or_erro
 
 def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     """`sweep status` names as best the config that `confirm` would put first (failed runs left out)."""
-    from sweeps.commands import status_text
-    from sweeps.results_folder import sweep_document, write_sweep
-    from sweeps.spec import load_spec
+    from diffnas.sweeps.commands import status_text
+    from diffnas.sweeps.results_folder import sweep_document, write_sweep
+    from diffnas.sweeps.spec import load_spec
 
     root = str(tmp_path / "r")
     doc = sweep_document(load_spec(tiny_spec()))

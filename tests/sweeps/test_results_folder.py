@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from diffnas.errors import InputError
-from sweeps.results_folder import (
+from diffnas.sweeps.results_folder import (
     SWEEP_FILE,
     load_sweep,
     read_rows,
@@ -19,7 +19,7 @@ from sweeps.results_folder import (
     sweep_document,
     write_sweep,
 )
-from sweeps.spec import parse_spec
+from diffnas.sweeps.spec import parse_spec
 from tests.conftest import TINY_SPEC
 
 

@@ -1,4 +1,4 @@
-"""sweeps.session: Ray addresses parsed (and refused in one line) before anything connects."""
+"""diffnas.sweeps.session: Ray addresses parsed (and refused in one line) before anything connects."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
     ("ray://10.0.0.1:10002", ("10.0.0.1", 10002)), ("auto", None), ("[::1]:6379", ("::1", 6379)),
 ])
 def test_parse_address(address, expected):
-    from sweeps.session import parse_address
+    from diffnas.sweeps.session import parse_address
 
     assert parse_address(address) == expected
 
@@ -18,7 +18,7 @@ def test_parse_address(address, expected):
 @pytest.mark.parametrize("address", ["host:0", "host:x", ":6379", "http://host:1"])
 def test_bad_address_named(address):
     from diffnas.errors import InputError
-    from sweeps.session import parse_address
+    from diffnas.sweeps.session import parse_address
 
     with pytest.raises(InputError, match="--address"):
         parse_address(address)

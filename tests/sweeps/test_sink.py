@@ -1,4 +1,4 @@
-"""sweeps.sink: Parquet rows exactly once, identity/config columns, trial statuses (fake trials, no Ray)."""
+"""diffnas.sweeps.sink: Parquet rows exactly once, identity/config columns, trial statuses (fake trials, no Ray)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from diffnas.config import SearchConfig
-from diffnas.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
-from sweeps.sink import ParquetSink, Progress, trial_status
+from diffnas.results.schema import SCHEMA_VERSION, SCHEMA_VERSION_KEY
+from diffnas.sweeps.sink import ParquetSink, Progress, trial_status
 
 pytest.importorskip("ray")
 

@@ -1,4 +1,4 @@
-"""sweeps.spec: validation of sweep specs (no Ray)."""
+"""diffnas.sweeps.spec: validation of sweep specs (no Ray)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import os
 import pytest
 
 from diffnas.errors import InputError
-from sweeps.spec import load_spec, parse_spec
+from diffnas.sweeps.spec import load_spec, parse_spec
 
 SWEEPS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "sweeps")
 
@@ -120,7 +120,7 @@ def test_bad_specs_name_the_key(changes, field):
 def test_fixed_fields_use_the_configs_coercion(key, value):
     """A spec's fixed fields are checked by the same code as config keys (diffnas.config.coerce_field)."""
     from diffnas.config import coerce_field
-    from sweeps.spec import SPEC_FIELDS
+    from diffnas.sweeps.spec import SPEC_FIELDS
 
     section, _, leaf = key.partition(".")
     data = copy.deepcopy(GOOD)

@@ -1,4 +1,4 @@
-"""sweeps.trainable: config merging, Ray placement, and a faulted trial resuming from its checkpoint."""
+"""diffnas.sweeps.trainable: config merging, Ray placement, and a faulted trial resuming from its checkpoint."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from diffnas.config import SearchConfig
-from sweeps.trainable import placement, resolve_flat, trial_search_config
+from diffnas.sweeps.trainable import placement, resolve_flat, trial_search_config
 
 
 def test_resolve_flat_merges_point_then_keys():
@@ -28,7 +28,7 @@ def test_placement_follows_ray_assignment():
 
 
 def test_cuda_device_maps_ray_gpu_ids_to_the_visible_index():
-    from sweeps.trainable import cuda_device
+    from diffnas.sweeps.trainable import cuda_device
 
     assert cuda_device([], None) == "cpu"
     assert cuda_device(["1"], "1") == "cuda:0"  # Ray's usual case: only the assigned GPU visible
@@ -54,9 +54,9 @@ def test_faulted_trial_resumes_from_checkpoint_bit_for_bit(ray_session, tiny_spe
     """Two trials, same config and seed; one raises after training epoch 2 (max_failures 1).
 
     The retry restarts from the epoch-1 checkpoint and its rows equal the unfaulted trial's."""
-    from sweeps.results_folder import sweep_document, write_sweep
-    from sweeps.spec import load_spec
-    from sweeps.tuners import build_explore_tuner
+    from diffnas.sweeps.results_folder import sweep_document, write_sweep
+    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.tuners import build_explore_tuner
 
     marker = str(tmp_path / "fault.marker")
     path = tiny_spec(
@@ -93,7 +93,7 @@ def test_faulted_trial_resumes_from_checkpoint_bit_for_bit(ray_session, tiny_spe
 def test_tracer_appends_one_json_line_per_event_and_is_a_noop_without_a_file(tmp_path):
     import json
 
-    from sweeps.trainable import tracer
+    from diffnas.sweeps.trainable import tracer
 
     tracer(None, "t0")("start")  # no file named: nothing happens
     path = tmp_path / "trace.jsonl"

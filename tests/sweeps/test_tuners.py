@@ -1,4 +1,4 @@
-"""sweeps.tuners: the explore and confirm param spaces queue the seeds of a config side by side."""
+"""diffnas.sweeps.tuners: the explore and confirm param spaces queue the seeds of a config side by side."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ def test_explore_queues_the_seeds_of_a_config_side_by_side(tiny_spec):
     """The explore grid lists every (grid point, seed) once, seeds varying fastest, in Tune's order."""
     from ray.tune.search.variant_generator import generate_variants
 
-    from sweeps.spec import load_spec
-    from sweeps.trainable import POINT_KEY
-    from sweeps.tuners import explore_param_space
+    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.trainable import POINT_KEY
+    from diffnas.sweeps.tuners import explore_param_space
 
     spec = load_spec(tiny_spec(grid={"sampler": ["softmax", "gumbel_hard"], "entropy_weight": [0.0, 0.1]},
                                sample={}, num_samples=1, seeds=[3, 4]))
@@ -25,8 +25,8 @@ def test_explore_queues_the_seeds_of_a_config_side_by_side(tiny_spec):
 def test_confirm_queues_the_seeds_of_a_config_side_by_side():
     from ray.tune.search.variant_generator import generate_variants
 
-    from sweeps.trainable import POINT_KEY
-    from sweeps.tuners import confirm_param_space
+    from diffnas.sweeps.trainable import POINT_KEY
+    from diffnas.sweeps.tuners import confirm_param_space
 
     points = [{"sampler": "softmax"}, {"sampler": "gumbel_hard"}]
     queued = [(c[POINT_KEY]["sampler"], c[POINT_KEY]["seed"])

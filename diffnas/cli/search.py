@@ -1,0 +1,143 @@
+"""``diffnas search``: one search run to a results folder (module level: stdlib only).
+
+Writes ``OUT/epochs/<trial>-e<epoch>.parquet`` after every epoch, ``OUT/trials/<trial>.parquet``
+at the end, ``OUT/genotype.json`` and ``OUT/config.yaml``; a checkpoint ``OUT/checkpoint.pt``
+after every epoch lets the same command continue a killed run where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+CHECKPOINT = "checkpoint.pt"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML search config (default: built-in defaults)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, dotted (e.g. --set temperature.schedule=cosine, "
+                        "--set entropy_weight=0.1: > 0 sharpens the op distribution, < 0 rewards exploration)")
+    p.add_argument("--out", metavar="DIR", default="runs/search", help="results folder (default: runs/search)")
+    p.add_argument("--data-dir", metavar="DIR", help="dataset folder (same as --set data.dir=DIR)")
+    p.add_argument("--name", default="search", help="value of the 'sweep' column (default: search)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--profile", action="store_true",
+                   help="print where each epoch's time goes (alpha step, weight step, evaluation, metrics, "
+                        "writing) and the run's totals, on stderr")
+    p.add_argument("--list-keys", action="store_true",
+                   help="print every config key with its default, what is allowed and what it does, then exit")
+
+
+def prepare(args: argparse.Namespace):
+    """Validate everything that can be checked before anything is written."""
+    from diffnas.config import load_config
+    from diffnas.data import check_dataset
+    from diffnas.errors import InputError
+    from diffnas.inputs import shown
+    from diffnas.results.outputs import check_search_out
+    from diffnas.selection.truth import check_table
+
+    overrides = list(args.overrides)
+    if args.data_dir is not None:
+        if not args.data_dir.strip():
+            raise InputError("--data-dir", "must be a non-empty folder path")
+        overrides.append(f"data.dir={args.data_dir}")
+    if not _NAME.match(args.name or ""):
+        raise InputError("--name", f"must be letters, digits, '_', '.', '-' (a short identifier), got {shown(args.name)}")
+    check_search_out(args.out, CHECKPOINT)
+    config = load_config(args.config, overrides)
+    check_dataset(config["dataset"], config["data.dir"])
+    if config["device"] == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise InputError("device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
+    if config["truth.table"]:
+        check_table(config["truth.table"], config["truth.column"])
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one differentiable architecture search and write its results folder."""
+    if args.list_keys:
+        from diffnas.config import FIELDS
+
+        for key, spec in FIELDS.items():
+            print(f"{key:32s} default {spec.default!r:12s} {spec.allowed()} — {spec.help}")
+        return 0
+    config = prepare(args)
+    import json
+    import math
+
+    import torch
+    import yaml
+
+    from diffnas import storage
+    from diffnas.cli.progress import Progress
+    from diffnas.errors import InputError
+    from diffnas.results.parts import write_part
+    from diffnas.results.records import identity_columns, with_identity
+    from diffnas.search.run import SearchRun
+
+    out = args.out
+    ckpt = os.path.join(out, CHECKPOINT)
+    trial_id = f"{config.config_id()}-s{config['seed']}"
+    identity = identity_columns(config, trial_id=trial_id, sweep=args.name, phase="single")
+    if os.path.isfile(ckpt):
+        try:
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except Exception:  # noqa: BLE001 - any unreadable checkpoint is the same bad input
+            raise InputError("--out", f"{ckpt} is not a readable diffnas checkpoint; choose a new folder") from None
+        if not isinstance(state, dict):
+            raise InputError("--out", f"{ckpt} is not a diffnas checkpoint; choose a new folder")
+        if state.get("config_id") != config.config_id() or state.get("seed") != config["seed"]:
+            raise InputError("--out", f"{out} holds a run of another config; choose a new folder")
+        search = SearchRun(config)
+        search.load_state_dict(state)
+        print(f"resuming {trial_id} after epoch {search.epoch}", file=sys.stderr)
+    else:
+        search = SearchRun(config)
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as fh:
+            yaml.safe_dump(config.to_nested(), fh, sort_keys=True)
+
+    bar = Progress(config["epochs"], label=f"{config['sampler']} ", enabled=not args.quiet)
+    profile = search.profile
+    profile.sync = args.profile and search.device.type == "cuda"
+    while not search.done:
+        record = search.step()
+        profile.start_lap()
+        write_part([with_identity(identity, record)], out, "epochs", name=f"{trial_id}-e{record['epoch']:05d}")
+        search.save(ckpt)
+        profile.lap("writing")
+        bar.update(search.epoch, val_acc=record["val_acc"], entropy_norm=record["entropy_norm"])
+        if args.profile:
+            print(profile.format(profile.current, f"epoch {record['epoch']}"), file=sys.stderr)
+    bar.close()
+    if args.profile and profile.epochs:
+        print(profile.format(profile.total, f"profile, {profile.epochs} epochs"), file=sys.stderr)
+    trial = search.trial_record()
+    write_part([with_identity(identity, trial)], out, "trials", name=trial_id)
+    genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],
+                "params": trial["params"], "dataset": config["dataset"],
+                "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")},
+                "data": {k[5:]: config[k] for k in ("data.subset", "data.resolution", "data.test_fraction",
+                                                    "data.dir")}}
+    storage.atomic_write(os.path.join(out, "genotype.json"), json.dumps(genotype, indent=2).encode())
+    if trial["status"] == "diverged":
+        print(f"warning: run diverged at epoch {trial['epochs_run']} ({trial['stop_reason']}); "
+              f"rows up to it are kept", file=sys.stderr)
+    elif trial["status"] == "early_stopped":
+        print(f"stopped early at epoch {trial['epochs_run']} ({trial['stop_reason']})", file=sys.stderr)
+    print(f"status {trial['status']}  epochs {trial['epochs_run']}  final val_acc {trial['final_val_acc']:.4f}  "
+          f"params {trial['params']}")
+    print(f"genotype {trial['final_genotype']}")
+    if trial["best_genotype"] is not None and trial["best_genotype"] != trial["final_genotype"]:
+        truth = "" if math.isnan(trial["best_truth_acc"]) else f", truth {trial['best_truth_acc']:.2f}"
+        print(f"best cell seen {trial['best_genotype']} (epoch {trial['best_epoch']}, by {trial['best_by']}{truth})")
+    print(f"results in {out}")
+    return 0
