@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import reprlib
+from collections.abc import Iterable
 from typing import Any
 
 from diffnas.errors import InputError
@@ -226,3 +227,11 @@ def nonempty_arg(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return text
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the candidate closest to ``word`` (difflib), or ``""`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(candidates), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""

@@ -126,12 +126,14 @@ def test_help_is_light():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
-def test_list_keys_names_every_field(capsys):
-    from diffnas.config import FIELDS
+def test_list_keys_names_every_public_field_and_no_test_hook(capsys):
+    from diffnas.config import SEARCH_KEYS, TEST_HOOKS
 
     assert main(["search", "--list-keys"]) == 0
     out = capsys.readouterr().out
-    assert all(key in out for key in FIELDS)
+    assert all(key in out for key in SEARCH_KEYS)
+    assert TEST_HOOKS and not any(key in out for key in TEST_HOOKS)
+    assert "fault." not in out
     assert "< 0 rewards exploration" in out
 
 

@@ -36,7 +36,7 @@ _SECTIONS = {"data": ("subset", "resolution", "test_fraction", "dir"),
 
 def read_genotype(path: str) -> dict[str, Any]:
     """``genotype.json`` checked field by field against the search config's own limits."""
-    from diffnas.config import SPACE_OPS, check_value
+    from diffnas.config import FIELDS, SPACE_OPS
     from diffnas.errors import InputError
     from diffnas.inputs import expect, load_json, shown
 
@@ -63,7 +63,8 @@ def read_genotype(path: str) -> dict[str, Any]:
             if key not in keys:
                 raise InputError(f"{field} {section}.{str(key)[:30]}", f"unknown key; allowed: {', '.join(keys)}")
             try:
-                values[key] = check_value(f"{section}.{key}", value)
+                dotted = f"{section}.{key}"
+                values[key] = FIELDS[dotted].coerce(dotted, value)
             except InputError as err:
                 raise InputError(f"{field} {err.field}", err.message) from None
     return spec

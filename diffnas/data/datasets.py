@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diffnas import names as name_book
 from diffnas.data.idx import IDX_FILES, find_idx_file, read_idx, read_idx_header
 from diffnas.errors import InputError
 
@@ -102,6 +103,7 @@ def register_dataset(
     entry = DatasetLoader(load=load, check=check or (lambda _d: None), uses_data_dir=uses_data_dir,
                           description=description)
     DATASETS[name] = entry
+    name_book.add("dataset", name)
     return entry
 
 
@@ -300,3 +302,6 @@ def check_dataset(name: str, data_dir: str | None) -> None:
         raise InputError("data.dir", f"must be a non-empty path or null, got {data_dir!r}")
     entry.check(data_dir)
 
+
+
+name_book.check_implemented("dataset", name_book.BUILTIN["dataset"], DATASETS)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from diffnas.config import FIELDS, check_value
+from diffnas.config import FIELDS
 from diffnas.data.datasets import RawDataset, check_dataset, dataset_entry
 from diffnas.errors import InputError
 
@@ -153,10 +153,10 @@ def load_dataset(
     :mod:`diffnas.data.cache` passes its own); the result is the same.
     """
     entry = dataset_entry(name)
-    subset = check_value("data.subset", subset)
-    resolution = check_value("data.resolution", resolution)
-    seed = check_value("seed", seed)
-    test_fraction = check_value("data.test_fraction", test_fraction)
+    subset = FIELDS["data.subset"].coerce("data.subset", subset)
+    resolution = FIELDS["data.resolution"].coerce("data.resolution", resolution)
+    seed = FIELDS["seed"].coerce("seed", seed)
+    test_fraction = FIELDS["data.test_fraction"].coerce("data.test_fraction", test_fraction)
     check_dataset(name, data_dir)
 
     raw = entry(data_dir) if raw_loader is None else raw_loader(name, data_dir)

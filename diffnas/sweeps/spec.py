@@ -43,9 +43,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffnas.config import FIELDS, Field, SearchConfig, coerce_field, flatten
+from diffnas.config import FIELDS, Field, SearchConfig, flatten
 from diffnas.errors import InputError
-from diffnas.inputs import shown
+from diffnas.inputs import did_you_mean, shown
 from diffnas.results.schema import EPOCH_COLUMNS
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -57,33 +57,29 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _MAX_COMBOS_CHECKED = 4096
 
 
-def _sf(kind: str, default: Any, help: str, **kw: Any) -> Field:
-    return Field(kind=kind, default=default, help=help, **kw)
-
-
 # The fixed (non config-keyed) fields of a spec, as dotted keys.
 SPEC_FIELDS: dict[str, Field] = {
-    "name": _sf("str", None, "sweep name (default: the spec file's stem)", nullable=True),
-    "description": _sf("str", None, "free text", nullable=True),
-    "search": _sf("str", "random", "search algorithm", choices=("random", "optuna")),
-    "num_samples": _sf("int", 1, "draws of the sampled axes (random) or suggestions (optuna)", minimum=1),
-    "scheduler.type": _sf("str", "fifo", "trial scheduler", choices=("asha", "fifo")),
-    "scheduler.grace_period": _sf("int", 1, "asha: epochs every trial runs before it can be stopped",
+    "name": Field("str", None, "sweep name (default: the spec file's stem)", nullable=True),
+    "description": Field("str", None, "free text", nullable=True),
+    "search": Field("str", "random", "search algorithm", choices=("random", "optuna")),
+    "num_samples": Field("int", 1, "draws of the sampled axes (random) or suggestions (optuna)", minimum=1),
+    "scheduler.type": Field("str", "fifo", "trial scheduler", choices=("asha", "fifo")),
+    "scheduler.grace_period": Field("int", 1, "asha: epochs every trial runs before it can be stopped",
                                   minimum=1),
-    "scheduler.reduction_factor": _sf("float", 3.0, "asha: keep 1/reduction_factor at each rung",
+    "scheduler.reduction_factor": Field("float", 3.0, "asha: keep 1/reduction_factor at each rung",
                                       minimum=1.0, exclusive_min=True),
-    "scheduler.max_t": _sf("int", None, "asha: must equal base epochs (defaults to it)", minimum=1,
+    "scheduler.max_t": Field("int", None, "asha: must equal base epochs (defaults to it)", minimum=1,
                            nullable=True),
-    "resources.cpu": _sf("float", 1.0, "CPUs per trial (fractions allowed)", minimum=0.0, exclusive_min=True),
-    "resources.gpu": _sf("float", 0.0, "GPUs per trial (fractions allowed)", minimum=0.0),
-    "max_concurrent": _sf("int", 0, "trials running at once (0 = as many as resources allow)", minimum=0),
-    "max_failures": _sf("int", 1, "retries of a failing trial from its last checkpoint", minimum=0),
-    "metric": _sf("str", "proxy_score", "epoch column that ASHA, Optuna and confirm rank by (default: the "
+    "resources.cpu": Field("float", 1.0, "CPUs per trial (fractions allowed)", minimum=0.0, exclusive_min=True),
+    "resources.gpu": Field("float", 0.0, "GPUs per trial (fractions allowed)", minimum=0.0),
+    "max_concurrent": Field("int", 0, "trials running at once (0 = as many as resources allow)", minimum=0),
+    "max_failures": Field("int", 1, "retries of a failing trial from its last checkpoint", minimum=0),
+    "metric": Field("str", "proxy_score", "epoch column that ASHA, Optuna and confirm rank by (default: the "
                   "zero-cost proxy calibrated against NAS-Bench-201 truth, docs/proxies.md)", choices=METRICS),
-    "mode": _sf("str", "max", "whether the metric is maximised or minimised", choices=("max", "min")),
-    "confirm.top_k": _sf("int", 2, "default --top-k of `diffnas sweep confirm`", minimum=1),
-    "confirm.seeds": _sf("int", 3, "default --seeds of `diffnas sweep confirm`", minimum=1),
-    "confirm.per": _sf("str", None, "default --per of `diffnas sweep confirm`: keep the top_k best configs "
+    "mode": Field("str", "max", "whether the metric is maximised or minimised", choices=("max", "min")),
+    "confirm.top_k": Field("int", 2, "default --top-k of `diffnas sweep confirm`", minimum=1),
+    "confirm.seeds": Field("int", 3, "default --seeds of `diffnas sweep confirm`", minimum=1),
+    "confirm.per": Field("str", None, "default --per of `diffnas sweep confirm`: keep the top_k best configs "
                        "of every value of this axis (e.g. sampler), so no value drops out of the comparison",
                        nullable=True),
 }
@@ -94,11 +90,7 @@ TOP_LEVEL = tuple(sorted({k.split(".")[0] for k in SPEC_FIELDS} | set(CONFIG_SEC
 
 def _config_key(section: str, key: Any) -> str:
     if not isinstance(key, str) or key not in FIELDS:
-        import difflib
-
-        close = difflib.get_close_matches(str(key), list(FIELDS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InputError(f"{section}.{key}", f"unknown search-config key{hint}")
+        raise InputError(f"{section}.{key}", f"unknown search-config key{did_you_mean(key, FIELDS)}")
     return key
 
 
@@ -236,11 +228,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
         raise InputError("spec", f"must be a mapping of spec keys, got {type(data).__name__}")
     for key in data:
         if key not in TOP_LEVEL:
-            import difflib
-
-            close = difflib.get_close_matches(str(key), TOP_LEVEL, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(str(key), f"unknown spec key{hint}; allowed: {', '.join(TOP_LEVEL)}")
+            raise InputError(str(key), f"unknown spec key{did_you_mean(key, TOP_LEVEL)}; allowed: {', '.join(TOP_LEVEL)}")
 
     # fixed fields (scheduler / search may be given as a bare string)
     fixed_in: dict[str, Any] = {}
@@ -265,7 +253,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
             section = key.split(".")[0]
             allowed = ", ".join(k for k in SPEC_FIELDS if k.startswith(f"{section}."))
             raise InputError(key, f"unknown spec key; allowed: {allowed}")
-        fixed[key] = coerce_field(key, spec_field, value)
+        fixed[key] = spec_field.coerce(key, value)
 
     name = fixed["name"] or default_name
     if not name:

@@ -118,8 +118,7 @@ def test_bad_specs_name_the_key(changes, field):
 @pytest.mark.parametrize("key, value", [("mode", None), ("mode", "best"), ("num_samples", 2.5), ("num_samples", 0),
                                         ("scheduler.reduction_factor", float("inf")), ("search", 3)])
 def test_fixed_fields_use_the_configs_coercion(key, value):
-    """A spec's fixed fields are checked by the same code as config keys (diffnas.config.coerce_field)."""
-    from diffnas.config import coerce_field
+    """A spec's fixed fields are checked by the same code as config keys (diffnas.config.Field.coerce)."""
     from diffnas.sweeps.spec import SPEC_FIELDS
 
     section, _, leaf = key.partition(".")
@@ -131,7 +130,7 @@ def test_fixed_fields_use_the_configs_coercion(key, value):
     with pytest.raises(InputError) as spec_err:
         parse_spec(data)
     with pytest.raises(InputError) as field_err:
-        coerce_field(key, SPEC_FIELDS[key], value)
+        SPEC_FIELDS[key].coerce(key, value)
     assert str(spec_err.value) == str(field_err.value)
 
 
