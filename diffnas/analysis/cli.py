@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="when a run has settled: entropy_drop (default; the sampler's effective entropy "
                              "has lost X of its value after epoch 1, X default 0.5), entropy_eff (effective "
                              "entropy / log #ops < X, default 0.3), entropy (entropy_norm of softmax(alpha) < X, "
-                             "default 0.3: the seed's), genotype (argmax genotype unchanged for --window epochs)")
+                             "default 0.3: the source material's), genotype (argmax genotype unchanged for --window epochs)")
     parser.add_argument("--threshold", type=number_arg(float, 0.0, 1.0, exclusive_min=True), default=None,
                         metavar="X", help="the convergence criterion's threshold (default: the criterion's own)")
     parser.add_argument("--window", type=number_arg(int, 1, 100_000), default=3, metavar="W",

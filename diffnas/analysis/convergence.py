@@ -13,7 +13,7 @@ at the epoch's temperature, normalised the same way; log #ops = ``entropy`` / ``
   it fires where runs do settle (a falling temperature that sharpens what is sampled counts, as it
   changes what the search trains).
 * ``entropy_eff`` (threshold τ = 0.3): Ĥ_e < τ — the sampled distribution is concentrated.
-* ``entropy`` (threshold τ = 0.3): H_e < τ — the seed's definition on softmax(α). With the usual
+* ``entropy`` (threshold τ = 0.3): H_e < τ — the source material's definition on softmax(α). With the usual
   α learning rates softmax(α) barely moves (H stays at 0.9–0.98 on NB201), so under this criterion
   nearly every run is censored.
 * ``genotype`` (window W, ``--window``, default 3): the argmax genotype has been unchanged for W

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from diffnas.model.genotypes import parse_nb201 as nb201_edges
+from diffnas.model.genotypes import parse_nb201
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,15 @@ class Cell:
     edges: tuple[tuple[str, str, str | None], ...]
 
 
-def parse_nb201(arch: str) -> list[Cell]:
-    """Parse an NB201 ``arch_str`` into one :class:`Cell` (:func:`diffnas.model.genotypes.parse_nb201`)."""
-    triples = nb201_edges(arch)
+def nb201_cells(arch: str) -> list[Cell]:
+    """An NB201 ``arch_str`` as one :class:`Cell`, parsed by the one parser :func:`diffnas.model.genotypes.parse_nb201`."""
+    triples = parse_nb201(arch)
     edges = tuple((str(src), str(dst), op) for op, src, dst in triples)
     nodes = tuple(str(i) for i in range(max(dst for _, _, dst in triples) + 1))
     return [Cell("cell", nodes, edges)]
 
 
-def parse_darts(text: str) -> list[Cell]:
+def darts_cells(text: str) -> list[Cell]:
     """Parse a DARTS genotype (JSON mapping of cell name → [[op, from_node], ...])."""
     data = json.loads(text)
     if not isinstance(data, dict):
@@ -60,7 +60,7 @@ def parse_genotype(text: str) -> list[Cell]:
     """Detect the format (JSON → DARTS, ``|…|`` → NB201) and parse it."""
     stripped = text.strip()
     if stripped.startswith("{"):
-        return parse_darts(stripped)
+        return darts_cells(stripped)
     if stripped.startswith("|"):
-        return parse_nb201(stripped)
+        return nb201_cells(stripped)
     raise ValueError(f"unrecognised genotype format: {text[:60]!r}")

@@ -12,7 +12,7 @@ Registry :data:`PLOTS` maps a name to a function ``(PlotInput, out_dir) -> list[
 - ``cell``: the featured run's final genotype drawn as a graph (:mod:`diffnas.analysis.genotype`);
 - ``outcome``: a config parameter (``entropy_weight`` when it varies) against the convergence epoch
   (hollow markers: censored runs) and the final val accuracy, coloured by the sampler;
-- ``diagnostics``: the seed's two α-gradient diagnostics per epoch, ``grad_dilution`` and
+- ``diagnostics``: the source material's two α-gradient diagnostics per epoch, ``grad_dilution`` and
   ``alpha_grad_noise`` (formulas in :mod:`diffnas.search.grad_diagnostics`), averaged per sampler over the
   phase's finished runs (the sampler is the line; every config of a sampler pooled), with a
   percentile-bootstrap band of that mean.

@@ -6,7 +6,7 @@ every quantity is a ``ufunc.reduceat`` over the contiguous block or a value at `
 
 - ``convergence_epoch``: the first epoch e at which the run has settled under ``criterion`` (a
   registry, :mod:`diffnas.analysis.convergence`; default ``entropy_drop``: the sampler's effective entropy
-  has lost half of its value after epoch 1; ``entropy``: ``entropy_norm_e < τ``, the seed's;
+  has lost half of its value after epoch 1; ``entropy``: ``entropy_norm_e < τ``, the source material's;
   ``entropy_eff``; ``genotype``). NaN never counts. If there is none the run is **censored**:
   ``converged = False`` and ``convergence_epoch = E_r`` (its last observed epoch) — never ``inf``.
   ``convergence_criterion`` names the rule and its threshold.
@@ -30,8 +30,6 @@ every quantity is a ``ufunc.reduceat`` over the contiguous block or a value at `
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import pandas as pd
 
@@ -45,7 +43,7 @@ from diffnas.analysis.convergence import (
 from diffnas.analysis.load import RUN_KEYS, Results, config_from_epochs
 from diffnas.results.schema import CONFIG_PREFIX
 
-DEFAULT_THRESHOLD = 0.3  # the seed's entropy_norm threshold (criterion "entropy")
+DEFAULT_THRESHOLD = 0.3  # the source material's entropy_norm threshold (criterion "entropy")
 DEFAULT_WINDOW = 3
 DEFAULT_COLLAPSE = 0.5
 FINISHED_STATUSES = ("completed", "early_stopped")
@@ -236,8 +234,3 @@ def _attach_trials(runs: pd.DataFrame, results: Results) -> pd.DataFrame:
     rest = [c for c in out.columns if c not in front]
     out = out[front + rest]
     return out.sort_values(["phase", "config_id", "seed", "trial_id"], kind="stable").reset_index(drop=True)
-
-
-def metric_columns(runs: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS) -> list[str]:
-    """The metrics that have at least one value in ``runs``."""
-    return [m for m in metrics if m in runs and runs[m].notna().any()]

@@ -56,7 +56,7 @@ EPOCH_COLUMNS: dict[str, str] = {
     # where the epoch ran (sweeps on Ray): the Ray node id and the host's name
     "node_id": "str",
     "hostname": "str",
-    # the seed's two gradient diagnostics (formulas: diffnas.search.grad_diagnostics)
+    # the source material's two gradient diagnostics (formulas: diffnas.search.grad_diagnostics)
     "grad_dilution": "float",
     "alpha_grad_noise": "float",
 }

@@ -1,4 +1,4 @@
-"""Two per-epoch diagnostics of α's gradient (the seed's theory section): dilution and estimator noise.
+"""Two per-epoch diagnostics of α's gradient (the source material's theory section): dilution and estimator noise.
 
 For one epoch, let g_b ∈ R^{E×O} be the gradient of α's loss (validation loss + regularisers, the
 hypergradient under second order) at α-step b = 1..B, taken **before clipping**, and a_{b,e} the

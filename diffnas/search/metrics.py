@@ -12,12 +12,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from diffnas.search.clipping import total_norm
 from diffnas.search.regularizers import edge_entropy
 
 
@@ -49,8 +48,3 @@ def op_share(argmax: torch.Tensor, ops: Sequence[str], op: str) -> float:
     if op not in ops:
         return 0.0
     return float((argmax == ops.index(op)).double().mean())
-
-
-def grad_norm(tensors: Iterable[torch.Tensor]) -> float:
-    """Total L2 norm of the tensors' gradients."""
-    return total_norm(t.grad for t in tensors)

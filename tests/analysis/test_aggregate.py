@@ -15,7 +15,7 @@ from tests.analysis.synth_results import ALT, BASE, make_run, standard_runs, wri
 
 
 def _aggregate(folder, **kw):
-    runs = summarise(load_results([str(folder)]), criterion="entropy")  # the seed's entropy_norm < 0.3
+    runs = summarise(load_results([str(folder)]), criterion="entropy")  # the source material's entropy_norm < 0.3
     keys = default_group_keys(runs)
     runs = assign_groups(runs, keys)
     return runs, aggregate(runs, keys, **kw).set_index("group")

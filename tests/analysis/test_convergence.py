@@ -19,7 +19,7 @@ def _runs():
     # b: nothing settles (effective entropy 0.95 -> 0.7: a 26 % drop), genotype flips every epoch
     b = make_run("b", ALT, 0, entropy=[0.99, 0.98, 0.97, 0.97, 0.96], entropy_eff=[0.95, 0.9, 0.8, 0.75, 0.7],
                  genotypes=[G_MIX, G_CONV, G_MIX, G_CONV, G_MIX])
-    # c: the seed's criterion fires (softmax(α) itself falls under 0.3 at epoch 4)
+    # c: the source material's criterion fires (softmax(α) itself falls under 0.3 at epoch 4)
     c = make_run("c", ALT, 1, entropy=[0.9, 0.6, 0.4, 0.2, 0.1], entropy_eff=[0.9, 0.6, 0.4, 0.2, 0.1])
     return [a, b, c]
 
@@ -35,7 +35,7 @@ def results(tmp_path):
     ("entropy_drop", 0.7, {"a": (4, True), "b": (5, False), "c": (4, True)}),
     # Ĥ_e < 0.3: a at 4, c at 4
     ("entropy_eff", None, {"a": (4, True), "b": (5, False), "c": (4, True)}),
-    # the seed's entropy_norm < 0.3: only c
+    # the source material's entropy_norm < 0.3: only c
     ("entropy", None, {"a": (5, False), "b": (5, False), "c": (4, True)}),
     # genotype unchanged for 3 consecutive epochs: a (epochs 2..5 identical -> at 5); c always G_CONV -> 4
     ("genotype", None, {"a": (5, True), "b": (5, False), "c": (4, True)}),
