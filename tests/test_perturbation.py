@@ -1,12 +1,23 @@
 import itertools
+import random
 
 import pytest
 import torch
 
+from diffnas.config import SearchConfig
+from diffnas.data.splits import load_dataset
 from diffnas.model.spaces import build_space, choice_from_genotype
-from diffnas.selection.perturbation import alive_weights, perturb_select, zero_cost_pt
+from diffnas.search.run import SearchRun
+from diffnas.selection.perturbation import (
+    alive_weights,
+    darts_pt,
+    perturb_select,
+    seeded_zero_cost_pt,
+    split_accuracy,
+    zero_cost_pt,
+)
 from diffnas.selection.proxies import PROXIES, cell_network
-from tests.helpers import PROXY_SIZES, proxy_batch
+from tests.helpers import PROXY_SIZES, TINY, proxy_batch
 
 SPACE = build_space("nb201")
 
@@ -87,3 +98,54 @@ def test_zero_cost_pt_only_for_one_op_per_edge_spaces():
     x, y = proxy_batch()
     with pytest.raises(ValueError, match="nb201 only"):
         zero_cost_pt(build_space("darts"), "naswot", x, y, **PROXY_SIZES)
+
+
+def test_seeded_zero_cost_pt_is_zero_cost_pt_on_the_seeds_split_and_edge_order():
+    sizes = {"channels": 4, "cells_per_stage": 1, "stages": 2}
+    cell, seconds = seeded_zero_cost_pt("naswot", 3, subset=200, resolution=8, proxy_batch=16, **sizes)
+    data = load_dataset("fashion_mnist", subset=200, resolution=8, seed=3, test_fraction=0.2)
+    order = list(range(SPACE.n_edges))
+    random.Random(3).shuffle(order)
+    hand = zero_cost_pt(SPACE, "naswot", data.x_weights[:16], data.y_weights[:16], num_classes=data.num_classes,
+                        seed=3, order=order, **sizes)
+    assert cell == hand and seconds > 0
+
+
+# DARTS-PT on a trained run (darts_pt): it starts from the run's own evaluation weights and keeps to the ops
+# the run's pruning left
+
+
+def test_eval_weights_are_the_weights_the_run_reports_val_acc_with():
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 3, "prune.epoch": 1, "prune.keep": 2}))
+    for _ in range(2):
+        record = run.step()
+    run.model.eval()
+    with torch.no_grad():
+        loss, acc = run.accuracy(run.eval_weights(record["temperature"]).weights, None)
+    assert (loss, acc) == (record["val_loss"], record["val_acc"])
+    assert run.eval_weights(record["temperature"]).weights[~run.op_mask].eq(0).all()
+
+
+def test_darts_pt_chooses_among_the_kept_ops_only():
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 3, "prune.epoch": 1, "prune.keep": 2}))
+    while not run.done:
+        run.step()
+    cell = darts_pt(run)
+    chosen = choice_from_genotype(run.space, cell)
+    assert run.op_mask[torch.arange(run.space.n_edges), chosen].all()
+    assert 0.0 <= split_accuracy(run, run.space.one_hot(chosen)) <= 1.0
+
+
+def test_split_accuracy_covers_the_whole_alpha_split_whatever_eval_batches_says():
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 2, "metrics.eval_batches": 1}))
+    run.step()
+    run.model.eval()
+    w = run.eval_weights(1.0).weights
+    with torch.no_grad():
+        logits = torch.cat([run.loss_fn(run.data.x_alpha[i:i + run.batch_size], run.data.y_alpha[i:i + run.batch_size],
+                                        w, None)[1] for i in range(0, len(run.data.y_alpha), run.batch_size)])
+    whole = int((logits.argmax(-1) == run.data.y_alpha).sum()) / len(run.data.y_alpha)
+    assert len(run.data.y_alpha) > run.batch_size  # so one batch is not the whole split
+    assert split_accuracy(run, w) == whole
+    first = run.data.y_alpha[:run.batch_size]
+    assert run.accuracy(w, None)[1] == int((logits[:run.batch_size].argmax(-1) == first).sum()) / run.batch_size

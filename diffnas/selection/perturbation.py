@@ -16,20 +16,38 @@ At edge e, every alive op o is scored by removing it: s(o) = S(W_{A with A(e) \\
 o* = argmin_o s(o), the op whose removal lowers the score most (ties: the lowest op index), and
 A(e) = {o*} for the rest of the walk. After the last edge every edge has one op: the genotype.
 
-Each edge costs |ops| score evaluations, 6 × 5 = 30 for an NB201 cell. The function is pure in the
-sense that it only calls ``score``; proxies that need a network and a batch close over them
-(:func:`zero_cost_pt`).
+Each edge costs |ops| score evaluations, 6 × 5 = 30 for an NB201 cell. :func:`perturb_select` is pure
+in the sense that it only calls ``score``; proxies that need a network and a batch close over them
+(:func:`zero_cost_pt`), and so does DARTS-PT on a trained search run (:func:`darts_pt`).
+
+DARTS-PT here, without the paper's fine-tuning between edges: B = the run's evaluation weights at its
+last epoch's temperature (:meth:`diffnas.search.run.SearchRun.eval_weights`, the weights its
+``val_acc`` is computed with; pruned ops at 0), A at the start = the ops the run's pruning kept, S =
+the supernet's accuracy on the run's whole α split (:func:`split_accuracy`), edges in the space's
+order.
+
+Zero-Cost-PT as the NB201 study's search-free baseline (:func:`seeded_zero_cost_pt`): for seed s, a
+supernet of the study's sizes freshly initialised from s, uniform B, the first ``proxy_batch``
+examples of the weight split of the Fashion-MNIST split seeded by s, edges visited in the order
+``random.Random(s).shuffle``.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
-from diffnas.model.spaces import SearchSpace
+from diffnas.data.splits import load_dataset
+from diffnas.model.spaces import SearchSpace, build_space
 from diffnas.search.pruning import masked_weights
 from diffnas.selection.proxies import PROXIES, cell_network
+
+if TYPE_CHECKING:
+    from diffnas.search.run import SearchRun
 
 Score = Callable[[torch.Tensor], float]
 
@@ -84,3 +102,36 @@ def zero_cost_pt(space: SearchSpace, proxy: str, x: torch.Tensor, y: torch.Tenso
     base = torch.full((space.n_edges, space.n_ops), 1.0 / space.n_ops) if base is None else base
     chosen = perturb_select(base, lambda w: fn(net, w.to(x.device), None, x, y), order)
     return space.genotype_of(torch.as_tensor(chosen))
+
+
+def seeded_zero_cost_pt(proxy: str, seed: int, *, data_dir: str | None = None, subset: int = 2000,
+                        resolution: int = 16, channels: int = 8, cells_per_stage: int = 1, stages: int = 3,
+                        proxy_batch: int = 64) -> tuple[str, float]:
+    """The Zero-Cost-PT cell of ``seed`` by the study's protocol (module docstring; ``data_dir`` None = the
+    Debian Fashion-MNIST folder) and the seconds the pick took, data loading excluded."""
+    space = build_space("nb201")
+    data = load_dataset("fashion_mnist", subset=subset, resolution=resolution, data_dir=data_dir, seed=seed,
+                        test_fraction=0.2)
+    order = list(range(space.n_edges))
+    random.Random(seed).shuffle(order)
+    t0 = time.perf_counter()
+    cell = zero_cost_pt(space, proxy, data.x_weights[:proxy_batch], data.y_weights[:proxy_batch],
+                        num_classes=data.num_classes, channels=channels, cells_per_stage=cells_per_stage,
+                        stages=stages, seed=seed, order=order)
+    return cell, time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def split_accuracy(run: SearchRun, weights: torch.Tensor) -> float:
+    """Accuracy of the run's supernet under op ``weights`` on the run's whole α split (whatever
+    ``metrics.eval_batches`` says)."""
+    return run.accuracy(weights, None, batches=0)[1]
+
+
+def darts_pt(run: SearchRun) -> str:
+    """The DARTS-PT genotype of a trained (or restored) search run, without fine-tuning (module docstring)."""
+    temperature = run.records[-1]["temperature"]
+    base = run.eval_weights(temperature).weights
+    run.model.eval()
+    chosen = perturb_select(base, lambda w: split_accuracy(run, w), keep=run.op_mask)
+    return run.space.genotype_of(torch.tensor(chosen))
