@@ -19,7 +19,7 @@ skip-connection count, in registry order:
                        not: the DARTS failure mode).
 * ``hessian_growth``:  λ_t / λ_{t−W} > r over the last W eigenvalue measurements (RobustDARTS).
 
-The default thresholds come from NAS-Bench-201 truth (docs/search.md, ``benchmarks/bench_guards.py``):
+The default thresholds come from NAS-Bench-201 truth (docs/search.md, ``experiments/bench_guards.py``):
 the 265 cells with more than half their edges skip_connect average 81.92 % CIFAR-10 test accuracy
 (all-skip 54.30 %), the 265 with more than half ``none`` 43.14 %, against 87.06 % for a random cell;
 neither set holds a cell at >= 93 %.

@@ -1,12 +1,13 @@
 """A search-free baseline for the NB201 study: Zero-Cost-PT cells and their NB201 truth.
 
-    .venv/bin/python benchmarks/zero_cost_pt.py [--proxies naswot,synflow,jacob_cov] [--seeds 1,2,3,4,5]
+    .venv/bin/python experiments/zero_cost_pt.py [--proxies naswot,synflow,jacob_cov] [--seeds 1,2,3,4,5]
         [--subset 2000] [--resolution 16] [--channels 8] [--cells-per-stage 1] [--stages 3]
 
 For every proxy and seed s: a supernet of the study's sizes freshly initialised from seed s, uniform
 op weights, the first ``--proxy-batch`` examples of the weight split of the Fashion-MNIST split seeded
-by s, edges visited in the order ``random.Random(s).shuffle``; :func:`diffnas.selection.perturbation.zero_cost_pt`
-picks one op per edge (the op whose removal lowers the proxy of the supernet most). No training and no
+by s, edges visited in the order ``random.Random(s).shuffle``
+(:func:`diffnas.selection.perturbation.seeded_zero_cost_pt`); Zero-Cost-PT picks one op per edge (the op
+whose removal lowers the proxy of the supernet most). No training and no
 α: what a sampler has to beat. Prints each seed's cell with its CIFAR-10 truth (the bundled
 NATS-Bench table), and per proxy the mean with its 95 % Student-t interval and the seconds per pick.
 """
@@ -14,38 +15,13 @@ NATS-Bench table), and per proxy the mean with its 95 % Student-t interval and t
 from __future__ import annotations
 
 import argparse
-import random
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
-
-from diffnas.data.splits import load_dataset  # noqa: E402
-from diffnas.model.spaces import build_space  # noqa: E402
-from diffnas.selection.perturbation import zero_cost_pt  # noqa: E402
-from diffnas.selection.truth import TruthTable  # noqa: E402
-
-
-def seeded_pick(proxy: str, seed: int, *, data_dir: str | None = None, subset: int = 2000, resolution: int = 16,
-                channels: int = 8, cells_per_stage: int = 1, stages: int = 3, proxy_batch: int = 64) -> tuple[str, float]:
-    """The Zero-Cost-PT cell of ``seed`` (the protocol of the module docstring; ``data_dir`` None = the
-    Debian Fashion-MNIST folder) and the seconds the pick took, data loading excluded."""
-    space = build_space("nb201")
-    data = load_dataset("fashion_mnist", subset=subset, resolution=resolution, data_dir=data_dir, seed=seed,
-                        test_fraction=0.2)
-    order = list(range(space.n_edges))
-    random.Random(seed).shuffle(order)
-    t0 = time.perf_counter()
-    cell = zero_cost_pt(space, proxy, data.x_weights[:proxy_batch], data.y_weights[:proxy_batch],
-                        num_classes=data.num_classes, channels=channels, cells_per_stage=cells_per_stage,
-                        stages=stages, seed=seed, order=order)
-    return cell, time.perf_counter() - t0
+from diffnas.analysis.intervals import t_interval
+from diffnas.selection.perturbation import seeded_zero_cost_pt
+from diffnas.selection.truth import TruthTable
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -70,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     for proxy in args.proxies.split(","):
         values, seconds = [], []
         for s in seeds:
-            cell, sec = seeded_pick(proxy, s, data_dir=args.data_dir, subset=args.subset, resolution=args.resolution,
+            cell, sec = seeded_zero_cost_pt(proxy, s, data_dir=args.data_dir, subset=args.subset, resolution=args.resolution,
                                     channels=args.channels, cells_per_stage=args.cells_per_stage, stages=args.stages,
                                     proxy_batch=args.proxy_batch)
             seconds.append(sec)

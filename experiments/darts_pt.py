@@ -1,10 +1,10 @@
 """DARTS-PT without fine-tuning on the final supernets of a sweep, against the argmax cells of the same runs.
 
-    .venv/bin/python benchmarks/darts_pt.py SWEEP_FOLDER SPEC [--seeds LO-HI]
+    .venv/bin/python experiments/darts_pt.py SWEEP_FOLDER SPEC [--seeds LO-HI]
 
 DARTS-PT (Wang et al., "Rethinking Architecture Selection in Differentiable NAS", ICLR 2021) picks each
 edge's op by what removing it does to the trained supernet's accuracy
-(:func:`diffnas.selection.perturbation.perturb_select`). Here, for every run of the sweep whose last checkpoint is
+(:func:`diffnas.selection.perturbation.darts_pt`). Here, for every run of the sweep whose last checkpoint is
 in ``SWEEP_FOLDER/ray`` (Tune's checkpoints; they are not part of the committed results, so the sweep
 has to be run first): the run is restored (:meth:`diffnas.search.run.SearchRun.load`, with the config of SPEC's
 single grid point and the run's seed), the base weights are its evaluation weights at its last epoch's
@@ -18,21 +18,17 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nb201_study_tables import seed_range, t_interval  # noqa: E402  (benchmarks/, the script's own folder)
-
-from diffnas.errors import InputError  # noqa: E402
-from diffnas.search.run import SearchRun  # noqa: E402
-from diffnas.selection.perturbation import perturb_select  # noqa: E402
-from diffnas.sweeps.spec import load_spec  # noqa: E402
+from diffnas.analysis.intervals import t_interval
+from diffnas.errors import InputError
+from diffnas.search.run import SearchRun
+from diffnas.selection.perturbation import darts_pt
+from diffnas.sweeps.spec import load_spec
 
 
 def last_checkpoints(folder: Path) -> list[Path]:
@@ -45,19 +41,12 @@ def last_checkpoints(folder: Path) -> list[Path]:
     return found
 
 
-@torch.inference_mode()
-def split_accuracy(run: SearchRun, weights: torch.Tensor) -> float:
-    """Accuracy of the supernet under op ``weights`` on the run's whole α split."""
-    return run.accuracy(weights, None, batches=0)[1]
-
-
-def darts_pt_cell(run: SearchRun) -> str:
-    """The DARTS-PT genotype of the restored run (module docstring)."""
-    temperature = run.records[-1]["temperature"]
-    base = run.eval_weights(temperature).weights
-    run.model.eval()
-    chosen = perturb_select(base, lambda w: split_accuracy(run, w), keep=run.op_mask)
-    return run.space.genotype_of(torch.tensor(chosen))
+def seed_range(text: str) -> tuple[int, int]:
+    """``"26-30"`` -> (26, 30); anything else is refused naming the form (argparse prints it, exit 2)."""
+    lo, sep, hi = text.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+        raise argparse.ArgumentTypeError(f"must be LO-HI with integers LO <= HI, got {text!r}")
+    return int(lo), int(hi)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         run = SearchRun.load(config.replace(seed=seed), str(path))
         t0 = time.perf_counter()
-        cell = darts_pt_cell(run)
+        cell = darts_pt(run)
         final = run.records[-1]["genotype"]
         rows.append((seed, final, run.truth.lookup(final), cell, run.truth.lookup(cell), time.perf_counter() - t0))
     if not rows:

@@ -1,6 +1,6 @@
 """Does the proxy task carry the signal? Retrain chosen NB201 cells on Fashion-MNIST and rank them against truth.
 
-    .venv/bin/python benchmarks/proxy_task_transfer.py [--subset 6000] [--resolution 16] [--channels 8]
+    .venv/bin/python experiments/proxy_task_transfer.py [--subset 6000] [--resolution 16] [--channels 8]
         [--cells-per-stage 2] [--epochs 5] [--seeds 0,1]
 
 Eleven cells from the benchmark's top (94.37, 94.36, 94.02, 94.02; three with a skip on edge 0->3, convolutions
@@ -14,20 +14,16 @@ accuracy beside its CIFAR-10 truth, and Kendall τ between the two over the cell
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from diffnas.data.splits import load_dataset  # noqa: E402
-from diffnas.model.spaces import SearchSpace, build_space, choice_from_genotype  # noqa: E402
-from diffnas.selection.evaluate import retrain  # noqa: E402
-from diffnas.selection.truth import TruthTable  # noqa: E402
+from diffnas.data.splits import load_dataset
+from diffnas.model.spaces import SearchSpace, build_space, choice_from_genotype
+from diffnas.selection.evaluate import retrain
+from diffnas.selection.truth import TruthTable
 
 C3, C1, S, N, P = "nor_conv_3x3", "nor_conv_1x1", "skip_connect", "none", "avg_pool_3x3"
 

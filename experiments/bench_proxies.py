@@ -1,6 +1,6 @@
-"""Benchmark: which ranking metric tracks NAS-Bench-201 truth? Kendall τ, Spearman ρ and seconds per cell.
+"""Experiment: which ranking metric tracks NAS-Bench-201 truth? Kendall τ, Spearman ρ and seconds per cell.
 
-    .venv/bin/python benchmarks/bench_proxies.py [--cells 200] [--seed 0] [--dataset fashion_mnist]
+    .venv/bin/python experiments/bench_proxies.py [--cells 200] [--seed 0] [--dataset fashion_mnist]
         [--subset 2000] [--resolution 16] [--channels 8] [--stages 3] [--supernet-epochs 3]
         [--finetune-steps 10] [--retrain-epochs 2] [--retrain-cells 50] [--searches 4] [--search-epochs 4]
 

@@ -1,8 +1,8 @@
-"""Benchmark: how many collapses the collapse guards catch, and how many good runs they cut short.
+"""Experiment: how many collapses the collapse guards catch, and how many good runs they cut short.
 
-    .venv/bin/python benchmarks/bench_guards.py [--epochs 10] [--seeds 3] [--subset 800] [--workers 2]
-                                                [--spec sweeps/quick.yaml]  # the spec's base config instead
-                                                [--runs DIR]    # reuse an earlier run's trajectories
+    .venv/bin/python experiments/bench_guards.py [--epochs 10] [--seeds 3] [--subset 800] [--workers 2]
+                                                 [--spec sweeps/quick.yaml]  # the spec's base config instead
+                                                 [--runs DIR]    # reuse an earlier run's trajectories
 
 Two measurements against NAS-Bench-201 truth (CIFAR-10 test accuracy of the bundled table):
 
@@ -29,14 +29,10 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 SAMPLERS = ("softmax", "gumbel", "gumbel_hard", "enhanced")
 RANDOM_MEAN = 87.06

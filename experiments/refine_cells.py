@@ -1,12 +1,12 @@
 """Refine cells by short retraining (successive halving over one-edge neighbours) and look up their truth.
 
-    .venv/bin/python benchmarks/refine_cells.py --start zero-cost:synflow [--seeds 1,2,3,4,5]
-    .venv/bin/python benchmarks/refine_cells.py --start results:RESULTS_DIR [--column best_genotype]
+    .venv/bin/python experiments/refine_cells.py --start zero-cost:synflow [--seeds 1,2,3,4,5]
+    .venv/bin/python experiments/refine_cells.py --start results:RESULTS_DIR [--column best_genotype]
         [--limit N] [--rungs 1,3,6] [--eta 3] [--subset 10000] [--resolution 16] [--channels 8]
         [--cells-per-stage 2] [--stages 3]
 
-Starting cells: ``zero-cost:PROXY`` — the Zero-Cost-PT pick of seed s (as benchmarks/zero_cost_pt.py:
-the study's supernet sizes, 2,000 images); ``results:DIR`` — the trials of a sweep's results folder,
+Starting cells: ``zero-cost:PROXY`` — the Zero-Cost-PT pick of seed s (as experiments/zero_cost_pt.py,
+:func:`diffnas.selection.perturbation.seeded_zero_cost_pt`: the study's supernet sizes, 2,000 images); ``results:DIR`` — the trials of a sweep's results folder,
 one start per trial (its ``--column``, default ``best_genotype``), refined with the trial's seed.
 For seed s, :func:`diffnas.selection.refine.refine_cell` trains on the weight half and scores on the α half of
 the Fashion-MNIST split seeded by s (``--subset`` images at ``--resolution`` px), retraining seeded by
@@ -18,29 +18,25 @@ with 95 % Student-t intervals.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from nb201_study_tables import t_interval  # noqa: E402  (benchmarks/, the script's own folder)
-from zero_cost_pt import seeded_pick  # noqa: E402
-
-from diffnas.data.splits import load_dataset  # noqa: E402
-from diffnas.model.spaces import build_space  # noqa: E402
-from diffnas.selection.refine import refine_cell  # noqa: E402
-from diffnas.selection.truth import TruthTable  # noqa: E402
+from diffnas.analysis.intervals import t_interval
+from diffnas.data.splits import load_dataset
+from diffnas.model.spaces import build_space
+from diffnas.selection.perturbation import seeded_zero_cost_pt
+from diffnas.selection.refine import refine_cell
+from diffnas.selection.truth import TruthTable
 
 
 def starts(spec: str, seeds: list[int], column: str) -> list[tuple[str, int, str]]:
     """(label, seed, genotype) per start."""
     kind, _, arg = spec.partition(":")
     if kind == "zero-cost":
-        return [(f"zero-cost {arg}", s, seeded_pick(arg, s)[0]) for s in seeds]
+        return [(f"zero-cost {arg}", s, seeded_zero_cost_pt(arg, s)[0]) for s in seeds]
     if kind == "results":
         trials = pd.read_parquet(Path(arg) / "trials")
         trials = trials.sort_values(["config_id", "seed"])
