@@ -28,7 +28,6 @@ import time
 import numpy as np
 import pyarrow as pa
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
 SAMPLERS = ["softmax", "gumbel", "gumbel_hard", "enhanced"]
 SCHEDULES = ["constant", "linear", "exponential", "cosine", "step"]
@@ -45,7 +44,6 @@ def _genotype_pool(size: int, rng: np.random.Generator) -> list[str]:
 
 def build(root: str, n_configs: int, n_seeds: int, n_epochs: int, seed: int = 0) -> int:
     """Write the synthetic results folder; returns the number of epoch rows."""
-    sys.path.insert(0, REPO)
     from diffnas.results.parts import write_table
 
     rng = np.random.default_rng(seed)
@@ -121,8 +119,7 @@ def build(root: str, n_configs: int, n_seeds: int, n_epochs: int, seed: int = 0)
 
 
 CHILD = r"""
-import json, os, resource, sys, time, tracemalloc
-sys.path.insert(0, {repo!r})
+import json, os, resource, time, tracemalloc
 traced = {traced!r}
 import numpy, pandas, pyarrow, scipy.stats  # imports are not part of the measurement
 from diffnas.analysis.aggregate import aggregate
@@ -153,7 +150,7 @@ print("RESULT " + json.dumps(out))
 
 def measure(root: str, traced: bool) -> dict:
     """Run the analysis in a fresh interpreter; return its timings and memory figures."""
-    code = CHILD.format(repo=REPO, root=root, traced=traced)
+    code = CHILD.format(root=root, traced=traced)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     return json.loads(line[len("RESULT "):])

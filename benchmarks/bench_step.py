@@ -52,7 +52,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 OMP_WAIT = {
     "passive": "OMP_WAIT_POLICY=PASSIVE: idle OpenMP threads sleep at once (robust on a shared machine)",
@@ -80,8 +79,6 @@ if omp_wait_choice(sys.argv[1:]) == "passive":
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffnas.model.perf import CompiledLoss, PerfOptions, keep_freed_memory  # noqa: E402
 from diffnas.model.spaces import build_space  # noqa: E402

@@ -38,14 +38,12 @@ import argparse
 import json
 import math
 import os
-import sys
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
@@ -68,14 +66,14 @@ RAY_STARTS: dict[str, dict] = {
 
 def start_ray(num_cpus: int | None, variant: str) -> None:
     """Start local Ray the ``variant`` way (:data:`RAY_STARTS`)."""
-    from diffnas.sweeps.session import _quiet_env, connect
+    from diffnas.sweeps.session import connect, quiet_env
 
     if variant != "cli":
         import logging
 
         import ray
 
-        _quiet_env(False)
+        quiet_env(False)
         if "runtime_env" in RAY_STARTS[variant]:  # the workers import the hook from this checkout
             os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
         ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,

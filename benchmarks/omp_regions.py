@@ -35,14 +35,11 @@ void GOMP_parallel(void (*fn)(void *), void *data, unsigned nt, unsigned flags) 
 long omp_regions(void) { return regions; }
 """
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def count_regions() -> None:
     """Child: regions per step of each case (the shim is preloaded)."""
     import ctypes
 
-    sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT)]
     import torch
     from bench_step import BATCH, CLASSES, diffnas_step, xautodl_step
 
@@ -66,7 +63,6 @@ def time_region() -> None:
     """Child: median wall time of one near-empty native-kernel call at 1 and 2 threads."""
     import time
 
-    sys.path.insert(0, str(ROOT))
     import torch
 
     from diffnas.model.native.build import kernels, ptr

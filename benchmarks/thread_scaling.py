@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as bench_step.py: no spinning threads on a shared machine
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from bench_step import BATCH, CLASSES, diffnas_step  # noqa: E402
+from bench_step import BATCH, CLASSES, diffnas_step  # noqa: E402  (bench_step.py, beside this script)
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
 from diffnas.model.perf import PerfOptions, keep_freed_memory  # noqa: E402

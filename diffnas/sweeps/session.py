@@ -22,7 +22,7 @@ from diffnas.errors import InputError
 PROBE_TIMEOUT_S = 5.0  # an --address that accepts no TCP connection in this long is refused
 
 
-def _quiet_env(verbose: bool) -> None:
+def quiet_env(verbose: bool) -> None:
     """Environment that keeps Ray's own output out of the user's terminal (unless verbose)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is the record
@@ -72,7 +72,7 @@ def probe_address(address: str, timeout_s: float = PROBE_TIMEOUT_S, field: str =
 
 def connect(address: str | None, num_cpus: int | None, verbose: bool) -> bool:
     """Join ``address`` / ``RAY_ADDRESS`` or start local Ray; True when this call started it."""
-    _quiet_env(verbose)
+    quiet_env(verbose)
     field = "--address" if address else "RAY_ADDRESS"
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address:

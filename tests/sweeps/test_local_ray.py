@@ -14,8 +14,7 @@ import time
 from diffnas.sweeps import local_ray
 
 DRIVER = """
-import subprocess, sys, time
-sys.path.insert(0, {repo!r})
+import subprocess, time
 from diffnas.sweeps.local_ray import write_record
 child = subprocess.Popen(["sleep", "300"])
 write_record({root!r})
@@ -34,8 +33,7 @@ def _alive(pid: int) -> bool:
 
 def test_leftovers_of_a_killed_driver_are_stopped_and_nothing_else(tmp_path, capsys):
     root = str(tmp_path / "results")
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER.format(repo=repo, root=root)], stdout=subprocess.PIPE,
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER.format(root=root)], stdout=subprocess.PIPE,
                               text=True, start_new_session=True)
     child = int(driver.stdout.readline())
     try:
