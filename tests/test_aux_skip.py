@@ -86,7 +86,7 @@ def test_both_steps_carry_the_decaying_skip_and_evaluation_does_not(order):
 def test_train_sample_adds_beta_to_the_skip_column():
     run = SearchRun(_config(aux_skip=0.5))
     skip = run.space.ops.index("skip_connect")
-    sample = run._train_sample(run.alpha.detach(), 1.0)
+    sample = run.arch.train_sample(run.alpha.detach(), 1.0, run.epoch, run.config["epochs"])
     plain = F.softmax(run.alpha.detach(), -1)
     torch.testing.assert_close(sample.weights[:, skip], plain[:, skip] + 0.5)
     others = [o for o in range(run.space.n_ops) if o != skip]

@@ -121,9 +121,9 @@ def test_eval_weights_are_the_weights_the_run_reports_val_acc_with():
         record = run.step()
     run.model.eval()
     with torch.no_grad():
-        loss, acc = run.accuracy(run.eval_weights(record["temperature"]).weights, None)
+        loss, acc = run.accuracy(run.arch.eval_weights(record["temperature"]).weights, None)
     assert (loss, acc) == (record["val_loss"], record["val_acc"])
-    assert run.eval_weights(record["temperature"]).weights[~run.op_mask].eq(0).all()
+    assert run.arch.eval_weights(record["temperature"]).weights[~run.arch.op_mask].eq(0).all()
 
 
 def test_darts_pt_chooses_among_the_kept_ops_only():
@@ -132,7 +132,7 @@ def test_darts_pt_chooses_among_the_kept_ops_only():
         run.step()
     cell = darts_pt(run)
     chosen = choice_from_genotype(run.space, cell)
-    assert run.op_mask[torch.arange(run.space.n_edges), chosen].all()
+    assert run.arch.op_mask[torch.arange(run.space.n_edges), chosen].all()
     assert 0.0 <= split_accuracy(run, run.space.one_hot(chosen)) <= 1.0
 
 
@@ -140,7 +140,7 @@ def test_split_accuracy_covers_the_whole_alpha_split_whatever_eval_batches_says(
     run = SearchRun(SearchConfig.validate({**TINY, "epochs": 2, "metrics.eval_batches": 1}))
     run.step()
     run.model.eval()
-    w = run.eval_weights(1.0).weights
+    w = run.arch.eval_weights(1.0).weights
     with torch.no_grad():
         logits = torch.cat([run.loss_fn(run.data.x_alpha[i:i + run.batch_size], run.data.y_alpha[i:i + run.batch_size],
                                         w, None)[1] for i in range(0, len(run.data.y_alpha), run.batch_size)])

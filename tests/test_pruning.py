@@ -88,11 +88,11 @@ def test_after_the_prune_epoch_every_weight_and_decision_keeps_to_the_strongest_
     run.loss_fn = recording
     for _ in range(2):
         run.step()
-    assert not run.pruned and run.op_mask.all()
+    assert not run.arch.pruned and run.arch.op_mask.all()
     expected = prune_mask(run.alpha.detach(), full_mask(6, 5), 2)  # α as the pruning epoch begins
     calls.clear()
     records = [run.step(), run.step()]
-    assert run.pruned and run.op_mask.equal(expected)
+    assert run.arch.pruned and run.arch.op_mask.equal(expected)
     assert calls and all(w[~expected].eq(0).all() for w in calls)  # training, evaluation, discretised
     assert all(torch.allclose(w.sum(-1), torch.ones(6)) for w in calls)
     ops = run.space.ops
@@ -112,8 +112,8 @@ def test_after_pruning_the_regularisers_see_only_the_kept_ops(sampler, extra):
     run.step(), run.step()
     run.alpha.grad = None
     run._alpha_loss_terms().backward()
-    assert run.alpha.grad[~run.op_mask].abs().max() == 0
-    assert run.alpha.grad[run.op_mask].abs().max() > 0
+    assert run.alpha.grad[~run.arch.op_mask].abs().max() == 0
+    assert run.alpha.grad[run.arch.op_mask].abs().max() > 0
 
 
 def test_a_pruned_op_that_leads_alpha_cannot_starve_the_kept_ops():
@@ -123,10 +123,10 @@ def test_a_pruned_op_that_leads_alpha_cannot_starve_the_kept_ops():
                                                  "temperature.t_min": 0.05}))
     run.step(), run.step()
     with torch.no_grad():
-        run.alpha[~run.op_mask] = 30.0
-    for weights in (run._train_sample(run.alpha.detach(), 0.05).weights,
-                    run._weights(run.sampler.eval_weights(run._sampling_alpha(run.alpha.detach()), 0.05)).weights):
-        assert torch.isfinite(weights).all() and weights[~run.op_mask].eq(0).all()
+        run.alpha[~run.arch.op_mask] = 30.0
+    for weights in (run.arch.train_sample(run.alpha.detach(), 0.05, run.epoch, run.config["epochs"]).weights,
+                    run.arch.eval_weights(0.05).weights):
+        assert torch.isfinite(weights).all() and weights[~run.arch.op_mask].eq(0).all()
         torch.testing.assert_close(weights.sum(-1), torch.ones(6))
 
 

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             raise InputError("--device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
     from diffnas.model.spaces import build_space, choice_from_genotype
-    from diffnas.search.run import resolve_device
+    from diffnas.search.device import resolve_device
     from diffnas.selection.evaluate import evaluate_genotype
 
     try:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -48,3 +48,11 @@ def op_share(argmax: torch.Tensor, ops: Sequence[str], op: str) -> float:
     if op not in ops:
         return 0.0
     return float((argmax == ops.index(op)).double().mean())
+
+
+def grad_norm_tensor(params: Iterable[torch.Tensor]) -> torch.Tensor:
+    """sqrt(Σ ||g||²) over the parameters' gradients, as a tensor (no host transfer; 0 without gradients)."""
+    squares = [p.grad.detach().pow(2).sum() for p in params if p.grad is not None]
+    if not squares:
+        return torch.zeros(())
+    return torch.stack(squares).sum().sqrt()

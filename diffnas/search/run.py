@@ -2,20 +2,17 @@
 
 ``SearchRun(config)`` loads the data, builds the space, supernet, sampler, optimisers, schedules
 and every random stream from ``config["seed"]``. ``step()`` trains one epoch and returns that
-epoch's record (the schema's epoch columns). ``state_dict()`` / ``load_state_dict()`` cover the
-model, α, both optimisers, the learning-rate schedule, the temperature position (the epoch
-counter), the clipper's history, the early-stopping state and every RNG (torch, numpy, python,
-the sampler's generator, the batch-order generator; CUDA where used), so on CPU a run stopped
-after epoch k, saved, loaded in a fresh process and continued gives the same rows as an
-uninterrupted run (every column but ``wall_s``, same thread count).
+epoch's record (the schema's epoch columns). The architecture state — α, the op mask after
+shrinking, the sampler and the auxiliary skip — is one object, ``run.arch``
+(:mod:`diffnas.search.architecture`); ``save`` / ``load`` write and read the whole run
+(:mod:`diffnas.search.checkpoint`), so a run resumed in a fresh process continues bit for bit.
 
 One epoch, per step (weight batch, α batch), alternating as in DARTS:
 1. α step (after the warm-up epochs): loss_α = CE(α split) + entropy term + L2 term + β-decay term
    (``beta_weight``) + ``resource_weight``·expected normalised cost; first order or the unrolled second-order
    hypergradient (:mod:`diffnas.search.bilevel`); α's gradient clipped (:mod:`diffnas.search.clipping`); Adam.
 2. weight step: CE(weight split) with freshly sampled op weights; SGD + momentum, cosine lr.
-In both steps the op weights carry DARTS-'s decaying auxiliary skip when ``aux_skip`` > 0
-(:mod:`diffnas.search.aux_skip`).
+In both steps the op weights carry DARTS-'s decaying auxiliary skip when ``aux_skip`` > 0.
 Then evaluation on the α split: ``val_acc`` with the sampler's eval weights, ``discrete_val_acc``
 with the discretised architecture and the same shared weights (batch-statistics BatchNorm, see
 :mod:`diffnas.model.ops`, so ``gap`` ≈ 0 at one-hot α).
@@ -26,33 +23,39 @@ NaN for what could not be measured).
 
 from __future__ import annotations
 
-import io
 import math
 import random
 import time
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffnas import storage
 from diffnas.config import SearchConfig
 from diffnas.data.cache import load_dataset_cached
-from diffnas.errors import InputError
 from diffnas.model.perf import CompiledLoss, PerfOptions, keep_freed_memory
 from diffnas.model.spaces import build_space, cap_skips
 from diffnas.model.supernet import Supernet
-from diffnas.search.aux_skip import aux_skip_weight, with_aux_skip
+from diffnas.results.records import trial_row
+from diffnas.search import checkpoint
+from diffnas.search.architecture import Architecture
 from diffnas.search.bilevel import momentum_buffers, unrolled_alpha_grad
 from diffnas.search.clipping import build_clipper
+from diffnas.search.device import resolve_device
 from diffnas.search.early_stopping import EarlyStopper
 from diffnas.search.epoch_profile import EpochProfile
 from diffnas.search.grad_diagnostics import AlphaGradLog
 from diffnas.search.hessian import dominant_eigenvalue
-from diffnas.search.metrics import mean_entropy, normalised_entropy, op_probs, op_share, stability
-from diffnas.search.pruning import full_mask, masked_alpha, masked_weights, prune_mask
+from diffnas.search.metrics import (
+    grad_norm_tensor,
+    mean_entropy,
+    normalised_entropy,
+    op_probs,
+    op_share,
+    stability,
+)
+from diffnas.search.optimizers import build_optimizers
 from diffnas.search.regularizers import (
     beta_decay_term,
     beta_decay_weight,
@@ -62,36 +65,9 @@ from diffnas.search.regularizers import (
     l2_term,
     resource_term,
 )
-from diffnas.search.samplers import OpWeights, build_sampler
+from diffnas.search.samplers import build_sampler
 from diffnas.search.schedules import TemperatureSchedule
-from diffnas.selection.best_cell import best_cell
-
-STATE_VERSION = 1
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → cuda when available (the device Ray or CUDA_VISIBLE_DEVICES exposes), else cpu."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
-        return torch.device("cuda")
-    if name == "cpu":
-        return torch.device("cpu")
-    if name.startswith("cuda:") and name[5:].isdigit():  # an exact GPU (a Ray trial's assignment)
-        if not torch.cuda.is_available() or int(name[5:]) >= torch.cuda.device_count():
-            raise InputError("device", f"{name} is not a CUDA device of this process")
-        return torch.device(name)
-    raise InputError("device", f"unknown {name!r}; allowed: auto, cpu, cuda")
-
-
-def _grad_norm_tensor(params: list[torch.Tensor]) -> torch.Tensor:
-    """sqrt(Σ ||g||²) over the parameters' gradients, as a tensor (no host transfer)."""
-    squares = [p.grad.detach().pow(2).sum() for p in params if p.grad is not None]
-    if not squares:
-        return torch.zeros(())
-    return torch.stack(squares).sum().sqrt()
+from diffnas.selection.proxies import RunProxy
 
 
 class SearchRun:
@@ -126,23 +102,16 @@ class SearchRun:
         self.profile = EpochProfile(self.device)
         alpha0 = config["optim.alpha_init_std"] * torch.randn(self.space.n_edges, self.space.n_ops,
                                                               generator=init_gen)
-        self.alpha = torch.nn.Parameter(alpha0.to(self.device))
-        self.op_mask = full_mask(self.space.n_edges, self.space.n_ops, self.device)  # diffnas.search.pruning
-        self.pruned = False
-        self.sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
-                                     dropout=config["sampler_options.dropout"],
-                                     hard_forward=config["sampler_options.hard_forward"])
-        self.sampler_gen = torch.Generator(device=self.device).manual_seed(seed + 1)
+        sampler = build_sampler(config["sampler"], noise_std=config["sampler_options.noise_std"],
+                                dropout=config["sampler_options.dropout"],
+                                hard_forward=config["sampler_options.hard_forward"])
+        self.arch = Architecture(self.space, sampler, alpha0.to(self.device),
+                                 torch.Generator(device=self.device).manual_seed(seed + 1), config["aux_skip"])
+        self.alpha = self.arch.alpha  # the parameter itself: α's optimiser and the tests read it here
         self.batch_gen = torch.Generator().manual_seed(seed + 2)
 
         self.w_params = list(self.model.parameters())
-        self.w_opt = torch.optim.SGD(self.w_params, lr=config["optim.w_lr"], momentum=config["optim.w_momentum"],
-                                     weight_decay=config["optim.w_weight_decay"])
-        self.w_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.w_opt, T_max=config["epochs"],
-                                                                  eta_min=config["optim.w_lr_min"])
-        self.a_opt = torch.optim.Adam([self.alpha], lr=config["optim.a_lr"],
-                                      betas=(config["optim.a_beta1"], config["optim.a_beta2"]),
-                                      weight_decay=config["optim.a_weight_decay"])
+        self.w_opt, self.w_sched, self.a_opt = build_optimizers(config, self.w_params, self.alpha)
         self.clipper = build_clipper(config["clip.mode"], config["clip.value"], config["clip.window"])
         self.batch_size = config["data.batch_size"]
         self.steps_per_epoch = max(1, math.ceil(len(self.data.y_weights) / self.batch_size))
@@ -162,8 +131,7 @@ class SearchRun:
 
             self.truth = TruthTable(config["truth.table"], config["truth.column"])
 
-        self._proxy_cache: dict[str, float] = {}  # genotype -> proxy score (a pure function of the genotype)
-        self._proxy_xy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxy's batch (seed-0 split)
+        self.proxy = RunProxy(config, self.space, self.data, self.device)  # the ranking metric of a cell
 
         self.stopper = EarlyStopper(config)
         self.epoch = 0
@@ -195,58 +163,25 @@ class SearchRun:
 
     def _alpha_loss_terms(self) -> torch.Tensor:
         """α's regularisers, over the kept ops only once the edges are pruned (diffnas.search.pruning)."""
-        c = self.config
-        alpha = self._masked(self.alpha)
-        kept = self.alpha * self.op_mask if self.pruned else self.alpha
-        reg = entropy_term(alpha, c["entropy_weight"]) + l2_term(kept, c["l2_weight"])
+        c, arch = self.config, self.arch
+        alpha = arch.masked(self.alpha)
+        reg = entropy_term(alpha, c["entropy_weight"]) + l2_term(arch.kept(self.alpha), c["l2_weight"])
         if c["beta_weight"] > 0:
             reg = reg + beta_decay_term(alpha, beta_decay_weight(c["beta_weight"], self.epoch, c["epochs"]))
         if c["kl_weight"] > 0:
-            reg = reg + dirichlet_kl_term(self.alpha, c["kl_weight"], self.op_mask if self.pruned else None)
+            reg = reg + dirichlet_kl_term(self.alpha, c["kl_weight"], arch.op_mask if arch.pruned else None)
         if c["resource_weight"] > 0:
             reg = reg + resource_term(alpha, self.costs, c["resource_weight"])
         return reg
 
-    def _masked(self, alpha: torch.Tensor) -> torch.Tensor:
-        """``alpha`` with the pruned ops at −∞ (diffnas.search.pruning); as it is before any pruning."""
-        return masked_alpha(alpha, self.op_mask) if self.pruned else alpha
-
-    def _sampling_alpha(self, alpha: torch.Tensor) -> torch.Tensor:
-        """α as the sampler sees it: masked where the sampler restricts through its logits (softmax over the
-        kept logits, with no underflow of the kept weights); the Dirichlet's weights are restricted after."""
-        return self._masked(alpha) if self.sampler.restricts_logits else alpha
-
-    def _kept(self, weights: torch.Tensor) -> torch.Tensor:
-        """Op weights restricted to the kept ops, W·M / Σ W·M, where the sampler does not restrict through
-        its logits (the Dirichlet's subcomposition); as they are otherwise."""
-        if self.pruned and not self.sampler.restricts_logits:
-            return masked_weights(weights, self.op_mask)
-        return weights
-
-    def _weights(self, sample: OpWeights) -> OpWeights:
-        return replace(sample, weights=self._kept(sample.weights))
-
-    def eval_weights(self, temperature: float) -> OpWeights:
-        """The op weights the run evaluates the supernet with at ``temperature`` (its ``val_acc``): the sampler's
-        evaluation weights of α, restricted to the kept ops once pruned."""
-        return self._weights(self.sampler.eval_weights(self._sampling_alpha(self.alpha.detach()), temperature))
-
     def _maybe_prune(self) -> None:
         """DrNAS's progressive shrinking: once ``prune.epoch`` epochs are done, keep ``prune.keep`` ops per edge."""
         at = self.config["prune.epoch"]
-        if at and not self.pruned and self.epoch >= at:
-            self.op_mask = prune_mask(self.alpha, self.op_mask, self.config["prune.keep"])
-            self.pruned = True
+        if at and not self.arch.pruned and self.epoch >= at:
+            self.arch.prune(self.config["prune.keep"])
 
-    def _train_sample(self, alpha: torch.Tensor, temperature: float) -> OpWeights:
-        """A training step's op weights: the sampler's on the kept ops (diffnas.search.pruning), plus DARTS-'s
-        auxiliary skip (diffnas.search.aux_skip)."""
-        sample = self._weights(self.sampler.sample(self._sampling_alpha(alpha), temperature, self.sampler_gen))
-        beta = aux_skip_weight(self.config["aux_skip"], self.epoch, self.config["epochs"])
-        if beta > 0:
-            skip = self.space.ops.index("skip_connect")
-            sample = replace(sample, weights=with_aux_skip(sample.weights, skip, beta))
-        return sample
+    def _train_sample(self, alpha: torch.Tensor, temperature: float):
+        return self.arch.train_sample(alpha, temperature, self.epoch, self.config["epochs"])
 
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor, weights, chosen=None,
                       hard_forward: str = "chosen") -> tuple[torch.Tensor, torch.Tensor]:
@@ -296,7 +231,7 @@ class SearchRun:
         if max_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.w_params, max_norm)
         else:
-            norm = _grad_norm_tensor(self.w_params)
+            norm = grad_norm_tensor(self.w_params)
         loss_value, alpha_sum = torch.stack([loss.detach().float(), self.alpha.detach().sum().float()]).tolist()
         if math.isfinite(loss_value):
             self.w_opt.step()
@@ -328,7 +263,7 @@ class SearchRun:
         x, y = self.data.x_alpha[: self.batch_size], self.data.y_alpha[: self.batch_size]
 
         def loss_fn(a: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(self.model(x, F.softmax(self._masked(a) / temperature, dim=-1)), y)
+            return F.cross_entropy(self.model(x, F.softmax(self.arch.masked(a) / temperature, dim=-1)), y)
 
         return dominant_eigenvalue(loss_fn, self.alpha, self.config["metrics.hessian_iters"],
                                    seed=int(self.config["seed"]) * 100003 + self.epoch)
@@ -407,14 +342,14 @@ class SearchRun:
     def _measure(self, temperature, train_loss, train_acc, a_norms, w_norms, clipped, diverged) -> dict[str, Any]:
         c = self.config
         nan = float("nan")
-        masked = self._masked(self.alpha.detach())
+        masked = self.arch.masked(self.alpha.detach())
         alpha = masked.cpu()  # decisions (genotype, argmax, op shares): pruned ops at −∞, never chosen
         probs = op_probs(alpha)
         choice = self.space.discrete_choice(alpha)  # α's own cell: the collapse guards' skip count
         cap = c["discretize.max_skip"]  # the cell handed back: α's, with at most `cap` skips
         cell = choice if cap is None else cap_skips(self.space, alpha, choice, cap)
         argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
-        eff = self._kept(self.sampler.effective_probs(self._sampling_alpha(self.alpha), temperature))
+        eff = self.arch.effective_probs(temperature)
         record: dict[str, Any] = {
             "epoch": self.epoch,
             "temperature": float(temperature),
@@ -444,7 +379,7 @@ class SearchRun:
             return record
         self.profile.lap("metrics")
         self.model.eval()
-        eval_w = self.eval_weights(temperature)
+        eval_w = self.arch.eval_weights(temperature)
         val_loss, val_acc = self.accuracy(eval_w.weights, eval_w.chosen)
         _, disc_acc = self.accuracy(self.space.one_hot(cell, self.alpha.dtype).to(self.device), cell)
         self.profile.lap("evaluation")
@@ -460,129 +395,29 @@ class SearchRun:
         return record
 
     def proxy_score(self, genotype: str) -> float:
-        """``metrics.proxy`` of ``genotype`` (NaN when off): :func:`diffnas.selection.proxies.cell_score` on a
-        network of this run's sizes initialised from seed 0 and the first ``metrics.proxy_batch``
-        examples of the weight split that a seed-0 run of the same data config uses — so the same
-        genotype scores the same in every run and seed."""
-        name = self.config["metrics.proxy"]
-        if name == "none":
-            return float("nan")
-        if genotype not in self._proxy_cache:
-            from diffnas.selection.proxies import cell_score
-
-            c = self.config
-            if self._proxy_xy is None:
-                n = c["metrics.proxy_batch"]
-                ref = self.data if int(c["seed"]) == 0 else load_dataset_cached(
-                    c["dataset"], subset=c["data.subset"], resolution=c["data.resolution"],
-                    data_dir=c["data.dir"], seed=0, test_fraction=c["data.test_fraction"])
-                self._proxy_xy = (ref.x_weights[:n].to(self.device), ref.y_weights[:n].to(self.device))
-            x, y = self._proxy_xy
-            self._proxy_cache[genotype] = cell_score(
-                name, self.space, genotype, x, y, num_classes=self.data.num_classes, channels=c["model.channels"],
-                cells_per_stage=c["model.cells_per_stage"], stages=c["model.stages"], seed=0)
-        return self._proxy_cache[genotype]
+        """``metrics.proxy`` of ``genotype`` (NaN when off): :class:`diffnas.selection.proxies.RunProxy`."""
+        return self.proxy(genotype)
 
     # -- summary ------------------------------------------------------------------------------
     def trial_record(self) -> dict[str, Any]:
-        """The trials-table row (without identity columns)."""
-        nan = float("nan")
-        last = self.records[-1] if self.records else {}
-        vals = [r["val_acc"] for r in self.records if math.isfinite(r.get("val_acc", nan))]
-        return {
-            "status": self.status,
-            "stop_reason": self.stop_reason,
-            "epochs_run": self.epoch,
-            "final_genotype": last.get("genotype"),
-            "final_val_acc": last.get("val_acc", nan),
-            "best_val_acc": max(vals) if vals else nan,
-            "final_discrete_val_acc": last.get("discrete_val_acc", nan),
-            "final_truth_acc": last.get("truth_acc", nan),
-            "final_proxy_score": last.get("proxy_score", nan),
-            "final_entropy_norm": last.get("entropy_norm", nan),
-            **best_cell(self.records, self.config["best_cell.metric"], self.config["best_cell.mode"]),
-            "params": last.get("params"),
-            "wall_s": self.wall_s,
-            "space": self.space.name,
-            "ops": list(self.space.ops),
-            "edges": [e.label for e in self.space.edges],
-        }
+        """The trials-table row (without identity columns): :func:`diffnas.results.records.trial_row`."""
+        return trial_row(self.records, status=self.status, stop_reason=self.stop_reason, epochs_run=self.epoch,
+                         wall_s=self.wall_s, best_by=(self.config["best_cell.metric"], self.config["best_cell.mode"]),
+                         space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
 
-    # -- checkpoints --------------------------------------------------------------------------
+    # -- checkpoints (diffnas.search.checkpoint) ---------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            "version": STATE_VERSION,
-            "config_id": self.config.config_id(),
-            "seed": self.config["seed"],
-            "model": self.model.state_dict(),
-            "alpha": self.alpha.detach().clone(),
-            "op_mask": self.op_mask.detach().cpu().clone(),
-            "w_opt": self.w_opt.state_dict(),
-            "w_sched": self.w_sched.state_dict(),
-            "a_opt": self.a_opt.state_dict(),
-            "clipper": self.clipper.state_dict(),
-            "stopper": self.stopper.state_dict(),
-            "epoch": self.epoch,
-            "status": self.status,
-            "stop_reason": self.stop_reason,
-            "prev_choice": self.prev_choice,
-            "prev_argmax": self.prev_argmax,
-            "records": [dict(r) for r in self.records],
-            "wall_s": self.wall_s,
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": np.random.get_state(),
-                "python": random.getstate(),
-                "sampler": self.sampler_gen.get_state(),
-                "batches": self.batch_gen.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
-            },
-        }
-        return state
+        return checkpoint.state_dict(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"checkpoint version {state.get('version')!r} is not {STATE_VERSION}")
-        if state["config_id"] != self.config.config_id() or state["seed"] != self.config["seed"]:
-            raise ValueError("checkpoint belongs to another config or seed")
-        self.model.load_state_dict(state["model"])
-        with torch.no_grad():
-            self.alpha.copy_(state["alpha"].to(self.device))
-        # a state written before pruning existed has no mask: nothing pruned
-        mask = state.get("op_mask")
-        self.op_mask = full_mask(self.space.n_edges, self.space.n_ops, self.device) if mask is None \
-            else mask.to(self.device)
-        self.pruned = not bool(self.op_mask.all())  # pruning always drops ops (prune.keep < the ops searched)
-        self.w_opt.load_state_dict(state["w_opt"])
-        self.w_sched.load_state_dict(state["w_sched"])
-        self.a_opt.load_state_dict(state["a_opt"])
-        self.clipper.load_state_dict(state["clipper"])
-        self.stopper.load_state_dict(state["stopper"])
-        self.epoch = state["epoch"]
-        self.status = state["status"]
-        self.stop_reason = state["stop_reason"]
-        self.prev_choice = state["prev_choice"]
-        self.prev_argmax = state["prev_argmax"]
-        self.records = [dict(r) for r in state["records"]]
-        self.wall_s = state["wall_s"]
-        rng = state["rng"]
-        torch.set_rng_state(rng["torch"])
-        np.random.set_state(rng["numpy"])
-        random.setstate(rng["python"])
-        self.sampler_gen.set_state(rng["sampler"])
-        self.batch_gen.set_state(rng["batches"])
-        if rng.get("cuda") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        checkpoint.load_state_dict(self, state)
 
     def save(self, path: str) -> None:
-        """Atomically write the state (:func:`diffnas.storage.atomic_write`: temporary file, rename)."""
-        buf = io.BytesIO()
-        torch.save(self.state_dict(), buf)
-        storage.atomic_write(path, buf.getvalue())
+        """Atomically write the run's state (temporary file, rename)."""
+        checkpoint.save(self, path)
 
     @classmethod
     def load(cls, config: SearchConfig, path: str, device: str | None = None, threads: int | None = None) -> SearchRun:
         run = cls(config, device=device, threads=threads)
-        state = torch.load(path, map_location="cpu", weights_only=False)  # RNG states must stay on CPU
-        run.load_state_dict(state)
+        run.load_state_dict(checkpoint.read(path))
         return run

@@ -131,7 +131,7 @@ def split_accuracy(run: SearchRun, weights: torch.Tensor) -> float:
 def darts_pt(run: SearchRun) -> str:
     """The DARTS-PT genotype of a trained (or restored) search run, without fine-tuning (module docstring)."""
     temperature = run.records[-1]["temperature"]
-    base = run.eval_weights(temperature).weights
+    base = run.arch.eval_weights(temperature).weights
     run.model.eval()
-    chosen = perturb_select(base, lambda w: split_accuracy(run, w), keep=run.op_mask)
+    chosen = perturb_select(base, lambda w: split_accuracy(run, w), keep=run.arch.op_mask)
     return run.space.genotype_of(torch.tensor(chosen))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -136,3 +137,40 @@ def cell_score(name: str, space: SearchSpace, genotype: str, x: torch.Tensor, y:
     chosen = choice_from_genotype(space, genotype)
     net = cell_network(space, x.shape[1], num_classes, channels, cells_per_stage, stages, seed).to(x.device)
     return score(name, net, space.one_hot(chosen), chosen, x, y)
+
+
+class RunProxy:
+    """``metrics.proxy`` of a genotype as a search run records it (``proxy_score``; NaN when off).
+
+    :func:`cell_score` on a network of the run's sizes initialised from seed 0 and the first
+    ``metrics.proxy_batch`` examples of the weight split that a seed-0 run of the same data config uses
+    — so the same genotype scores the same in every run and seed, and a score is computed once per
+    genotype (a pure function of it)."""
+
+    def __init__(self, config: Any, space: SearchSpace, data: Any, device: torch.device) -> None:
+        self.config, self.space, self.data, self.device = config, space, data, device
+        self._cache: dict[str, float] = {}
+        self._xy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxy's batch (seed-0 split)
+
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._xy is None:
+            from diffnas.data.cache import load_dataset_cached
+
+            c, n = self.config, self.config["metrics.proxy_batch"]
+            ref = self.data if int(c["seed"]) == 0 else load_dataset_cached(
+                c["dataset"], subset=c["data.subset"], resolution=c["data.resolution"],
+                data_dir=c["data.dir"], seed=0, test_fraction=c["data.test_fraction"])
+            self._xy = (ref.x_weights[:n].to(self.device), ref.y_weights[:n].to(self.device))
+        return self._xy
+
+    def __call__(self, genotype: str) -> float:
+        name = self.config["metrics.proxy"]
+        if name == "none":
+            return float("nan")
+        if genotype not in self._cache:
+            c = self.config
+            x, y = self._batch()
+            self._cache[genotype] = cell_score(
+                name, self.space, genotype, x, y, num_classes=self.data.num_classes, channels=c["model.channels"],
+                cells_per_stage=c["model.cells_per_stage"], stages=c["model.stages"], seed=0)
+        return self._cache[genotype]
