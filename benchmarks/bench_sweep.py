@@ -146,7 +146,7 @@ def measure(path: str, ray_start_s: float) -> dict[str, float]:
     import ray
 
     from diffnas.sweeps.commands import run_sweep
-    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.spec_file import load_spec
     from diffnas.sweeps.trainable import TRACE_ENV
 
     spec = load_spec(path)

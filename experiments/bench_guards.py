@@ -46,7 +46,7 @@ def _search(args: tuple[str, int, int, int, str | None]) -> dict[str, Any]:
 
     sampler, seed, epochs, subset, spec_path = args
     if spec_path:
-        from diffnas.sweeps.spec import load_spec
+        from diffnas.sweeps.spec_file import load_spec
 
         spec = load_spec(spec_path)
         cfg = spec.base.replace(**{**spec.baseline, "sampler": sampler, "seed": seed, **OFF})

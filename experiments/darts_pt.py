@@ -28,7 +28,7 @@ from diffnas.analysis.intervals import t_interval
 from diffnas.errors import InputError
 from diffnas.search.run import SearchRun
 from diffnas.selection.perturbation import darts_pt
-from diffnas.sweeps.spec import load_spec
+from diffnas.sweeps.spec_file import load_spec
 
 
 def last_checkpoints(folder: Path) -> list[Path]:

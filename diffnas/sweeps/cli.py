@@ -81,7 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from diffnas.results.outputs import check_storage
-    from diffnas.sweeps.spec import check_inputs, load_spec
+    from diffnas.sweeps.spec import check_inputs
+    from diffnas.sweeps.spec_file import load_spec
 
     spec = load_spec(args.spec, name=args.name)
     check_storage(args.storage if args.storage is not None else f"results/{spec.name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from diffnas.sweeps import checkpoints
-from diffnas.sweeps.spec import load_spec
+from diffnas.sweeps.spec_file import load_spec
 from diffnas.sweeps.tuners import _run_config
 
 

@@ -176,7 +176,7 @@ def test_sigkill_driver_then_resume(ray_session, tiny_spec, tmp_path):
 
 def test_confirm_refuses_an_unfinished_explore(tmp_path, tiny_spec, capsys):
     from diffnas.sweeps.results_folder import sweep_document, write_sweep
-    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.spec_file import load_spec
 
     doc = sweep_document(load_spec(tiny_spec()))
     doc["experiments"].append({"name": "explore", "phase": "explore", "finished": False})

@@ -68,7 +68,7 @@ def test_entrypoint_is_a_valid_diffnas_sweep_on_a_bucket():
     import argparse
 
     from diffnas.cli import build_parser
-    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.spec_file import load_spec
 
     args = build_parser().parse_args(entrypoint_args(load()))
     assert isinstance(args, argparse.Namespace)

@@ -72,7 +72,7 @@ def test_status_and_confirm_rank_alike(tmp_path, tiny_spec):
     """`sweep status` names as best the config that `confirm` would put first (failed runs left out)."""
     from diffnas.sweeps.commands import status_text
     from diffnas.sweeps.results_folder import sweep_document, write_sweep
-    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.spec_file import load_spec
 
     root = str(tmp_path / "r")
     doc = sweep_document(load_spec(tiny_spec()))

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from diffnas.errors import InputError
-from diffnas.sweeps.spec import load_spec, parse_spec
+from diffnas.sweeps.spec import parse_spec
+from diffnas.sweeps.spec_file import load_spec
 
 SWEEPS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "sweeps")
 
@@ -189,9 +190,9 @@ def test_extends_refusals_name_extends(tmp_path):
 
 
 def test_specs_that_extend_the_beta_protocol_share_its_base():
-    """The beta-DARTS follow-ups extend sweeps/nb201_study_beta.yaml: each one's base is the protocol's but for
-    the keys it names."""
-    root = os.path.join(os.path.dirname(__file__), "..", "..", "sweeps")
+    """The beta-DARTS follow-ups extend studies/nb201/specs/nb201_study_beta.yaml: each one's base is the protocol's
+    but for the keys it names."""
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "studies", "nb201", "specs")
     parent = load_spec(os.path.join(root, "nb201_study_beta.yaml")).base.to_flat()
     cells5 = load_spec(os.path.join(root, "nb201_study_beta_cells5_confirm.yaml"))
     assert {k: v for k, v in cells5.base.to_flat().items() if parent[k] != v} == {"model.cells_per_stage": 5}

@@ -55,7 +55,7 @@ def test_faulted_trial_resumes_from_checkpoint_bit_for_bit(ray_session, tiny_spe
 
     The retry restarts from the epoch-1 checkpoint and its rows equal the unfaulted trial's."""
     from diffnas.sweeps.results_folder import sweep_document, write_sweep
-    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.spec_file import load_spec
     from diffnas.sweeps.tuners import build_explore_tuner
 
     marker = str(tmp_path / "fault.marker")

@@ -7,7 +7,7 @@ def test_explore_queues_the_seeds_of_a_config_side_by_side(tiny_spec):
     """The explore grid lists every (grid point, seed) once, seeds varying fastest, in Tune's order."""
     from ray.tune.search.variant_generator import generate_variants
 
-    from diffnas.sweeps.spec import load_spec
+    from diffnas.sweeps.spec_file import load_spec
     from diffnas.sweeps.trainable import POINT_KEY
     from diffnas.sweeps.tuners import explore_param_space
 
