@@ -131,6 +131,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("diffnas: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,6 +23,7 @@ from diffnas import storage
 from diffnas.errors import InputError
 from diffnas.results.schema import config_column
 from diffnas.sweeps import checkpoints
+from diffnas.sweeps.legacy import old_module_names
 from diffnas.sweeps.points import confirm_point, explored_points
 from diffnas.sweeps.ranking import confirm_plan, phase_rows, rank_phase, select_configs, sweep_rows
 from diffnas.sweeps.results_folder import (
@@ -121,7 +122,10 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
     try:
         record_local_ray(root, started)
         print(f"sweep {spec.name}: resuming {exp['name']} from {path}", flush=True)
-        return _finish(root, exp["name"], _fit(restore_tuner(spec, root, exp["name"])))
+        # Tune reads the pickled state in restore (callbacks) and in fit (the search algorithm's state): a sweep
+        # started before the one namespace names them sweeps.* (diffnas.sweeps.legacy)
+        with old_module_names():
+            return _finish(root, exp["name"], _fit(restore_tuner(spec, root, exp["name"])))
     finally:
         end_session(root, started, ray)
 
