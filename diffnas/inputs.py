@@ -220,6 +220,17 @@ def number_arg(kind: type, minimum: float | None = None, maximum: float | None =
     return parse
 
 
+def seed_range(text: str) -> tuple[int, int]:
+    """An argparse ``type=`` for a range of seeds: ``"26-30"`` -> (26, 30), both ends included; anything else
+    is refused naming the form (argparse prints it, exit 2)."""
+    import argparse
+
+    lo, sep, hi = text.partition("-")
+    if not (sep and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
+        raise argparse.ArgumentTypeError(f"must be LO-HI with integers LO <= HI, got {text!r}")
+    return int(lo), int(hi)
+
+
 def nonempty_arg(text: str) -> str:
     """An argparse ``type=`` for a path or name that must not be empty."""
     import argparse

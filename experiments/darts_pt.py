@@ -26,6 +26,7 @@ import torch
 
 from diffnas.analysis.intervals import t_interval
 from diffnas.errors import InputError
+from diffnas.inputs import seed_range
 from diffnas.search.run import SearchRun
 from diffnas.selection.perturbation import darts_pt
 from diffnas.sweeps.spec_file import load_spec
@@ -39,14 +40,6 @@ def last_checkpoints(folder: Path) -> list[Path]:
         if points:
             found.append(points[-1])
     return found
-
-
-def seed_range(text: str) -> tuple[int, int]:
-    """``"26-30"`` -> (26, 30); anything else is refused naming the form (argparse prints it, exit 2)."""
-    lo, sep, hi = text.partition("-")
-    if not (sep and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
-        raise argparse.ArgumentTypeError(f"must be LO-HI with integers LO <= HI, got {text!r}")
-    return int(lo), int(hi)
 
 
 def main(argv: list[str] | None = None) -> int:

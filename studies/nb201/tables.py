@@ -53,12 +53,13 @@ import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
+from diffnas.analysis.intervals import t_interval
 from diffnas.analysis.load import load_results
 from diffnas.analysis.summary import summarise
+from diffnas.inputs import seed_range
 from diffnas.selection.best_cell import best_cell
 from diffnas.selection.truth import ANCHORS
 
@@ -67,19 +68,6 @@ AXES = ("config/sampler", "config/temperature.schedule", "config/clip.mode", "co
 SHORT = {"config/sampler": "sampler", "config/temperature.schedule": "T decay", "config/clip.mode": "clip",
          "config/entropy_weight": "entropy w", "config/early_stop.stability_window": "stab. stop W",
          "config/early_stop.max_skip": "skip guard"}
-
-
-def t_interval(x: np.ndarray) -> tuple[float, float, float]:
-    """(mean, low, high): mean ± t_{0.975, n−1}·s/√n; NaN bounds for n < 2."""
-    x = np.asarray(x, dtype=float)
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    m = float(x.mean())
-    if x.size < 2:
-        return m, math.nan, math.nan
-    h = float(stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
-    return m, m - h, m + h
 
 
 def fmt(ci: tuple[float, float, float], digits: int = 2) -> str:
@@ -331,14 +319,6 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
         rows.append(f"| {label(grp.iloc[0])} | {', '.join(str(int(x)) for x in grp['seed'])} | "
                     f"{fmt(t_interval(grp['final_truth']))} | {fmt(t_interval(grp['window_truth']))} | {per_seed} |")
     return head + "\n" + "\n".join(rows)
-
-
-def seed_range(text: str) -> tuple[int, int]:
-    """``"26-30"`` -> (26, 30); anything else is refused naming the form (argparse prints it, exit 2)."""
-    lo, sep, hi = text.partition("-")
-    if not (sep and lo.isdigit() and hi.isdigit() and int(lo) <= int(hi)):
-        raise argparse.ArgumentTypeError(f"must be LO-HI with integers LO <= HI, got {text!r}")
-    return int(lo), int(hi)
 
 
 def main(argv: list[str] | None = None) -> int:
