@@ -13,6 +13,7 @@ from diffnas.sweeps.spec import parse_spec
 from diffnas.sweeps.spec_file import load_spec
 
 SWEEPS_DIR = os.path.join(os.path.dirname(__file__), "..", "..", "sweeps")
+STUDY_SPECS = os.path.join(os.path.dirname(__file__), "..", "..", "studies", "nb201", "specs")
 
 GOOD = {
     "name": "ok",
@@ -76,8 +77,9 @@ def test_optuna_runs_first_seed():
     assert s.n_trials() == 5 and s.explore_seeds() == [0]
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(SWEEPS_DIR, "*.yaml"))))
-def test_shipped_specs_validate(path):
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(SWEEPS_DIR, "*.yaml")))
+                         + sorted(glob.glob(os.path.join(STUDY_SPECS, "*.yaml"))))
+def test_shipped_and_study_specs_validate(path):
     s = load_spec(path)
     assert s.n_trials() >= 1
     assert s.name == os.path.splitext(os.path.basename(path))[0]
