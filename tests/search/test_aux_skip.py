@@ -10,7 +10,7 @@ from diffnas.search.aux_skip import aux_skip_weight, with_aux_skip
 from diffnas.search.run import SearchRun
 from tests.helpers import TINY, fused_pair
 
-TOL = {"rtol": 1e-4, "atol": 1e-5}  # the fused cell's tolerance (tests/test_fused.py)
+TOL = {"rtol": 1e-4, "atol": 1e-5}  # the fused cell's tolerance (tests/model/test_fused.py)
 
 
 def test_weight_decays_linearly_from_beta0():
