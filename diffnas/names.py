@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["BUILTIN", "ONE_OP_SAMPLERS", "PRUNABLE_SAMPLERS", "SPACE_OPS", "add", "check_implemented", "names", "remove"]
+__all__ = ["BUILTIN", "ONE_OP_SAMPLERS", "PRUNABLE_SAMPLERS", "SPACE_OPS", "TRUTH_COLUMNS", "add", "check_implemented",
+           "names", "remove", "truth_column_of"]
 
 SPACE_OPS: dict[str, tuple[str, ...]] = {
     "nb201": ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"),
@@ -48,6 +49,15 @@ PRUNABLE_SAMPLERS: frozenset[str] = frozenset({"softmax", "gumbel", "dirichlet"}
 """Samplers whose op weights restricted to a subset of ops and renormalised are exactly their distribution over
 that subset (softmax over the kept logits, the Dirichlet's subcomposition; diffnas.search.pruning). Not ``gumbel_hard``
 (one op per edge) nor ``enhanced`` (its op dropout can leave an edge none of the kept ops)."""
+
+TRUTH_COLUMNS: dict[str, str] = {"cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
+"""Dataset -> the NAS-Bench-201 truth column of the same data; every other dataset is scored by CIFAR-10's."""
+
+
+def truth_column_of(dataset: str) -> str:
+    """The NB201 accuracy column a search on ``dataset`` is scored by (``truth.column: null``)."""
+    return TRUTH_COLUMNS.get(dataset, "cifar10_test")
+
 
 _registered: dict[str, list[str]] = {kind: list(built) for kind, built in BUILTIN.items()}
 

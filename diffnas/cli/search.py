@@ -57,7 +57,7 @@ def prepare(args: argparse.Namespace):
         if not torch.cuda.is_available():
             raise InputError("device", "cuda requested but no CUDA device is available; allowed here: auto, cpu")
     if config["truth.table"]:
-        check_table(config["truth.table"], config["truth.column"])
+        check_table(config["truth.table"], config.truth_column)
     return config
 
 

@@ -33,7 +33,9 @@ SEARCH_KEYS: dict[str, Field] = {
     "space": Field("str", "nb201", "search space", choices=tuple(SPACE_OPS)),
     "ops": Field("list[str]", None, "restrict the space to these ops (null = all)", nullable=True),
     "dataset": Field("str", "digits", "real offline dataset", choices_from=_registered("dataset")),
-    "data.dir": Field("str", None, "folder with the dataset files (fashion_mnist)", nullable=True),
+    "data.dir": Field("str", None, "where the dataset's files are: a folder (fashion_mnist's IDX files; for cifar10, "
+                      "cifar100, imagenet16_120 a root holding cifar-10-batches-py / cifar-100-python / ImageNet16, "
+                      "or that folder itself) or an s3:// URI fetched once per worker", nullable=True),
     "data.subset": Field("int", None, "use this many training examples", minimum=20, nullable=True),
     "data.resolution": Field("int", None, "resize images to this side length", minimum=4, maximum=64, nullable=True),
     "data.test_fraction": Field("float", 0.2, "held-out test share where no official split exists",
@@ -81,8 +83,9 @@ SEARCH_KEYS: dict[str, Field] = {
     "perf.channels_last": Field("bool", True, "NHWC memory format for weights and activations"),
     "perf.compile": Field("str", "off", "torch.compile the supernet's loss (on = compile, falling back to eager "
                        "where compile is unavailable)", choices=("off", "on")),
-    "perf.amp": Field("str", "off", "autocast the forward pass to bfloat16 or float16 (float16 adds a "
-                   "gradient scaler on CUDA)", choices=("off", "bf16", "fp16")),
+    "perf.amp": Field("str", "off", "autocast the forward pass to bfloat16 or float16 (float16 scales both "
+                      "losses with a torch.amp.GradScaler per optimiser; first order only)",
+                      choices=("off", "bf16", "fp16")),
     "perf.native": Field("bool", True, "fused NB201 cells on CPU: BatchNorm and the mixing of a node's terms "
                       "in compiled C kernels (built with the system compiler on first use; the PyTorch path "
                       "where they cannot be built, and under perf.compile)"),
@@ -92,6 +95,7 @@ SEARCH_KEYS: dict[str, Field] = {
     "optim.w_lr": Field("float", 0.05, "weights: SGD learning rate (cosine annealed)", minimum=0.0, exclusive_min=True),
     "optim.w_lr_min": Field("float", 0.001, "weights: final learning rate", minimum=0.0),
     "optim.w_momentum": Field("float", 0.9, "weights: SGD momentum", minimum=0.0, maximum=1.0, exclusive_max=True),
+    "optim.w_nesterov": Field("bool", False, "weights: Nesterov momentum (NB201's and DARTS's published setting)"),
     "optim.w_weight_decay": Field("float", 3e-4, "weights: weight decay", minimum=0.0),
     "optim.w_grad_clip": Field("float", 5.0, "weights: gradient norm clip (null = off)", minimum=0.0,
                             exclusive_min=True, nullable=True),
@@ -145,8 +149,9 @@ SEARCH_KEYS: dict[str, Field] = {
     "best_cell.mode": Field("str", "max", "whether best_cell.metric is maximised or minimised", choices=("max", "min")),
     "truth.table": Field("str", None, "CSV(.gz) with arch_str and accuracy columns (NAS-Bench-201 truth); "
                       "null = the NATS-Bench table shipped with the package", nullable=True),
-    "truth.column": Field("str", "cifar10_test", "accuracy column of the truth table (bundled: cifar10_test, "
-                       "cifar100_test, imagenet16_120_test)"),
+    "truth.column": Field("str", None, "accuracy column of the truth table (bundled: cifar10_test, cifar100_test, "
+                          "imagenet16_120_test); null = the searched dataset's: cifar100 -> cifar100_test, "
+                          "imagenet16_120 -> imagenet16_120_test, every other dataset -> cifar10_test", nullable=True),
 }
 
 TEST_HOOKS: dict[str, Field] = {
@@ -169,4 +174,4 @@ NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.t
 # Semantic keys added after results existed: left out of config_id while at their default, so the
 # config_id of every config written before the key existed stays what it was.
 LATER_KEYS = frozenset({"sampler_options.hard_forward", "beta_weight", "aux_skip", "kl_weight", "prune.epoch",
-                        "prune.keep", "discretize.max_skip"})
+                        "prune.keep", "discretize.max_skip", "optim.w_nesterov"})

@@ -21,7 +21,7 @@ from typing import Any
 from diffnas.config.keys import FIELDS, LATER_KEYS, NON_IDENTITY_KEYS
 from diffnas.errors import InputError
 from diffnas.inputs import did_you_mean, shown
-from diffnas.names import ONE_OP_SAMPLERS, PRUNABLE_SAMPLERS, SPACE_OPS
+from diffnas.names import ONE_OP_SAMPLERS, PRUNABLE_SAMPLERS, SPACE_OPS, truth_column_of
 
 
 def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -155,6 +155,9 @@ class SearchConfig:
             if v["sampler"] not in PRUNABLE_SAMPLERS:
                 raise InputError("prune.epoch", f"needs a sampler whose weights restrict exactly to the kept ops "
                                  f"({', '.join(sorted(PRUNABLE_SAMPLERS))}); with {v['sampler']} allowed: 0")
+        if v["perf.amp"] == "fp16" and v["order"] == "second":
+            raise InputError("perf.amp", "fp16 needs order first (the unrolled hypergradient is not loss-scaled); "
+                             "allowed with order second: off, bf16")
         if v["warmup_epochs"] >= v["epochs"]:
             raise InputError("warmup_epochs", f"must be < epochs ({v['epochs']}), got {v['warmup_epochs']}")
         if v["optim.w_lr_min"] > v["optim.w_lr"]:
@@ -172,6 +175,15 @@ class SearchConfig:
 
     def to_nested(self) -> dict[str, Any]:
         return unflatten(self._values)
+
+    @property
+    def truth_column(self) -> str:
+        """``truth.column``, or where it is null (follow the dataset) the searched dataset's column."""
+        return self["truth.column"] or truth_column_of(self["dataset"])
+
+    def resolved_flat(self) -> dict[str, Any]:
+        """:meth:`to_flat` with every value a null stands for filled in (``truth.column``): what ran."""
+        return {**self._values, "truth.column": self.truth_column}
 
     @property
     def ops(self) -> tuple[str, ...]:

@@ -14,8 +14,9 @@ None of them changes what is computed, only how (config keys ``perf.*``, exclude
 * ``perf.native`` — the fused cell's dense step does BatchNorm and the mixing of a node's terms in
   two compiled passes (:mod:`diffnas.model.native.mix`) instead of PyTorch's separate kernels, for float32
   NHWC tensors on CPU; elsewhere, or where no C compiler is found, the PyTorch path.
-* ``perf.amp`` — ``torch.autocast`` to bfloat16 or float16 around the forward pass; on CUDA,
-  float16 adds a gradient scaler per optimiser (see :class:`Scaler`).
+* ``perf.amp`` — ``torch.autocast`` to bfloat16 or float16 around the forward pass (CPU and CUDA);
+  float16 also scales the weight loss and α's loss, each with its own ``torch.amp.GradScaler``
+  (:class:`Scaler`).
 
 A search run on CPU also calls :func:`keep_freed_memory` (glibc's allocator keeps freed activation
 buffers instead of handing them back to the OS and faulting them in again on the next step).
@@ -27,7 +28,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,11 +152,20 @@ def keep_freed_memory() -> bool:
 
 
 class Scaler:
-    """Loss scaling for float16 on CUDA (one ``torch.amp.GradScaler`` per optimiser); identity otherwise."""
+    """float16 loss scaling for one optimiser: a ``torch.amp.GradScaler`` on the run's device (CUDA's, or the
+    CPU scaler torch ships), so small float16 gradients do not flush to zero; the identity for ``off`` and
+    ``bf16`` (bfloat16 has float32's exponent range and needs no scaling).
+
+    One step: ``scale(loss).backward()``; ``unscale_(optimizer)`` before reading or clipping the gradients;
+    ``step(optimizer)``, which skips the update when a gradient is inf/NaN and adapts the scale
+    (×2 every 2,000 clean steps, ×0.5 on an overflow: GradScaler's defaults)."""
 
     def __init__(self, device: torch.device, amp: str) -> None:
-        self.enabled = device.type == "cuda" and amp == "fp16"
-        self.scaler = torch.amp.GradScaler("cuda") if self.enabled else None
+        self.scaler = torch.amp.GradScaler(device.type) if amp == "fp16" else None
+
+    @property
+    def enabled(self) -> bool:
+        return self.scaler is not None
 
     def scale(self, loss: torch.Tensor) -> torch.Tensor:
         return self.scaler.scale(loss) if self.scaler is not None else loss
@@ -174,13 +184,6 @@ class Scaler:
     def state_dict(self) -> dict[str, Any]:
         return self.scaler.state_dict() if self.scaler is not None else {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
         if self.scaler is not None and state:
             self.scaler.load_state_dict(state)
-
-
-@contextlib.contextmanager
-def inference(enabled: bool = True) -> Iterator[None]:
-    """``torch.inference_mode`` for evaluation passes (no autograd bookkeeping at all)."""
-    with torch.inference_mode(enabled):
-        yield

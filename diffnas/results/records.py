@@ -17,9 +17,10 @@ from diffnas.selection.best_cell import best_cell
 
 
 def config_columns(config: SearchConfig) -> dict[str, Any]:
-    """Every config leaf as ``config/<dotted.key>``; list values become comma-joined strings."""
+    """Every config leaf as ``config/<dotted.key>``, as it ran (a null that follows another key resolved:
+    :meth:`~diffnas.config.SearchConfig.resolved_flat`); list values become comma-joined strings."""
     out: dict[str, Any] = {}
-    for key, value in config.to_flat().items():
+    for key, value in config.resolved_flat().items():
         if isinstance(value, (list, tuple)):
             value = ",".join(map(str, value))
         out[config_column(key)] = value

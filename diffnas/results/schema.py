@@ -88,6 +88,14 @@ TRIAL_COLUMNS: dict[str, str] = {
     "best_truth_acc": "float",
     "best_epoch": "int",
     "best_by": "str",
+    # provenance, for papers (diffnas.search.provenance): versions, the device, the precision
+    "diffnas_version": "str",
+    "diffnas_commit": "str",
+    "torch_version": "str",
+    "cuda_version": "str",
+    "cudnn_version": "str",
+    "device_name": "str",
+    "amp": "str",
 }
 
 

@@ -1,6 +1,7 @@
 """A search run's checkpoint: everything needed to continue it bit for bit, and writing it atomically.
 
-The state holds the model, the architecture (α and the op mask), both optimisers, the learning-rate
+The state holds the model, the architecture (α and the op mask), both optimisers and their fp16 loss
+scalers, the learning-rate
 schedule, the temperature position (the epoch counter), the clipper's history, the early-stopping state,
 the records so far and every random stream (torch, numpy, python, the sampler's generator, the
 batch-order generator; CUDA's where used). On CPU a run stopped after epoch k, saved, loaded in a fresh
@@ -57,6 +58,7 @@ def state_dict(run: SearchRun) -> dict[str, Any]:
         "w_opt": run.w_opt.state_dict(),
         "w_sched": run.w_sched.state_dict(),
         "a_opt": run.a_opt.state_dict(),
+        "scalers": [run.w_scaler.state_dict(), run.a_scaler.state_dict()],  # fp16's loss scales
         "clipper": run.clipper.state_dict(),
         "stopper": run.stopper.state_dict(),
         "epoch": run.epoch,
@@ -81,6 +83,9 @@ def load_state_dict(run: SearchRun, state: dict[str, Any]) -> None:
     run.w_opt.load_state_dict(state["w_opt"])
     run.w_sched.load_state_dict(state["w_sched"])
     run.a_opt.load_state_dict(state["a_opt"])
+    w_scale, a_scale = state.get("scalers") or ({}, {})  # written before fp16 was wired: no scale kept
+    run.w_scaler.load_state_dict(w_scale)
+    run.a_scaler.load_state_dict(a_scale)
     run.clipper.load_state_dict(state["clipper"])
     run.stopper.load_state_dict(state["stopper"])
     run.epoch = state["epoch"]

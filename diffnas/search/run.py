@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from diffnas.config import SearchConfig
 from diffnas.data.cache import load_dataset_cached
-from diffnas.model.perf import CompiledLoss, PerfOptions, keep_freed_memory
+from diffnas.model.perf import CompiledLoss, PerfOptions, Scaler, keep_freed_memory
 from diffnas.model.spaces import build_space, cap_skips
 from diffnas.model.supernet import Supernet
 from diffnas.results.records import trial_row
@@ -56,6 +56,7 @@ from diffnas.search.metrics import (
     stability,
 )
 from diffnas.search.optimizers import build_optimizers
+from diffnas.search.provenance import provenance
 from diffnas.search.regularizers import (
     beta_decay_term,
     beta_decay_weight,
@@ -80,6 +81,8 @@ class SearchRun:
         self.device = resolve_device(device or config["device"])
         if self.device.type == "cpu":
             keep_freed_memory()  # freed activation buffers stay in the heap (diffnas.model.perf)
+        else:  # cuDNN picks the fastest convolution algorithm for the (fixed) batch shapes
+            torch.backends.cudnn.benchmark = True
         seed = int(config["seed"])
         random.seed(seed)
         np.random.seed(seed % (2**32))
@@ -112,6 +115,7 @@ class SearchRun:
 
         self.w_params = list(self.model.parameters())
         self.w_opt, self.w_sched, self.a_opt = build_optimizers(config, self.w_params, self.alpha)
+        self.w_scaler, self.a_scaler = Scaler(self.device, self.perf.amp), Scaler(self.device, self.perf.amp)
         self.clipper = build_clipper(config["clip.mode"], config["clip.value"], config["clip.window"])
         self.batch_size = config["data.batch_size"]
         self.steps_per_epoch = max(1, math.ceil(len(self.data.y_weights) / self.batch_size))
@@ -129,7 +133,7 @@ class SearchRun:
         if self.space.name == "nb201":  # the user's table, else the NATS-Bench table shipped with diffnas
             from diffnas.selection.truth import TruthTable
 
-            self.truth = TruthTable(config["truth.table"], config["truth.column"])
+            self.truth = TruthTable(config["truth.table"], config.truth_column)
 
         self.proxy = RunProxy(config, self.space, self.data, self.device)  # the ranking metric of a cell
 
@@ -207,12 +211,13 @@ class SearchRun:
             self.alpha.grad = hyper + (self.alpha.grad if self.alpha.grad is not None else 0.0)
         else:
             loss, _ = self._forward_loss(xa, ya, sample.weights, sample.chosen, sample.hard_forward)
-            (loss + self._alpha_loss_terms()).backward()
+            self.a_scaler.scale(loss + self._alpha_loss_terms()).backward()
         for p in self.w_params:  # α's loss must not leave gradients on the weights
             p.grad = None
+        self.a_scaler.unscale_(self.a_opt)  # fp16: α's true gradient from here on
         self.grad_log.add(self.alpha.grad, self.alpha)  # before clipping: the estimator itself
         result = self.clipper.clip_([self.alpha])
-        self.a_opt.step()
+        self.a_scaler.step(self.a_opt)
         return result.norm, result.clipped
 
     def _weight_step(self, xw, yw, temperature: float,
@@ -226,7 +231,8 @@ class SearchRun:
         loss, logits = self._forward_loss(xw, yw, sample.weights, sample.chosen, sample.hard_forward)
         if inject_nan:
             loss = loss * float("nan")
-        loss.backward()
+        self.w_scaler.scale(loss).backward()
+        self.w_scaler.unscale_(self.w_opt)  # fp16: the true gradients are clipped and measured
         max_norm = self.config["optim.w_grad_clip"]
         if max_norm is not None:
             norm = torch.nn.utils.clip_grad_norm_(self.w_params, max_norm)
@@ -234,7 +240,7 @@ class SearchRun:
             norm = grad_norm_tensor(self.w_params)
         loss_value, alpha_sum = torch.stack([loss.detach().float(), self.alpha.detach().sum().float()]).tolist()
         if math.isfinite(loss_value):
-            self.w_opt.step()
+            self.w_scaler.step(self.w_opt)
         correct = (logits.detach().argmax(-1) == yw).sum()
         return loss_value, correct, norm.detach(), alpha_sum
 
@@ -400,10 +406,12 @@ class SearchRun:
 
     # -- summary ------------------------------------------------------------------------------
     def trial_record(self) -> dict[str, Any]:
-        """The trials-table row (without identity columns): :func:`diffnas.results.records.trial_row`."""
-        return trial_row(self.records, status=self.status, stop_reason=self.stop_reason, epochs_run=self.epoch,
-                         wall_s=self.wall_s, best_by=(self.config["best_cell.metric"], self.config["best_cell.mode"]),
-                         space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
+        """The trials-table row (without identity columns): :func:`diffnas.results.records.trial_row` and the
+        run's provenance (:mod:`diffnas.search.provenance`)."""
+        row = trial_row(self.records, status=self.status, stop_reason=self.stop_reason, epochs_run=self.epoch,
+                        wall_s=self.wall_s, best_by=(self.config["best_cell.metric"], self.config["best_cell.mode"]),
+                        space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
+        return {**row, **provenance(self.device, self.perf.amp)}
 
     # -- checkpoints (diffnas.search.checkpoint) ---------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

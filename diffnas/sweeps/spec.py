@@ -46,6 +46,7 @@ from typing import Any
 from diffnas.config import FIELDS, Field, SearchConfig, flatten
 from diffnas.errors import InputError
 from diffnas.inputs import did_you_mean, shown
+from diffnas.names import truth_column_of
 from diffnas.results.schema import EPOCH_COLUMNS
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
@@ -403,7 +404,7 @@ def check_inputs(spec: SweepSpec) -> None:
         try:
             check_dataset(where["dataset"][1], where["data.dir"][1])
             if where["truth.table"][1]:
-                check_table(where["truth.table"][1], where["truth.column"][1])
+                check_table(where["truth.table"][1], where["truth.column"][1] or truth_column_of(where["dataset"][1]))
         except InputError as err:
             label = where.get(err.field, (err.field, None))[0]
             raise InputError(label, err.message) from None

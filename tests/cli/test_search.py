@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -32,6 +33,14 @@ def test_search_writes_schema(tmp_path, sampler, capsys):
     assert {"config/sampler", "config/temperature.schedule", "config/entropy_weight", "config/clip.mode"} <= set(epochs.columns)
     assert list(epochs.sort_values("epoch")["epoch"]) == [1, 2, 3]
     assert (epochs["config/sampler"] == sampler).all() and (epochs["phase"] == "single").all()
+    # provenance for papers: versions, device, precision; the truth column that ran (null = follow the dataset)
+    import torch
+
+    import diffnas
+    row = trials.iloc[0]
+    assert row["diffnas_version"] == diffnas.__version__ and row["torch_version"] == torch.__version__
+    assert row["amp"] == "off" and row["device_name"] and pd.isna(row["cuda_version"])  # a CPU-only torch
+    assert (epochs["config/truth.column"] == "cifar10_test").all()
     for f in os.listdir(out / "epochs"):
         meta = pq.read_schema(out / "epochs" / f).metadata
         assert meta[b"schema_version"] == SCHEMA_VERSION.encode()

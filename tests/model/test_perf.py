@@ -35,9 +35,10 @@ def test_amp_autocasts_convolutions_and_returns_float32_logits(amp, dtype):
     assert all(p.grad is None or p.grad.dtype == torch.float32 for p in net.parameters())
 
 
-def test_fp16_scaler_only_on_cuda():
-    assert not Scaler(torch.device("cpu"), "fp16").enabled
+def test_a_scaler_for_fp16_only():
+    assert Scaler(torch.device("cpu"), "fp16").enabled  # torch's CPU GradScaler: the fp16 path runs here too
     assert not Scaler(torch.device("cpu"), "bf16").enabled
+    assert not Scaler(torch.device("cpu"), "off").enabled
 
 
 def test_compile_unavailable_falls_back_to_eager(monkeypatch):

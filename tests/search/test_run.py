@@ -79,6 +79,8 @@ RESUME_SCRIPT = textwrap.dedent("""
     # DrNAS: pruned before the checkpoint (the mask travels in it) and after it (the resumed run prunes)
     {"sampler": "dirichlet", "kl_weight": 0.01, "prune.epoch": 2, "prune.keep": 2, "optim.a_lr": 0.05},
     {"beta_weight": 5.0, "prune.epoch": 4, "prune.keep": 2, "optim.a_lr": 0.05},
+    # fp16: both loss scalers' state travels in the checkpoint; NB201's Nesterov momentum
+    {"perf.amp": "fp16", "optim.w_nesterov": True},
 ])
 def test_resume_in_fresh_process_is_bit_for_bit(tmp_path, extra):
     cfg = _config(epochs=5, **extra)
@@ -240,3 +242,36 @@ def test_skip_cap_refusals_name_the_key(extra, needle):
         _config(**extra)
     text = str(err.value)
     assert text.startswith("discretize.max_skip") and needle in text and "\n" not in text, text
+
+
+def test_fp16_steps_both_optimisers_through_a_loss_scaler():
+    run = SearchRun(_config(**{"perf.amp": "fp16"}))
+    run.step()
+    for scaler in (run.w_scaler, run.a_scaler):  # CPU GradScalers: every step went through one, none skipped
+        assert scaler.enabled and scaler.scaler._get_growth_tracker() == run.steps_per_epoch
+    assert not SearchRun(_config(**{"perf.amp": "bf16"})).w_scaler.enabled  # bfloat16 needs no scaling
+
+
+def test_fp16_overflow_skips_the_weight_update_and_halves_the_scale():
+    run = SearchRun(_config(**{"perf.amp": "fp16", "warmup_epochs": 1}))  # alpha frozen: weight steps only
+    run.w_scaler.scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 100)  # scaled fp16 gradients overflow
+    before = [p.detach().clone() for p in run.model.parameters()]
+    record = run.step()
+    assert all(torch.equal(a, b.detach()) for a, b in zip(before, run.model.parameters(), strict=True))
+    assert run.w_scaler.scaler.get_scale() == 2.0 ** (100 - run.steps_per_epoch)
+    assert math.isfinite(record["train_loss"]) and not run.done
+
+
+def test_bf16_autocast_runs_a_search_step_on_cpu():
+    run = SearchRun(_config(**{"perf.amp": "bf16"}))
+    seen = []
+    conv = next(m for m in run.model.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    record = run.step()
+    assert seen and set(seen) == {torch.bfloat16}
+    assert math.isfinite(record["train_loss"]) and math.isfinite(record["val_acc"])
+
+
+def test_fp16_with_the_second_order_step_is_refused():
+    with pytest.raises(InputError, match="perf.amp"):
+        _config(**{"perf.amp": "fp16", "order": "second"})
