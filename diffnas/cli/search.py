@@ -140,4 +140,7 @@ def run(args: argparse.Namespace) -> int:
         truth = "" if math.isnan(trial["best_truth_acc"]) else f", truth {trial['best_truth_acc']:.2f}"
         print(f"best cell seen {trial['best_genotype']} (epoch {trial['best_epoch']}, by {trial['best_by']}{truth})")
     print(f"results in {out}")
+    if trial["status"] == "error":  # the device ran out of memory: its rows are kept, the command failed
+        print(f"error: {trial['stop_reason']}; rows up to epoch {trial['epochs_run']} are kept", file=sys.stderr)
+        return 1
     return 0

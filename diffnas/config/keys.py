@@ -156,6 +156,8 @@ SEARCH_KEYS: dict[str, Field] = {
 
 TEST_HOOKS: dict[str, Field] = {
     "fault.nan_at_epoch": Field("int", None, "test hook: inject a NaN loss at this epoch", minimum=1, nullable=True),
+    "fault.oom_at_epoch": Field("int", None, "test hook: raise torch.OutOfMemoryError at this epoch", minimum=1,
+                                nullable=True),
     "fault.raise_at_epoch": Field("int", None, "test hook: raise once at this epoch", minimum=1, nullable=True),
     "fault.marker": Field("str", None, "test hook: file that records that the fault already fired",
                        nullable=True),

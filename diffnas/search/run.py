@@ -275,11 +275,36 @@ class SearchRun:
                                    seed=int(self.config["seed"]) * 100003 + self.epoch)
 
     def step(self) -> dict[str, Any]:
-        """Train one epoch and return its record."""
+        """Train one epoch and return its record.
+
+        A device out of memory (a trial sharing a GPU past its share) ends the run with status ``error`` and
+        ``stop_reason`` ``out_of_memory: ...``; that epoch's record carries NaN for what was not measured."""
         if self.done:
             raise RuntimeError(f"the run has ended ({self.status})")
-        c = self.config
         t_start = time.perf_counter()
+        try:
+            return self._step(t_start)
+        except torch.OutOfMemoryError as err:
+            return self._out_of_memory(err, t_start)
+
+    def _out_of_memory(self, err: torch.OutOfMemoryError, t_start: float) -> dict[str, Any]:
+        for p in self.w_params:
+            p.grad = None
+        self.alpha.grad = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.epoch = max(self.epoch, len(self.records) + 1)
+        message = " ".join(str(err).split())[:200]
+        self.status, self.stop_reason = "error", f"out_of_memory: {message}"
+        nan = float("nan")
+        record = self._measure(self.temperature(0), nan, nan, [], [], 0, diverged=True)
+        record["wall_s"] = time.perf_counter() - t_start
+        self.wall_s += record["wall_s"]
+        self.records.append(record)
+        return dict(record)
+
+    def _step(self, t_start: float) -> dict[str, Any]:
+        c = self.config
         self._maybe_prune()
         epoch_no = self.epoch + 1
         self.model.train()
@@ -296,6 +321,8 @@ class SearchRun:
         diverged_reason = None
         temperature = self.temperature(0)
         inject = c["fault.nan_at_epoch"] == epoch_no
+        if c["fault.oom_at_epoch"] == epoch_no:  # test hook: what a GPU out of memory raises
+            raise torch.OutOfMemoryError(f"CUDA out of memory (injected by fault.oom_at_epoch={epoch_no})")
         self.grad_log = AlphaGradLog()
         for step in range(self.steps_per_epoch):
             temperature = self.temperature(step)

@@ -157,8 +157,9 @@ class ParquetSink(tune.Callback):
         row["status"] = status
         if status == "asha_stopped":
             row["stop_reason"] = "asha"
-        elif status == "error":
+        elif errored:
             # the traceback's last line goes into stop_reason: every part keeps the same columns
+            # (a run that ended itself with status error, out of memory, keeps its own reason)
             line = _error_line(trial)
             row["stop_reason"] = f"error: {line}" if line else "error"
         if row.get("epochs_run") is None:

@@ -71,6 +71,15 @@ def placement(resources: Mapping[str, float]) -> tuple[str, int]:
     return device, threads
 
 
+def gpu_share(resources: Mapping[str, float]) -> float | None:
+    """The share of one GPU a trial holds (``resources: {gpu: 0.25}`` -> 0.25), or None for a whole GPU or none:
+    a trial that shares its GPU caps its PyTorch memory to that share
+    (``torch.cuda.set_per_process_memory_fraction``), so one trial's growth ends that trial with
+    ``out_of_memory`` instead of starving the trials beside it."""
+    share = float(resources.get("GPU", 0) or 0)
+    return share if 0 < share < 1 else None
+
+
 def cuda_device(gpu_ids: Sequence[str], visible: str | None) -> str:
     """The torch device of a trial that Ray assigned the GPUs ``gpu_ids`` (``"cpu"`` without any).
 
@@ -185,6 +194,11 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
     cfg = trial_search_config(base or {}, config, resources)
     # the exact GPU Ray gave this trial (cuda:N); the config keeps the portable "cuda" / "cpu"
     device, threads = (trial_device() if cfg["device"] == "cuda" else "cpu"), cfg["threads"]
+    share = gpu_share(resources)
+    if device.startswith("cuda") and share is not None:
+        import torch
+
+        torch.cuda.set_per_process_memory_fraction(share, torch.device(device))
     run_cls = _run_class()
     history: list[dict[str, Any]] = []
     checkpoint = tune.get_checkpoint()

@@ -63,6 +63,16 @@ def test_injected_nan_exits_zero_with_warning(tmp_path, capsys):
     assert sorted(pq.read_table(out / "epochs").to_pandas()["epoch"]) == [1, 2, 3]
 
 
+def test_out_of_memory_exits_one_with_its_reason_and_keeps_the_rows(tmp_path, capsys):
+    out = tmp_path / "oom"
+    assert main(["search", *tiny_overrides(epochs=3, **{"fault.oom_at_epoch": 2}), "--out", str(out), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "out_of_memory" in err and "Traceback" not in err
+    trials = pq.read_table(out / "trials").to_pandas()
+    assert trials["status"][0] == "error" and trials["stop_reason"][0].startswith("out_of_memory")
+    assert sorted(pq.read_table(out / "epochs").to_pandas()["epoch"]) == [1, 2]
+
+
 BAD = [
     (["--set", "colour=blue"], "colour"),
     (["--set", "epochs=ten"], "epochs"),

@@ -275,3 +275,11 @@ def test_bf16_autocast_runs_a_search_step_on_cpu():
 def test_fp16_with_the_second_order_step_is_refused():
     with pytest.raises(InputError, match="perf.amp"):
         _config(**{"perf.amp": "fp16", "order": "second"})
+
+
+def test_out_of_memory_ends_the_run_with_that_reason_and_keeps_its_rows():
+    run, rows = _run_all(_config(epochs=4, **{"fault.oom_at_epoch": 2}))
+    assert run.status == "error" and run.stop_reason.startswith("out_of_memory: CUDA out of memory")
+    assert [r["epoch"] for r in rows] == [1, 2] and math.isnan(rows[1]["val_acc"]) and rows[1]["genotype"]
+    trial = run.trial_record()
+    assert trial["status"] == "error" and trial["epochs_run"] == 2 and trial["final_genotype"] == rows[1]["genotype"]

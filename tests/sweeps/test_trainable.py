@@ -111,3 +111,33 @@ def test_tracer_appends_one_json_line_per_event_and_is_a_noop_without_a_file(tmp
     mark("epoch")
     cpu = [json.loads(line)["cpu"] for line in path.read_text().splitlines()]
     assert 0 < cpu[0] <= cpu[1] and cpu[2] >= cpu[1] + 0.05  # this process's CPU seconds so far
+
+
+def test_gpu_share_caps_only_a_shared_gpu():
+    from diffnas.sweeps.trainable import gpu_share
+
+    assert gpu_share({"CPU": 1, "GPU": 0.25}) == 0.25
+    assert gpu_share({"CPU": 1, "GPU": 1}) is None and gpu_share({"CPU": 1}) is None
+
+
+def test_a_trial_out_of_memory_ends_with_that_reason_and_the_sweep_goes_on(ray_session, tiny_spec, tmp_path):
+    """A trial whose device runs out of memory at epoch 2 (what a GPU raises past a trial's share; injected by
+    the fault.oom_at_epoch hook) ends with status error and an out_of_memory stop_reason, keeps its rows,
+    and is not retried; the other trial completes."""
+    from diffnas.sweeps.results_folder import sweep_document, write_sweep
+    from diffnas.sweeps.spec_file import load_spec
+    from diffnas.sweeps.tuners import build_explore_tuner
+
+    spec = load_spec(tiny_spec(name="oom", sample=None, num_samples=1, seeds=[0], scheduler="fifo", max_failures=1,
+                               grid={"fault.oom_at_epoch": [None, 2]}, baseline=None))
+    root = str(tmp_path / "results")
+    write_sweep(root, sweep_document(spec))
+    grid = build_explore_tuner(spec, root).fit()
+    assert not grid.errors  # ended by the run itself, not by a traceback
+    trials = sorted(_rows(root, "trials"), key=lambda r: r["epochs_run"])
+    assert [(r["status"], r["epochs_run"]) for r in trials] == [("error", 2), ("completed", 3)]
+    assert trials[0]["stop_reason"].startswith("out_of_memory: CUDA out of memory")
+    assert trials[0]["restored_from_epoch"] == 0  # not retried
+    epochs = _rows(root, "epochs")
+    assert sorted(r["epoch"] for r in epochs if r["trial_id"] == trials[0]["trial_id"]) == [1, 2]
+    assert len(epochs) == 5
