@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", metavar="DIR", default=None, type=nonempty_arg,
                    help="results folder, local or a bucket URI (default: ./results/<name>)")
     p.add_argument("--name", default=None, type=nonempty_arg, help="sweep name (default: the spec's name)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value of the spec's base (a config key, repeatable), e.g. "
+                        "--set data.dir=/data/cifar on this cluster; recorded in sweep.json")
     _ray_options(p)
     _resource_option(p)
     p.set_defaults(handler=_run)
@@ -84,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
     from diffnas.sweeps.spec import check_inputs
     from diffnas.sweeps.spec_file import load_spec
 
-    spec = load_spec(args.spec, name=args.name)
+    spec = load_spec(args.spec, name=args.name, overrides=args.overrides)
     check_storage(args.storage if args.storage is not None else f"results/{spec.name}")
     check_inputs(spec)
     from diffnas.sweeps.commands import run_sweep

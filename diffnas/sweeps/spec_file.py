@@ -10,12 +10,12 @@ never cycle.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from diffnas.config import flatten
+from diffnas.config import FIELDS, flatten, parse_override
 from diffnas.errors import InputError
-from diffnas.inputs import load_yaml, shown
+from diffnas.inputs import did_you_mean, load_yaml, shown
 from diffnas.sweeps.spec import SweepSpec, parse_spec
 
 _MAX_EXTENDS = 8
@@ -85,26 +85,38 @@ def _resolve_extends(data: Any, path: str, chain: tuple[str, ...]) -> tuple[Any,
     return merge_specs(parent, {k: v for k, v in data.items() if k != "extends"}), merge_specs(parent_shadow, shadow)
 
 
-def load_spec(path: str, name: str | None = None) -> SweepSpec:
-    """Read and validate a spec file; ``name`` (``--name``) overrides the spec's own name.
+def load_spec(path: str, name: str | None = None, overrides: Sequence[str] = ()) -> SweepSpec:
+    """Read and validate a spec file; ``name`` (``--name``) overrides the spec's own name, and ``overrides``
+    (``--set KEY=VALUE``, config keys) the values of its ``base`` — e.g. the data folder on this cluster — so a
+    spec need not be edited per machine.
 
     The file is read by :func:`diffnas.inputs.load_yaml` (size cap, UTF-8, duplicate keys and alias
-    bombs refused); problems name ``SPEC``. ``extends: OTHER.yaml`` (relative to the file) starts from
-    another spec: see :func:`merge_specs`."""
+    bombs refused); problems name ``SPEC``, or ``--set KEY`` for an override. ``extends: OTHER.yaml``
+    (relative to the file) starts from another spec: see :func:`merge_specs`."""
     data = load_yaml(path, "SPEC", "spec file")
     if data is None:
         raise InputError("SPEC", f"{path} is empty")
     data, shadow = _resolve_extends(data, path, (os.path.abspath(path),))
+    if (name is not None or overrides) and not isinstance(data, Mapping):
+        raise InputError("spec", f"must be a mapping of spec keys, got {type(data).__name__}")
     if name is not None:
-        if not isinstance(data, Mapping):
-            raise InputError("spec", f"must be a mapping of spec keys, got {type(data).__name__}")
         data = dict(data)
         data["name"] = name
+    given = dict(parse_override(text) for text in overrides)
+    if given:
+        unknown = [key for key in given if key not in FIELDS]
+        if unknown:
+            raise InputError(f"--set {unknown[0]}", f"unknown search-config key{did_you_mean(unknown[0], FIELDS)}")
+        base = data.get("base")
+        data = {**data, "base": {**(flatten(base) if isinstance(base, Mapping) else {}), **given}}
     stem = os.path.splitext(os.path.basename(path))[0]
     try:
         return parse_spec(data, default_name=stem)
-    except InputError as err:  # a field inherited through `extends`: say which file sets it
-        origin = _origin(err.field, shadow)
+    except InputError as err:
+        key = err.field[5:] if err.field.startswith("base.") else None
+        if key in given:  # a value given with --set
+            raise InputError(f"--set {key}", err.message) from None
+        origin = _origin(err.field, shadow)  # a field inherited through `extends`: say which file sets it
         if origin is None or origin == path:
             raise
         where = os.path.relpath(origin, os.path.dirname(os.path.abspath(path)))

@@ -233,3 +233,18 @@ seeds: [1]
         load_spec(_spec_file(tmp_path, "child_mid.yaml", "extends: sub/middle.yaml\n"))
     assert str(err.value).endswith(f"(base.data.subset is set in {os.path.join('sub', 'middle.yaml')}, "
                                    "which this spec extends)")
+
+
+def test_set_overrides_the_base_and_names_itself_in_errors():
+    quick = os.path.join(SWEEPS_DIR, "quick.yaml")
+    plain = load_spec(quick)
+    spec = load_spec(quick, overrides=["data.subset=300", "model.channels=6"])
+    assert spec.base["data.subset"] == 300 and spec.base["model.channels"] == 6
+    assert spec.to_dict()["base"]["data.subset"] == 300  # what sweep.json records, so resume and confirm see it
+    assert {k: v for k, v in spec.base.to_flat().items() if plain.base[k] != v} == {"data.subset": 300,
+                                                                                    "model.channels": 6}
+    for overrides, field in ((["data.subset=5"], "--set data.subset"), (["colour=blue"], "--set colour"),
+                             (["data.subset"], "--set")):
+        with pytest.raises(InputError) as err:
+            load_spec(quick, overrides=overrides)
+        assert err.value.field == field
