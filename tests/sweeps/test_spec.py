@@ -248,3 +248,21 @@ def test_set_overrides_the_base_and_names_itself_in_errors():
         with pytest.raises(InputError) as err:
             load_spec(quick, overrides=overrides)
         assert err.value.field == field
+
+
+def test_nb201_protocol_specs_carry_the_published_settings():
+    darts = load_spec(os.path.join(SWEEPS_DIR, "nb201_cifar10.yaml"))
+    gdas = load_spec(os.path.join(SWEEPS_DIR, "nb201_cifar10_gdas.yaml"))
+    published = {"dataset": "cifar10", "model.channels": 16, "model.cells_per_stage": 5, "data.batch_size": 64,
+                 "optim.w_lr": 0.025, "optim.w_lr_min": 0.001, "optim.w_momentum": 0.9, "optim.w_nesterov": True,
+                 "optim.w_weight_decay": 5e-4, "optim.a_lr": 3e-4, "optim.a_beta1": 0.5, "optim.a_beta2": 0.999,
+                 "optim.a_weight_decay": 1e-3}
+    for spec in (darts, gdas):
+        assert {k: spec.base[k] for k in published} == published
+    assert (darts.base["sampler"], darts.base["order"], darts.base["epochs"]) == ("softmax", "first", 50)
+    assert (gdas.base["sampler"], gdas.base["epochs"]) == ("gumbel_hard", 240)
+    assert (gdas.base["temperature.schedule"], gdas.base["temperature.t0"], gdas.base["temperature.t_min"]) == \
+        ("linear", 10.0, 0.1)
+    # GDAS is DARTS-V1's protocol but for sampler, temperature and budget
+    differ = {k for k, v in gdas.base.to_flat().items() if darts.base[k] != v}
+    assert differ == {"sampler", "temperature.schedule", "temperature.t0", "temperature.t_min", "epochs"}
