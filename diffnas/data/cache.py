@@ -36,7 +36,14 @@ stats = {"raw_hits": 0, "raw_misses": 0, "split_hits": 0, "split_misses": 0}
 
 
 def _folder(data_dir: str | None) -> str | None:
-    return None if data_dir is None else os.path.abspath(str(data_dir))
+    """The cache key of a data folder: an absolute local path, or a bucket URI as given (never
+    handed to ``os.path``)."""
+    if data_dir is None:
+        return None
+    text = os.fspath(data_dir)
+    if "://" in text and not text.startswith("file://"):
+        return text.rstrip("/")
+    return os.path.abspath(text)
 
 
 def _get(cache: OrderedDict, key: tuple, limit: int, make, counter: str):
