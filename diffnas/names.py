@@ -37,7 +37,7 @@ BUILTIN: dict[str, tuple[str, ...]] = {
     "temperature.schedule": ("constant", "linear", "exponential", "cosine", "step"),
     "clip.mode": ("none", "fixed", "adaptive"),
     "metrics.proxy": ("naswot", "synflow", "jacob_cov", "params"),
-    "dataset": ("digits", "fashion_mnist", "mnist5k"),
+    "dataset": ("digits", "fashion_mnist", "mnist5k", "cifar10", "cifar100", "imagenet16_120"),
 }
 """Registry kind (the config key that chooses from it) -> the names that ship with diffnas."""
 

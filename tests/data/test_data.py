@@ -89,8 +89,8 @@ def digits() -> DataSplits:
 # registry and validation
 
 
-def test_registry_lists_the_three_real_datasets():
-    assert available_datasets() == ["digits", "fashion_mnist", "mnist5k"]
+def test_registry_lists_the_real_datasets():
+    assert available_datasets() == ["cifar10", "cifar100", "digits", "fashion_mnist", "imagenet16_120", "mnist5k"]
     assert set(DATASETS) == set(available_datasets())
     assert DATASETS["fashion_mnist"].uses_data_dir and not DATASETS["digits"].uses_data_dir
 
@@ -99,8 +99,9 @@ def test_unknown_dataset_names_the_allowed_ones():
     with pytest.raises(InputError) as err:
         load_dataset("cifar")
     assert err.value.field == "dataset"
-    assert str(err.value) == "dataset: unknown 'cifar'; allowed: digits, fashion_mnist, mnist5k"
-    with pytest.raises(InputError, match="allowed: digits, fashion_mnist, mnist5k"):
+    allowed = "cifar10, cifar100, digits, fashion_mnist, imagenet16_120, mnist5k"
+    assert str(err.value) == f"dataset: unknown 'cifar'; allowed: {allowed}"
+    with pytest.raises(InputError, match=f"allowed: {allowed}"):
         check_dataset("cifar", None)
 
 

@@ -1,4 +1,5 @@
-"""diffnas.data.remote: a data folder on a bucket, fetched once per machine, atomically."""
+"""diffnas.data.remote: a data folder on a bucket, fetched once per machine, atomically; and an
+``s3://`` data.dir end to end against the session's real S3 server (SeaweedFS)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from diffnas.data import remote
 from diffnas.errors import InputError
+from tests.data.batch_files import write_cifar10, write_cifar100
 
 
 @pytest.fixture
@@ -107,3 +109,73 @@ def test_cache_root_follows_the_environment(monkeypatch, tmp_path):
     assert remote.cache_root() == os.path.join(str(tmp_path), "diffnas", "datasets")
     monkeypatch.setenv(remote.CACHE_VAR, str(tmp_path / "mine"))
     assert remote.cache_root() == str(tmp_path / "mine")
+
+
+# --------------------------------------------------------------------------------------------------
+# s3:// end to end
+
+
+def upload(server, local_root, bucket_prefix: str) -> None:
+    filesystem = server.filesystem()
+    for dirpath, _dirs, names in os.walk(local_root):
+        for name in names:
+            rel = os.path.relpath(os.path.join(dirpath, name), local_root)
+            with filesystem.open_output_stream(f"{bucket_prefix}/{rel}") as out:
+                out.write(open(os.path.join(dirpath, name), "rb").read())
+
+
+def test_s3_data_dir_is_checked_remotely_fetched_once_and_read_locally(s3_server, tmp_path, cache, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from diffnas.data import cache as data_cache
+    from diffnas.data import check_dataset, load_dataset
+
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    s3_server.filesystem().create_dir("datasets")
+    local = tmp_path / "local"
+    write_cifar10(local)
+    write_cifar100(local)
+    (local / "cifar-split.txt").write_text(
+        '{"train": ["int", [' + ", ".join(f'"{i}"' for i in range(0, 200, 2)) + ']], '
+        '"valid": ["int", [' + ", ".join(f'"{i}"' for i in range(1, 200, 2)) + ']]}')
+    upload(s3_server, local, "datasets/nb201")
+    uri = "s3://datasets/nb201"
+
+    real_abspath = os.path.abspath
+
+    def guarded_abspath(p):
+        assert "s3:" not in str(p), f"os.path.abspath got {p}"
+        return real_abspath(p)
+
+    data_cache.clear()
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(os.path, "abspath", guarded_abspath)  # a URI must never reach os.path
+            check_dataset("cifar10", uri)
+            check_dataset("cifar100", uri + "/cifar-100-python/")
+            d = data_cache.load_dataset_cached("cifar10", data_dir=uri, subset=40)
+        ref = load_dataset("cifar10", data_dir=str(local), subset=40)
+        assert torch.equal(d.x_weights, ref.x_weights) and torch.equal(d.x_test, ref.x_test)
+        assert d.split_file == f"{uri}/cifar-split.txt" and ref.split_file == str(local / "cifar-split.txt")
+        fetched = [n for n in os.listdir(cache) if not n.startswith(".")]
+        assert len(fetched) == 1 and fetched[0].startswith("cifar-10-batches-py-")
+        assert sorted(os.listdir(cache / fetched[0])) == sorted(
+            [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta", "cifar-split.txt"])
+
+        with monkeypatch.context() as m:  # a later process on the machine: no download, the cached folder
+            m.setattr(remote, "_fetched", {})
+            m.setattr(remote, "_copy", lambda *a: pytest.fail("fetched again"))
+            again = load_dataset("cifar10", data_dir=uri + "/", subset=40)
+        assert torch.equal(again.x_alpha, d.x_alpha)
+
+        # data.dir naming the dataset folder itself
+        c = load_dataset("cifar100", data_dir=uri + "/cifar-100-python", subset=40)
+        assert (len(c.y_weights), len(c.y_alpha), len(c.y_test)) == (20, 20, 100)
+    finally:
+        data_cache.clear()
+
+    with pytest.raises(InputError) as err:
+        check_dataset("cifar10", "s3://datasets/nothing-here")
+    assert err.value.field == "data.dir" and "does not exist" in str(err.value)
+    assert "s3://datasets/nothing-here" in str(err.value)
+    assert sorted(n.split("-")[0] for n in os.listdir(cache)) == ["cifar", "cifar"]  # two complete folders
