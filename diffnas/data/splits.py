@@ -83,7 +83,8 @@ class DataSplits:
     (:func:`diffnas.data.augment.augment`: random crop with that padding + horizontal flip; the
     padding is scaled with ``resolution``), and every α batch too when ``augment_alpha`` (NB201
     augments both). ``split_file``: the split file whose fixed halves were used, None when none was
-    (split rule ``halves``, or the fixed-seed fallback).
+    (split rule ``halves``, or the fixed-seed fallback). ``alpha_from_test``: the α split is a half of the
+    official test set (rule ``test_halves``), so retraining a cell from scratch uses the weight split only.
     """
 
     name: str
@@ -101,6 +102,7 @@ class DataSplits:
     augment_padding: int | None = None
     augment_alpha: bool = False
     split_file: str | None = None
+    alpha_from_test: bool = False
 
     @property
     def augment_fill(self) -> tuple[float, ...]:
@@ -257,6 +259,7 @@ def load_dataset(
         augment_padding=padding,
         augment_alpha=entry.augment_alpha and padding is not None,
         split_file=raw.split_file if entry.split != "halves" and raw.halves is not None else None,
+        alpha_from_test=entry.split == "test_halves",
     )
 
 

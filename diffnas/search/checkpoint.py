@@ -4,7 +4,7 @@ The state holds the model, the architecture (α and the op mask), both optimiser
 scalers, the learning-rate
 schedule, the temperature position (the epoch counter), the clipper's history, the early-stopping state,
 the records so far and every random stream (torch, numpy, python, the sampler's generator, the
-batch-order generator; CUDA's where used). On CPU a run stopped after epoch k, saved, loaded in a fresh
+batch-order and augmentation generators; CUDA's where used). On CPU a run stopped after epoch k, saved, loaded in a fresh
 process and continued gives the same rows as an uninterrupted run (every column but ``wall_s``, same
 thread count). A checkpoint names its ``config_id`` and seed and is refused by another config.
 """
@@ -33,6 +33,7 @@ def _rng_state(run: SearchRun) -> dict[str, Any]:
         "python": random.getstate(),
         "sampler": run.arch.generator.get_state(),
         "batches": run.batch_gen.get_state(),
+        "augment": run.augment_gen.get_state(),
         "cuda": torch.cuda.get_rng_state_all() if run.device.type == "cuda" else None,
     }
 
@@ -43,6 +44,8 @@ def _set_rng_state(run: SearchRun, rng: dict[str, Any]) -> None:
     random.setstate(rng["python"])
     run.arch.generator.set_state(rng["sampler"])
     run.batch_gen.set_state(rng["batches"])
+    if rng.get("augment") is not None:  # written before augmentation existed: never drawn from
+        run.augment_gen.set_state(rng["augment"])
     if rng.get("cuda") is not None and run.device.type == "cuda":
         torch.cuda.set_rng_state_all(rng["cuda"])
 

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from diffnas.config import SearchConfig
+from diffnas.data.augment import augment
 from diffnas.data.cache import load_dataset_cached
 from diffnas.model.perf import CompiledLoss, PerfOptions, Scaler, keep_freed_memory
 from diffnas.model.spaces import build_space, cap_skips
@@ -112,6 +113,7 @@ class SearchRun:
                                  torch.Generator(device=self.device).manual_seed(seed + 1), config["aux_skip"])
         self.alpha = self.arch.alpha  # the parameter itself: α's optimiser and the tests read it here
         self.batch_gen = torch.Generator().manual_seed(seed + 2)
+        self.augment_gen = torch.Generator(device=self.device).manual_seed(seed + 3)  # crops and flips
 
         self.w_params = list(self.model.parameters())
         self.w_opt, self.w_sched, self.a_opt = build_optimizers(config, self.w_params, self.alpha)
@@ -161,6 +163,13 @@ class SearchRun:
         if self.config["temperature.per"] == "step":
             return self.schedule.value(self.epoch * self.steps_per_epoch + step)
         return self.schedule.value(self.epoch)
+
+    def _augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with the dataset's training augmentation (NB201's random crop + flip, batched on the device:
+        :func:`diffnas.data.augment.augment`); as it is for datasets without one."""
+        if self.data.augment_padding is None:
+            return x
+        return augment(x, self.data.augment_padding, self.augment_gen, fill=self.data.augment_fill)
 
     def _batches(self, n: int) -> torch.Tensor:
         return torch.randperm(n, generator=self.batch_gen)
@@ -329,8 +338,10 @@ class SearchRun:
             iw = order_w[step * self.batch_size:(step + 1) * self.batch_size]
             start_a = (step * self.batch_size) % n_a
             ia = order_a[start_a:start_a + self.batch_size]
-            xw, yw = self.data.x_weights[iw], self.data.y_weights[iw]
+            xw, yw = self._augmented(self.data.x_weights[iw]), self.data.y_weights[iw]
             xa, ya = self.data.x_alpha[ia], self.data.y_alpha[ia]
+            if self.data.augment_alpha:
+                xa = self._augmented(xa)
             prof.lap("data")
             if train_alpha:
                 norm, was_clipped = self._alpha_step(xa, ya, xw, yw, temperature)

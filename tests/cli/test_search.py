@@ -80,7 +80,7 @@ BAD = [
     (["--set", "epochs=0"], "epochs"),
     (["--set", "space=resnet"], "space"),
     (["--set", "sampler=no_such_sampler"], "sampler"),
-    (["--set", "dataset=cifar10"], "dataset"),
+    (["--set", "dataset=cifar"], "dataset"),
     (["--set", "dataset=fashion_mnist", "--set", "data.dir=/nonexistent/fmnist"], "data.dir"),
     (["--set", "temperature.schedule=linear", "--set", "temperature.t0=0.5", "--set", "temperature.t_min=2"], "temperature.t_min"),
     (["--set", "temperature.schedule=warp"], "temperature.schedule"),
@@ -183,3 +183,33 @@ def test_killed_search_resumes_with_identical_rows(tmp_path):
     whole = pd.read_parquet(tmp_path / "whole" / "epochs").sort_values("epoch").drop(columns="wall_s").reset_index(drop=True)
     assert list(resumed["epoch"]) == list(range(1, 9))
     pd.testing.assert_frame_equal(resumed, whole)
+
+
+@pytest.mark.parametrize("dataset, writer, column", [("cifar10", "write_cifar10", "cifar10_test"),
+                                                      ("cifar100", "write_cifar100", "cifar100_test")])
+def test_search_on_cifar_files_records_the_datasets_own_truth(tmp_path, dataset, writer, column):
+    """A 2-epoch search on files in CIFAR's published format (written here) runs with NB201's augmentation
+    and records truth_acc from the NB201 column of the dataset it searched."""
+    from diffnas.selection.truth import nb201_truth
+    from tests.data import batch_files
+
+    getattr(batch_files, writer)(tmp_path / "data")
+    out = tmp_path / "run"
+    argv = ["search", "--set", f"dataset={dataset}", "--set", f"data.dir={tmp_path / 'data'}", "--set", "epochs=2",
+            "--set", "model.channels=4", "--set", "model.stages=1", "--set", "data.batch_size=32",
+            "--set", "data.subset=120", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    epochs = pq.read_table(out / "epochs").to_pandas().sort_values("epoch")
+    assert list(epochs["epoch"]) == [1, 2]
+    assert (epochs["config/truth.column"] == column).all()
+    for genotype, truth in zip(epochs["genotype"], epochs["truth_acc"], strict=True):
+        assert truth == pytest.approx(nb201_truth(genotype, column))
+        assert truth != pytest.approx(nb201_truth(genotype, "imagenet16_120_test"))
+
+
+def test_a_missing_cifar_folder_is_one_line_exit_2(tmp_path, capsys):
+    assert main(["search", "--set", "dataset=cifar10", "--set", f"data.dir={tmp_path}", "--out",
+                 str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data.dir" in err[0] and "cifar-10-batches-py" in err[0]
+    assert not (tmp_path / "run").exists()

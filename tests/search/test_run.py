@@ -283,3 +283,25 @@ def test_out_of_memory_ends_the_run_with_that_reason_and_keeps_its_rows():
     assert [r["epoch"] for r in rows] == [1, 2] and math.isnan(rows[1]["val_acc"]) and rows[1]["genotype"]
     trial = run.trial_record()
     assert trial["status"] == "error" and trial["epochs_run"] == 2 and trial["final_genotype"] == rows[1]["genotype"]
+
+
+def test_augmented_cifar_run_resumes_bit_for_bit(tmp_path):
+    """NB201's crops and flips draw from their own generator, saved in the checkpoint with the others."""
+    from tests.data.batch_files import write_cifar10
+
+    write_cifar10(tmp_path / "data")
+    cfg = _config(dataset="cifar10", **{"data.dir": str(tmp_path / "data"), "data.subset": 100, "epochs": 3})
+    run, full = _run_all(cfg)
+    assert run.data.augment_padding == 4 and run.data.augment_alpha
+    first = SearchRun(cfg)
+    head = [first.step()]
+    first.save(str(tmp_path / "ckpt.pt"))
+    resumed = SearchRun.load(cfg, str(tmp_path / "ckpt.pt"))
+    tail = [resumed.step(), resumed.step()]
+    _same(full, head + tail)
+    unaugmented = SearchRun(cfg)
+    unaugmented.data.augment_padding = None  # the crops change what is learned: rows differ without them
+    try:
+        assert unaugmented.step()["train_loss"] != full[0]["train_loss"]
+    finally:
+        unaugmented.data.augment_padding = 4  # the process's data cache holds this object
