@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 
 from diffnas.inputs import nonempty_arg, number_arg
 
@@ -87,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_ranking(out: str) -> None:
     """Echo the report's ranking section (Markdown) so the comparison shows in the terminal."""
-    path = os.path.join(out, "report.md")
-    if not os.path.isfile(path):
+    from diffnas import storage
+
+    data = storage.read_bytes(storage.join(storage.normalize(out), "report.md"))
+    if data is None:
         return
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
+    lines = data.decode("utf-8").splitlines()
     start = next((i for i, line in enumerate(lines) if line.startswith("## Ranking")), None)
     if start is None:
         return

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from diffnas import storage
 from diffnas.analysis.aggregate import aggregate
 from diffnas.analysis.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_N_RESAMPLES, DEFAULT_SEED, confidence_label
 from diffnas.analysis.compare import LOGRANK_NAME, TEST_NAME, compare_to_baseline, rank_metric, rank_table
@@ -44,7 +45,7 @@ from diffnas.analysis.summary import (
 )
 from diffnas.analysis.tables import aggregate_view, anchors_view, comparison_view, ranking_view
 from diffnas.errors import InputError
-from diffnas.results.outputs import check_report_out, replace_report
+from diffnas.results.outputs import check_report_out, publish_report_remote, replace_report
 from diffnas.selection.truth import ANCHORS
 
 
@@ -277,13 +278,23 @@ def _cifar10_truth(runs: pd.DataFrame) -> bool:
 
 
 def write_report(opts: ReportOptions) -> dict[str, list[str]]:
-    """Run the whole report; returns the written files (relative to ``--out``) by format."""
+    """Run the whole report; returns the written files (locations under ``--out``) by format.
+
+    ``--out`` on a bucket (``s3://``): the report is built in a local temporary folder and published
+    by :func:`diffnas.results.outputs.publish_report_remote`. A disk that fills while the report is
+    written leaves nothing behind (the temporary folder is removed; a previous report stays) and
+    raises :class:`diffnas.storage.StorageError` naming the folder and its free space."""
     validate(opts)
     analysis = analyse(opts)
-    out = os.path.abspath(opts.out)
-    parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-", dir=parent)
+    remote = storage.is_remote(opts.out)
+    out = storage.normalize(opts.out)
+    parent = None if remote else os.path.dirname(out)
+    try:
+        if parent is not None:
+            os.makedirs(parent, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.tmp-" if parent else "diffnas-report-", dir=parent)
+    except OSError as err:
+        raise storage.write_error(parent or out, err) from err
     try:
         opts.progress(f"drawing {len(opts.plots)} plot(s)")
         figures = draw_all(analysis.plot_input, tmp, opts.plots)
@@ -293,11 +304,23 @@ def write_report(opts: ReportOptions) -> dict[str, list[str]]:
         for fmt in opts.formats:
             opts.progress(f"writing {fmt}")
             written[fmt] = EXPORTERS[fmt](content, tmp)
-        replace_report(tmp, out)
+        if remote:
+            opts.progress(f"uploading to {out}")
+            publish_report_remote(tmp, out)
+        else:
+            replace_report(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if storage.is_disk_full(err) or remote:
+            raise storage.write_error(out if remote else parent, err) from err
+        raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {k: [os.path.join(out, os.path.relpath(p, tmp)) for p in v] for k, v in written.items()}
+    if remote:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {k: [storage.join(out, os.path.relpath(p, tmp).replace(os.sep, "/")) for p in v]
+            for k, v in written.items()}
 
 
 def stderr_progress(msg: str) -> None:

@@ -124,6 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as err:
         print(one_line(f"diffnas {args.command}: error: {err}"), file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:
+        # a full disk or an object store that stopped answering, mid-command: one line, exit 1
+        # (diffnas.storage.StorageError; a bare ENOSPC from a writer outside that layer is said alike)
+        from diffnas import storage
+
+        if not isinstance(err, storage.StorageError) and not storage.is_disk_full(err):
+            raise
+        if not isinstance(err, storage.StorageError):
+            err = storage.write_error(str(getattr(err, "filename", None) or "the output folder"), err)
+        print(one_line(f"diffnas {args.command}: error: {err}"), file=sys.stderr)
+        return EXIT_FAILURE
     except BrokenPipeError:  # output piped into `head` and closed
         sys.stderr.close()
         return EXIT_OK

@@ -2,13 +2,14 @@
 
 Writes ``OUT/epochs/<trial>-e<epoch>.parquet`` after every epoch, ``OUT/trials/<trial>.parquet``
 at the end, ``OUT/genotype.json`` and ``OUT/config.yaml``; a checkpoint ``OUT/checkpoint.pt``
-after every epoch lets the same command continue a killed run where it stopped.
+after every epoch lets the same command continue a killed run where it stopped. ``OUT`` may be an
+``s3://bucket/prefix`` (:mod:`diffnas.storage`): every file goes there, none to a local folder, and
+an endpoint that does not answer is one line before the data is loaded.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 
@@ -70,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"{key:32s} default {spec.default!r:12s} {spec.allowed()} — {spec.help}")
         return 0
     config = prepare(args)
+    import io
     import json
     import math
 
@@ -83,13 +85,17 @@ def run(args: argparse.Namespace) -> int:
     from diffnas.results.records import identity_columns, with_identity
     from diffnas.search.run import SearchRun
 
-    out = args.out
-    ckpt = os.path.join(out, CHECKPOINT)
+    out = args.out if storage.is_remote(args.out) else storage.local_path(args.out)
+    ckpt = storage.join(out, CHECKPOINT)
     trial_id = f"{config.config_id()}-s{config['seed']}"
     identity = identity_columns(config, trial_id=trial_id, sweep=args.name, phase="single")
-    if os.path.isfile(ckpt):
+
+    def write(fn):  # an object store that stops answering is waited for (diffnas.storage.retrying)
+        return storage.retrying(fn) if storage.is_remote(out) else fn()
+
+    if storage.is_file(ckpt):
         try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            state = torch.load(io.BytesIO(storage.read_bytes(ckpt) or b""), map_location="cpu", weights_only=False)
         except Exception:  # noqa: BLE001 - any unreadable checkpoint is the same bad input
             raise InputError("--out", f"{ckpt} is not a readable diffnas checkpoint; choose a new folder") from None
         if not isinstance(state, dict):
@@ -101,9 +107,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"resuming {trial_id} after epoch {search.epoch}", file=sys.stderr)
     else:
         search = SearchRun(config)
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "config.yaml"), "w", encoding="utf-8") as fh:
-            yaml.safe_dump(config.to_nested(), fh, sort_keys=True)
+        text = yaml.safe_dump(config.to_nested(), sort_keys=True).encode("utf-8")
+        write(lambda: storage.atomic_write(storage.join(out, "config.yaml"), text))
 
     bar = Progress(config["epochs"], label=f"{config['sampler']} ", enabled=not args.quiet)
     profile = search.profile
@@ -111,8 +116,9 @@ def run(args: argparse.Namespace) -> int:
     while not search.done:
         record = search.step()
         profile.start_lap()
-        write_part([with_identity(identity, record)], out, "epochs", name=f"{trial_id}-e{record['epoch']:05d}")
-        search.save(ckpt)
+        row, part = with_identity(identity, record), f"{trial_id}-e{record['epoch']:05d}"
+        write(lambda row=row, part=part: write_part([row], out, "epochs", name=part))
+        write(lambda: search.save(ckpt))
         profile.lap("writing")
         bar.update(search.epoch, val_acc=record["val_acc"], entropy_norm=record["entropy_norm"])
         if args.profile:
@@ -121,13 +127,13 @@ def run(args: argparse.Namespace) -> int:
     if args.profile and profile.epochs:
         print(profile.format(profile.total, f"profile, {profile.epochs} epochs"), file=sys.stderr)
     trial = search.trial_record()
-    write_part([with_identity(identity, trial)], out, "trials", name=trial_id)
+    write(lambda: write_part([with_identity(identity, trial)], out, "trials", name=trial_id))
     genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],
                 "params": trial["params"], "dataset": config["dataset"],
                 "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")},
                 "data": {k[5:]: config[k] for k in ("data.subset", "data.resolution", "data.test_fraction",
                                                     "data.dir")}}
-    storage.atomic_write(os.path.join(out, "genotype.json"), json.dumps(genotype, indent=2).encode())
+    write(lambda: storage.atomic_write(storage.join(out, "genotype.json"), json.dumps(genotype, indent=2).encode()))
     if trial["status"] == "diverged":
         print(f"warning: run diverged at epoch {trial['epochs_run']} ({trial['stop_reason']}); "
               f"rows up to it are kept", file=sys.stderr)

@@ -19,7 +19,12 @@ files) are hard-linked (copied where links fail) into the new folder at the same
 old folder is renamed away, the new one renamed to ``P``, and the old one removed. A foreign file
 the new report would overwrite stops the swap with an InputError and leaves ``P`` untouched.
 
-Standard library only: the analysis side (no torch) uses it as well.
+A ``P`` that is a URI (``s3://bucket/prefix``: :mod:`diffnas.storage`) never reaches path code: its
+scheme and bucket are checked (:func:`diffnas.storage.check_location`) and its endpoint probed
+(:func:`diffnas.storage.probe`) before any work, the same rules apply to the objects under it, and a
+report is published there by :func:`publish_report_remote` (each object whole, the marker last).
+
+Standard library and :mod:`diffnas.storage` (pyarrow) only: the analysis side (no torch) uses it as well.
 """
 
 from __future__ import annotations
@@ -30,13 +35,12 @@ import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 
+from diffnas import storage as _storage
 from diffnas.errors import InputError
 
 REPORT_MARKER = ".diffnas-report.json"
 # Entries of a results folder (diffnas search / diffnas sweep) that hold its data.
 RESULTS_ENTRIES = ("epochs", "trials", "ray", "sweep.json", "checkpoint.pt", "genotype.json", "config.yaml")
-# URI schemes that pyarrow.fs understands (a storage URI with another scheme is refused).
-URI_SCHEMES = ("file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss")
 
 
 def _real(path: str) -> str:
@@ -114,6 +118,15 @@ def read_marker(folder: str) -> list[str] | None:
 
 def check_report_out(out: str, results: Sequence[str], flag: str = "--out") -> None:
     """Refuse a report output that could destroy something (see the module docstring)."""
+    _storage.check_location(out, flag)
+    if _storage.is_remote(out):
+        _check_remote_out(out, results, flag)
+        previous = read_remote_marker(out)
+        if previous is None and _storage.list_tree(out):
+            raise InputError(flag, f"{short_path(out)} holds objects but no diffnas report ({REPORT_MARKER}); "
+                                   "choose a new prefix")
+        return
+    out = _storage.local_path(out)
     check_new_path(out, flag)
     if os.path.lexists(out) and not os.path.isdir(out):
         raise InputError(flag, f"{short_path(out)} exists and is not a folder")
@@ -184,7 +197,15 @@ def replace_report(tmp: str, out: str, flag: str = "--out") -> None:
 
 def check_search_out(out: str, resumable: str, flag: str = "--out") -> None:
     """A ``diffnas search`` output: creatable, and new, empty or holding a resumable run (its
-    ``resumable`` checkpoint); a search only adds files to it, so its inputs cannot be harmed."""
+    ``resumable`` checkpoint); a search only adds files to it, so its inputs cannot be harmed.
+    A URI: a supported scheme whose endpoint answers, and an empty prefix or one holding the run."""
+    _storage.check_location(out, flag)
+    if _storage.is_remote(out):
+        _storage.probe(out, flag)
+        if _storage.list_tree(out) and not _storage.is_file(_storage.join(out, resumable)):
+            raise InputError(flag, f"{short_path(out)} is not empty and holds no resumable run; choose a new prefix")
+        return
+    out = _storage.local_path(out)
     check_new_path(out, flag)
     if os.path.lexists(out) and not os.path.isdir(out):
         raise InputError(flag, f"{short_path(out)} exists and is not a folder")
@@ -192,29 +213,17 @@ def check_search_out(out: str, resumable: str, flag: str = "--out") -> None:
         raise InputError(flag, f"{short_path(out)} is not empty and holds no resumable run; choose a new folder")
 
 
-def storage_scheme(uri: str) -> str | None:
-    """The URI scheme of ``uri`` (``s3``), or None for a plain local path."""
-    if "://" not in uri:
-        return None
-    return uri.split("://", 1)[0].lower()
-
-
 def check_storage(storage: str, flag: str = "--storage") -> None:
-    """A sweep's results location: a known URI scheme, or a local folder that can be made or reused.
+    """A sweep's results location: an ``s3://bucket/prefix`` URI (:func:`diffnas.storage.check_location`;
+    any other scheme is refused by name; the endpoint is probed separately, :func:`diffnas.storage.probe`),
+    or a local folder that can be made or reused.
 
     Local: not a file, no file above it, and no results data (``epochs``/``trials``/``ray``) without
     a ``sweep.json`` (that would mix a sweep into another run's results)."""
-    if not isinstance(storage, str) or not storage.strip():
-        raise InputError(flag, "must be a non-empty folder or URI")
-    scheme = storage_scheme(storage)
-    if scheme is not None and scheme != "file":
-        if scheme not in URI_SCHEMES:
-            raise InputError(flag, f"unknown URI scheme {scheme[:20]!r}; allowed: a local folder or "
-                                   f"{', '.join(s + '://' for s in URI_SCHEMES)}")
-        if not storage.split("://", 1)[1].strip("/"):
-            raise InputError(flag, f"{short_path(storage)} names no bucket or path")
+    _storage.check_location(storage, flag)
+    if _storage.is_remote(storage):
         return
-    local = storage[len("file://"):] if scheme == "file" else storage
+    local = _storage.local_path(storage)
     check_new_path(local, flag)
     if os.path.lexists(local) and not os.path.isdir(local):
         raise InputError(flag, f"{short_path(local)} exists and is not a folder")
@@ -223,3 +232,68 @@ def check_storage(storage: str, flag: str = "--storage") -> None:
         if mixed:
             raise InputError(flag, f"{short_path(local)} holds results ({mixed[0]}/) that are not a sweep's; "
                                    "choose a new folder")
+
+
+# -- a report on a bucket -----------------------------------------------------------------------------
+def _check_remote_out(out: str, results: Sequence[str], flag: str) -> None:
+    """A report URI must not be, contain, or lie in the data of a results location being read."""
+    _storage.probe(out, flag)
+    target = _storage.normalize(out)
+    for folder in results:
+        if not _storage.is_remote(folder):
+            continue
+        source = _storage.normalize(folder)
+        if target == source:
+            raise InputError(flag, f"{short_path(out)} is the results folder being read; choose another prefix")
+        if target.startswith(source + "/"):
+            first = target[len(source) + 1:].split("/")[0]
+            if first in RESULTS_ENTRIES or first.startswith("."):
+                raise InputError(flag, f"{short_path(out)} lies inside the data ({first}) of the results "
+                                       f"folder {short_path(folder)} being read")
+        elif source.startswith(target + "/"):
+            raise InputError(flag, f"{short_path(out)} contains the results folder {short_path(folder)} "
+                                   "being read; choose a prefix outside it")
+
+
+def read_remote_marker(out: str) -> list[str] | None:
+    """The files a previous report wrote under the URI ``out`` (its marker object), or None."""
+    data = _storage.read_bytes(_storage.join(out, REPORT_MARKER))
+    if data is None:
+        return None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return None
+    files = doc.get("files") if isinstance(doc, dict) and doc.get("created_by") == "diffnas report" else None
+    return files if isinstance(files, list) and all(isinstance(f, str) for f in files) else None
+
+
+def publish_report_remote(tmp: str, out: str, flag: str = "--out") -> list[str]:
+    """Upload the finished report in the local folder ``tmp`` to the URI ``out``; returns the relative
+    paths written.
+
+    Each object is uploaded whole; the marker last, so a prefix whose marker lists a file holds it.
+    Objects the previous report wrote and this one does not are then deleted; objects it did not write
+    (foreign) stay, and one the new report would overwrite stops the upload before anything is written.
+    Unlike a local folder the swap is not atomic as a whole: a reader during the upload may see old and
+    new objects side by side."""
+    rels = sorted(os.path.relpath(os.path.join(top, f), tmp).replace(os.sep, "/")
+                  for top, _, fs in os.walk(tmp) for f in fs if f != REPORT_MARKER)
+    previous = read_remote_marker(out)
+    if previous is None and _storage.list_tree(out):  # changed since it was checked
+        raise InputError(flag, f"{short_path(out)} holds objects but no diffnas report; choose a new prefix")
+    owned = set(previous or []) | {REPORT_MARKER}
+    clash = [r for r in rels if r not in owned and r in set(_storage.list_tree(out))]
+    if clash:
+        raise InputError(flag, f"{short_path(_storage.join(out, clash[0]))} was not written by diffnas report "
+                               "and the new report would replace it; move it away first")
+    for rel in rels:
+        with open(os.path.join(tmp, *rel.split("/")), "rb") as fh:
+            data = fh.read()
+        target = _storage.join(out, rel)
+        _storage.retrying(lambda target=target, data=data: _storage.atomic_write(target, data))
+    marker = json.dumps({"created_by": "diffnas report", "files": rels}, indent=1).encode("utf-8")
+    _storage.retrying(lambda: _storage.atomic_write(_storage.join(out, REPORT_MARKER), marker))
+    for rel in sorted(set(previous or []) - set(rels)):
+        _storage.delete(_storage.join(out, rel))
+    return rels

@@ -83,12 +83,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from diffnas import storage
     from diffnas.results.outputs import check_storage
     from diffnas.sweeps.spec import check_inputs
     from diffnas.sweeps.spec_file import load_spec
 
     spec = load_spec(args.spec, name=args.name, overrides=args.overrides)
     check_storage(args.storage if args.storage is not None else f"results/{spec.name}")
+    if args.storage is not None:
+        storage.probe(args.storage, "--storage")  # an endpoint that does not answer: one line, before Ray
     check_inputs(spec)
     from diffnas.sweeps.commands import run_sweep
 
@@ -96,15 +99,23 @@ def _run(args: argparse.Namespace) -> int:
                      verbose=args.verbose, resource_check=args.resource_check)
 
 
+def _probe_dir(location: str) -> None:
+    from diffnas import storage
+
+    storage.probe(location, "DIR")
+
+
 def _resume(args: argparse.Namespace) -> int:
     from diffnas.sweeps.commands import resume_sweep
 
+    _probe_dir(args.dir)
     return resume_sweep(args.dir, address=args.address, num_cpus=args.num_cpus, verbose=args.verbose)
 
 
 def _confirm(args: argparse.Namespace) -> int:
     from diffnas.sweeps.commands import confirm_sweep
 
+    _probe_dir(args.dir)
     return confirm_sweep(args.dir, top_k=args.top_k, n_seeds=args.seeds, address=args.address,
                          num_cpus=args.num_cpus, verbose=args.verbose, resource_check=args.resource_check,
                          per=args.per)
@@ -113,5 +124,6 @@ def _confirm(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from diffnas.sweeps.commands import status_text
 
+    _probe_dir(args.dir)
     print(status_text(args.dir))
     return 0

@@ -31,9 +31,11 @@ EXPLORE = "explore"
 CONFIRM = "confirm"
 
 
-def results_root(storage_location: str | None, name: str) -> str:
-    """``--storage`` (absolute when local) or ``./results/<name>``."""
-    return storage.normalize(storage_location or os.path.join("results", name))
+def results_root(storage_location: str | None, name: str, field: str = "DIR") -> str:
+    """``--storage`` (absolute when local) or ``./results/<name>``; a URI of an unsupported scheme is one
+    InputError line (:func:`diffnas.storage.check_location`) before any path code sees it."""
+    location = storage_location or os.path.join("results", name)
+    return storage.normalize(storage.check_location(location, field))
 
 
 def read_sweep(root: str) -> dict[str, Any] | None:

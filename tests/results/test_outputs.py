@@ -123,8 +123,11 @@ def test_check_report_out_unit(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("storage, why", [
-    ("ftp://host/x", "unknown URI scheme"),
+    ("ftp://host/x", "unsupported URI scheme ftp://"),
+    ("gs://bucket/x", "unsupported URI scheme gs://"),
+    ("hdfs://host/x", "unsupported URI scheme hdfs://"),
     ("s3://", "names no bucket"),
+    ("s3:/bucket/x", "looks like a URI with a '/' missing"),
     ("FILE", "exists and is not a folder"),
     ("FILE/sub", "is a file, not a folder"),
     ("RUN", "not a sweep's"),
@@ -133,7 +136,7 @@ def test_check_report_out_unit(tmp_path: Path) -> None:
 def test_check_storage_unit(tmp_path: Path, storage: str, why: str) -> None:
     (tmp_path / "FILE").write_text("x")
     (tmp_path / "RUN" / "epochs").mkdir(parents=True)
-    path = storage if "://" in storage or not storage else str(tmp_path / storage)
+    path = storage if ":" in storage or not storage else str(tmp_path / storage)
     with pytest.raises(InputError, match=why):
         check_storage(path)
     check_storage(str(tmp_path / "fresh"))
