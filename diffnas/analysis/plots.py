@@ -4,12 +4,15 @@ no global backend state, headless by construction).
 Registry :data:`PLOTS` maps a name to a function ``(PlotInput, out_dir) -> list[FigureFile]``:
 
 - ``convergence``: per config, the mean over its finished runs at each epoch of ``entropy_norm``,
-  ``val_acc``, ``stability`` and ``gap``, with a percentile-bootstrap band of that mean at the
-  report's ``--confidence`` (95 % by default)
-  (:mod:`diffnas.analysis.bootstrap`, seeded; a band needs ≥ 2 runs at that epoch);
+  ``val_acc``, ``truth_acc`` (where the space has NAS-Bench-201 truth), the ranking metric (the sweep's
+  ``metric``, e.g. ``proxy_score``), ``stability`` and ``gap`` (:func:`curve_metrics`), with a
+  percentile-bootstrap band of that mean at the report's ``--confidence`` (95 % by default)
+  (:mod:`diffnas.analysis.bootstrap`, seeded; a band needs ≥ 2 runs at that epoch); one colour per
+  config in every panel (:func:`config_colors`);
 - ``op_probs``: the op-probability evolution on every edge of one featured run
   (``op_probs`` rows are edges × ops, row-major; labels from the trials' ``ops`` / ``edges``);
-- ``cell``: the featured run's final genotype drawn as a graph (:mod:`diffnas.analysis.genotype`);
+- ``cell``: the featured run's final genotype drawn as a graph (:func:`diffnas.results.pictures.draw_cell`,
+  the drawing the trackers send per epoch);
 - ``outcome``: a config parameter (``entropy_weight`` when it varies) against the convergence epoch
   (hollow markers: censored runs) and the final val accuracy, coloured by the sampler;
 - ``diagnostics``: the source material's two α-gradient diagnostics per epoch, ``grad_dilution`` and
@@ -27,7 +30,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.patches import Circle, FancyArrowPatch
 from matplotlib.ticker import MaxNLocator
 
 from diffnas.analysis.bootstrap import (
@@ -37,12 +39,11 @@ from diffnas.analysis.bootstrap import (
     bootstrap_mean_ci,
     confidence_label,
 )
-from diffnas.analysis.genotype import parse_genotype
 from diffnas.analysis.groups import short
+from diffnas.results.pictures import cell_figure
 
-CURVE_METRICS = ("entropy_norm", "val_acc", "stability", "gap")
+CURVE_METRICS = ("entropy_norm", "val_acc", "stability", "gap")  # always drawn; truth and the ranking metric join
 FORMATS = ("png", "svg")
-_NODE_GAP = 2.4  # horizontal distance between cell nodes (data units)
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class PlotInput:
     confidence: float = DEFAULT_CONFIDENCE
     seed: int = DEFAULT_SEED
     notes: list[str] = field(default_factory=list)
+    rank_metric: str | None = None  # the epoch column configs are ranked by (drawn beside the others)
 
 
 def save(fig: Figure, out_dir: str, name: str) -> dict[str, str]:
@@ -81,8 +83,29 @@ def save(fig: Figure, out_dir: str, name: str) -> dict[str, str]:
     return files
 
 
-def curve_table(inp: PlotInput, metrics: Sequence[str] = CURVE_METRICS) -> pd.DataFrame:
-    """Per (shown group, epoch): ``<metric>_mean``, ``_ci_low``, ``_ci_high`` over finished runs."""
+def curve_metrics(inp: PlotInput) -> list[str]:
+    """The convergence panels: entropy and accuracy, then ``truth_acc`` where any run has truth, then the
+    ranking metric (an epoch column with values, not already drawn), then stability and gap."""
+    def recorded(name: str | None) -> bool:
+        return bool(name) and name in inp.epochs and pd.to_numeric(inp.epochs[name], errors="coerce").notna().any()
+
+    out = list(CURVE_METRICS[:2])
+    if recorded("truth_acc"):
+        out.append("truth_acc")
+    if recorded(inp.rank_metric) and inp.rank_metric not in (*out, *CURVE_METRICS):
+        out.append(inp.rank_metric)
+    return out + list(CURVE_METRICS[2:])
+
+
+def config_colors(inp: PlotInput) -> dict[int, str]:
+    """One colour per shown config (matplotlib's C0..C9 in ranking order), the same in every panel."""
+    return {gid: f"C{i % 10}" for i, gid in enumerate(inp.shown_groups)}
+
+
+def curve_table(inp: PlotInput, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per (shown group, epoch): ``<metric>_mean``, ``_ci_low``, ``_ci_high`` over finished runs
+    (``metrics``: :func:`curve_metrics` by default)."""
+    metrics = curve_metrics(inp) if metrics is None else metrics
     runs = inp.runs
     sel = runs[runs["finished"] & runs["group_id"].isin(inp.shown_groups) & (runs["phase"] == inp.phase)
                & (runs["run"] >= 0)]
@@ -113,22 +136,27 @@ def _epoch_bands(inp: PlotInput, key: np.ndarray, keep: np.ndarray, key_name: st
 
 def plot_convergence(inp: PlotInput, out_dir: str) -> list[FigureFile]:
     """Convergence curves with bootstrap bands, one panel per metric."""
-    table = curve_table(inp)
+    metrics = curve_metrics(inp)
+    table = curve_table(inp, metrics)
     if table.empty:
         inp.notes.append("convergence curves: no finished runs to draw")
         return []
     labels = inp.runs.drop_duplicates("group_id").set_index("group_id")["group"]
-    fig = Figure(figsize=(11, 7.5))
-    axes = fig.subplots(2, 2).ravel()
-    colors = [f"C{i % 10}" for i in range(len(inp.shown_groups))]
-    for ax, metric in zip(axes, CURVE_METRICS):
-        ax.set_title(metric)
+    ncols = 2 if len(metrics) <= 4 else 3
+    nrows = -(-len(metrics) // ncols)
+    fig = Figure(figsize=(5.5 * ncols, 3.75 * nrows))
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax in axes[len(metrics):]:
+        ax.set_visible(False)
+    colors = config_colors(inp)
+    for ax, metric in zip(axes, metrics):
+        ax.set_title(f"{metric} (ranking metric)" if metric == inp.rank_metric else metric)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if f"{metric}_mean" not in table:
             ax.text(0.5, 0.5, "not recorded", ha="center", transform=ax.transAxes)
             continue
-        for color, gid in zip(colors, inp.shown_groups):
+        for gid, color in colors.items():
             part = table[table["group_id"] == gid]
             ax.plot(part["epoch"], part[f"{metric}_mean"], color=color, label=labels.get(gid, str(gid)))
             ax.fill_between(part["epoch"], part[f"{metric}_ci_low"], part[f"{metric}_ci_high"],
@@ -196,10 +224,6 @@ def plot_op_probs(inp: PlotInput, out_dir: str) -> list[FigureFile]:
                        save(fig, out_dir, "op_probs"))]
 
 
-def _op_colors(ops: Sequence[str]) -> dict[str, str]:
-    return {op: f"C{i % 10}" for i, op in enumerate(sorted(set(ops)))}
-
-
 def plot_cell(inp: PlotInput, out_dir: str) -> list[FigureFile]:
     """The featured run's final genotype as a graph (one panel per cell type)."""
     run = inp.featured
@@ -208,44 +232,10 @@ def plot_cell(inp: PlotInput, out_dir: str) -> list[FigureFile]:
         inp.notes.append("cell plot: the featured run has no genotype")
         return []
     try:
-        cells = parse_genotype(genotype)
+        fig = cell_figure(genotype, title=f"Derived cell — {run['group']} (seed {run['seed']})")
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         inp.notes.append(f"cell plot: {exc}")
         return []
-    colors = _op_colors([op for c in cells for _, _, op in c.edges if op])
-    n_max = max(len(c.nodes) for c in cells)
-    fig = Figure(figsize=(max(7.0, 1.5 * n_max), 3.4 * len(cells)))
-    axes = np.atleast_1d(fig.subplots(len(cells), 1)).ravel()
-    for ax, cell in zip(axes, cells):
-        pos = {node: (_NODE_GAP * i, 0.0) for i, node in enumerate(cell.nodes)}
-        reach = 0.6
-        for k, (src, dst, op) in enumerate(cell.edges):
-            (x1, y1), (x2, y2) = pos[src], pos[dst]
-            span = round(abs(x2 - x1) / _NODE_GAP)
-            rad = 0.0 if span <= 1 else (0.3 + 0.05 * span) * (1 if k % 2 == 0 else -1)
-            reach = max(reach, 0.5 * abs(rad * (x2 - x1)))
-            style = dict(color="0.6", linestyle="--") if op in (None, "none") else dict(color=colors[op])
-            ax.add_patch(FancyArrowPatch((x1, y1), (x2, y2), connectionstyle=f"arc3,rad={rad}",
-                                         arrowstyle="-|>", mutation_scale=12, shrinkA=14, shrinkB=14,
-                                         linewidth=1.6, **style))
-            if op:
-                dx, dy = x2 - x1, y2 - y1
-                lx, ly = (x1 + x2) / 2 + 0.5 * rad * dy, (y1 + y2) / 2 - 0.5 * rad * dx
-                if rad == 0.0:
-                    ly += 0.3  # straight edge between neighbours: label above the line
-                ax.text(lx, ly, op, fontsize=7, ha="center", va="center",
-                        bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
-        for node, (x, y) in pos.items():
-            ax.add_patch(Circle((x, y), 0.28, fc="#dde7f3", ec="#24476b", zorder=3))
-            ax.text(x, y, node, ha="center", va="center", fontsize=9, zorder=4)
-        n = len(cell.nodes)
-        ax.set_xlim(-0.5, _NODE_GAP * (n - 1) + 0.5)
-        ax.set_ylim(-reach - 0.6, reach + 0.6)
-        ax.set_aspect("equal")
-        ax.axis("off")
-        ax.set_title(cell.name)
-    fig.suptitle(f"Derived cell — {run['group']} (seed {run['seed']})", fontsize=10)
-    fig.tight_layout()
     return [FigureFile("cell", f"Final genotype of trial {run['trial_id']}", save(fig, out_dir, "cell"))]
 
 

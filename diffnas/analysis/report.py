@@ -181,10 +181,17 @@ def analyse(opts: ReportOptions) -> Analysis:
     plot_input = PlotInput(
         epochs=results.epochs, runs=runs, phase=phase, keys=keys, shown_groups=shown, featured=featured,
         featured_probs=probs, n_resamples=opts.n_resamples, confidence=opts.confidence, seed=opts.seed,
+        rank_metric=_curve_metric(metric, results.epochs.columns),
     )
     methods = _methods(opts, keys, phase, baseline_id, pruns, metric, mode)
     return Analysis(runs, keys, agg, phase, baseline_id, comparison, ranking, metric, mode, plot_input,
                     notes, methods)
+
+
+def _curve_metric(metric: str, columns: Any) -> str | None:
+    """The epoch column behind the ranking metric (``final_proxy_score`` -> ``proxy_score``), if recorded."""
+    name = metric[len("final_"):] if metric.startswith("final_") else metric
+    return name if name in columns else None
 
 
 def _baseline(opts: ReportOptions, specs: list[dict[str, Any]], pruns: pd.DataFrame, notes: list[str]) -> int | None:

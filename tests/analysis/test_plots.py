@@ -92,3 +92,25 @@ def test_darts_cell_and_missing_genotype_note(tmp_path: Path) -> None:
     inp.featured = featured.copy()
     inp.featured["final_genotype"] = None
     assert plot_cell(inp, str(tmp_path)) == [] and "no genotype" in inp.notes[0]
+
+
+def test_convergence_draws_truth_and_the_ranking_metric(standard_results: Path, tmp_path: Path) -> None:
+    from diffnas.analysis.plots import config_colors, curve_metrics, plot_convergence
+
+    inp = _input(standard_results)
+    inp.epochs["proxy_score"] = inp.epochs["epoch"] * 0.1  # the synthetic runs carry no proxy
+    inp.rank_metric = "proxy_score"
+    has_truth = pd.to_numeric(inp.epochs["truth_acc"], errors="coerce").notna().any()
+    metrics = curve_metrics(inp)
+    assert metrics[:2] == ["entropy_norm", "val_acc"] and metrics[-2:] == ["stability", "gap"]
+    assert ("truth_acc" in metrics) == bool(has_truth)
+    assert "proxy_score" in metrics
+    inp.rank_metric = "val_acc"  # already drawn: not twice
+    assert curve_metrics(inp).count("val_acc") == 1
+    inp.rank_metric = "proxy_score"
+    table = curve_table(inp)
+    assert "proxy_score_mean" in table
+    colors = config_colors(inp)
+    assert list(colors) == inp.shown_groups and len(set(colors.values())) == min(10, len(colors))
+    (figure,) = plot_convergence(inp, str(tmp_path))
+    assert imread(figure.files["png"]).shape[1] > 1200  # three panels wide
