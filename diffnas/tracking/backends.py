@@ -241,3 +241,21 @@ class RunTrackers:
         for backend in self.backends:
             backend.end(trial_record, failed)
         self.backends = []
+
+
+def open_run_trackers(names: Sequence[str], root: str, *, experiment: str, trial_id: str, config: Any,
+                      space: Any) -> RunTrackers | None:
+    """The started trackers of one ``diffnas search`` run (phase ``single``) of ``config`` in ``space``
+    (None without names); says on stderr where each writes."""
+    if not names:
+        return None
+    import sys
+
+    from diffnas.tracking.content import hyperparameters
+
+    info = RunInfo(experiment, "single", trial_id, config.config_id(), int(config["seed"]),
+                   hyperparameters(config.resolved_flat()), ops=list(space.ops),
+                   edges=[e.label for e in space.edges])
+    for line in places.where(names, root):
+        print(line, file=sys.stderr)
+    return RunTrackers(names, root, info).start()

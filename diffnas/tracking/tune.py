@@ -51,14 +51,25 @@ def _resources(trial: Any) -> dict[str, float]:
         return {"CPU": 1.0}
 
 
-class _Diffnas:
-    """What the three callbacks share: who a trial is and which of a result's epochs are new."""
+class TrackerCallback:
+    """What the three callbacks share: who a trial is, which of a result's epochs are new, and the line
+    saying where the tracker writes (printed once per experiment, when Tune sets the callback up)."""
+
+    tracker = ""  # the registry name
 
     def _diffnas_init(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         self.root, self.sweep, self.phase = root, sweep, phase
         self.base, self.axes = dict(base), list(axes)
         self._infos: dict[str, RunInfo] = {}
         self._sent: dict[str, int] = {}
+
+    def _announce(self) -> None:
+        for line in places.where((self.tracker,), self.root, sweep=True):
+            print(line, flush=True)
+
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        self._announce()
+        super().setup(*args, **kwargs)
 
     def _info(self, trial: Any, result: Mapping[str, Any] | None = None) -> RunInfo:
         info = self._infos.get(trial.trial_id)
@@ -101,10 +112,12 @@ class _Diffnas:
         return final_tags((trial.last_result or {}).get("trial_record") or {})
 
 
-class TensorBoardCallback(_Diffnas, TBXLoggerCallback):
+class TensorBoardCallback(TrackerCallback, TBXLoggerCallback):
     """TensorBoard: scalars, ``alpha`` / ``cell`` images, the final genotype as text and the HParams view.
     Local results: ``RESULTS/tensorboard/<experiment>/<trial_id>`` (written as it happens); results on a
     bucket: Ray's trial folder, which Tune syncs to ``s3://.../ray/<experiment>/<trial_id>``."""
+
+    tracker = "tensorboard"
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         super().__init__()
@@ -136,10 +149,12 @@ class TensorBoardCallback(_Diffnas, TBXLoggerCallback):
         writer.close()
 
 
-class MLflowCallback(_Diffnas, MLflowLoggerCallback):
+class MLflowCallback(TrackerCallback, MLflowLoggerCallback):
     """MLflow: one run per trial in experiment ``<sweep>`` (tags ``phase``, ``trial_id``, ``config_id``,
     ``seed``), the config as params, metrics per epoch, the pictures as images, the outcome as tags.
     Store: :func:`diffnas.tracking.places.mlflow_store` (``MLFLOW_TRACKING_URI``, else SQLite in the results)."""
+
+    tracker = "mlflow"
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         super().__init__(experiment_name=sweep)
@@ -185,12 +200,13 @@ class _WandbActor(_WandbLoggingActor):
         return super()._handle_result(result)
 
 
-class WandbCallback(_Diffnas, WandbLoggerCallback):
+class WandbCallback(TrackerCallback, WandbLoggerCallback):
     """W&B: one run per trial (project ``$WANDB_PROJECT`` or ``diffnas``, group ``<sweep>``, job type =
     phase), the config as its config, metrics and pictures per epoch (step = epoch), the outcome in its
     summary. Offline (run files in ``RESULTS/wandb``) unless logged in (:func:`diffnas.tracking.places.wandb_mode`)."""
 
     _logger_actor_cls = _WandbActor
+    tracker = "wandb"
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         super().__init__(project=places.wandb_project())
@@ -198,6 +214,7 @@ class WandbCallback(_Diffnas, WandbLoggerCallback):
 
     def setup(self, *args: Any, **kwargs: Any) -> None:
         if places.wandb_mode() in ("offline", "disabled"):
+            self._announce()
             return  # no API key needed (Ray's setup asks for one)
         super().setup(*args, **kwargs)
 
