@@ -57,7 +57,7 @@ class TrackerCallback:
 
     tracker = ""  # the registry name
 
-    def _diffnas_init(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
+    def _tracker_init(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         self.root, self.sweep, self.phase = root, sweep, phase
         self.base, self.axes = dict(base), list(axes)
         self._infos: dict[str, RunInfo] = {}
@@ -121,7 +121,7 @@ class TensorBoardCallback(TrackerCallback, TBXLoggerCallback):
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         super().__init__()
-        self._diffnas_init(root, sweep, phase, base, axes)
+        self._tracker_init(root, sweep, phase, base, axes)
 
     def log_trial_start(self, trial: Any) -> None:
         if trial in self._trial_writer:
@@ -158,7 +158,7 @@ class MLflowCallback(TrackerCallback, MLflowLoggerCallback):
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         super().__init__(experiment_name=sweep)
-        self._diffnas_init(root, sweep, phase, base, axes)
+        self._tracker_init(root, sweep, phase, base, axes)
 
     def setup(self, *args: Any, **kwargs: Any) -> None:
         uri, artifacts = places.mlflow_store(self.root)
@@ -210,7 +210,7 @@ class WandbCallback(TrackerCallback, WandbLoggerCallback):
 
     def __init__(self, root: str, sweep: str, phase: str, base: Mapping[str, Any], axes: Sequence[str]) -> None:
         super().__init__(project=places.wandb_project())
-        self._diffnas_init(root, sweep, phase, base, axes)
+        self._tracker_init(root, sweep, phase, base, axes)
 
     def setup(self, *args: Any, **kwargs: Any) -> None:
         if places.wandb_mode() in ("offline", "disabled"):
