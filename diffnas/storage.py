@@ -266,6 +266,13 @@ def open_input_file(location: str) -> pa.NativeFile:
     return filesystem.open_input_file(path)
 
 
+def move(location: str, target: str) -> None:
+    """Rename one file within the same storage (on a bucket: copy, then delete)."""
+    filesystem, path = resolve(location)
+    _, dest = resolve(target)
+    filesystem.move(path, dest)
+
+
 def delete(location: str) -> None:
     """Remove one file; nothing when it is already gone."""
     filesystem, path = resolve(location)
@@ -310,7 +317,7 @@ _FULL_TEXT = ("no space left on device", "disk quota exceeded", "errno 28", "err
 _TRANSIENT_TEXT = ("network_connection", "curlcode", "could not connect", "connection refused",
                    "connection reset", "timed out", "timeout", "service unavailable", "slow down",
                    "slowdown", "internalerror", "throttl", "broken pipe", "temporarily unavailable",
-                   "failed to connect", "couldn't connect", "transfer closed", "empty reply")
+                   "failed to connect", "couldn't connect", "transfer closed", "empty reply", "http status 5")
 
 
 def is_disk_full(err: BaseException) -> bool:

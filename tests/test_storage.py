@@ -79,3 +79,29 @@ def test_real_s3_round_trip_creates_the_bucket(s3_server, monkeypatch):
     parts = storage.list_files(storage.join(root, "epochs"), ".parquet")
     assert parts == ["s3://roundtrip/a/b/epochs/p.parquet"]
     assert pq.read_table(storage.open_input_file(parts[0])).column("x").to_pylist() == [1, 2]
+
+
+def test_a_store_that_does_not_answer_is_retried_with_back_off_then_one_line(monkeypatch):
+    import time
+
+    from tests.s3_server import free_ports
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_ports(1)[0]}")  # nothing listens there
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    storage._s3.cache_clear()
+    waits: list[float] = []
+    start = time.monotonic()
+    with pytest.raises(OSError) as err:
+        storage.retrying(lambda: storage.atomic_write("s3://bucket/x.json", b"{}"), budget_s=6.0,
+                         first_s=0.2, on_retry=lambda e, w: waits.append(w))
+    assert storage.is_transient(err.value) and not storage.is_disk_full(err.value)
+    assert len(waits) >= 2 and waits == [0.2 * 2 ** i for i in range(len(waits))], waits  # each wait doubles
+    assert time.monotonic() - start < 30
+    line = str(storage.write_error("s3://bucket", err.value))
+    assert line.startswith("s3://bucket: the object store does not answer (") and "\n" not in line
+    # a non-transient error is raised at once
+    calls = []
+    with pytest.raises(FileNotFoundError):
+        storage.retrying(lambda: calls.append(1) or open("/nonexistent/x"), budget_s=5)
+    assert calls == [1]

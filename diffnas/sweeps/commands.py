@@ -17,6 +17,7 @@ every value are kept (:func:`diffnas.sweeps.ranking.select_configs`).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from diffnas import storage
@@ -43,18 +44,39 @@ from diffnas.sweeps.tuners import (
     build_confirm_tuner,
     build_explore_tuner,
     can_restore,
+    check_state,
     parquet_sink,
     restore_tuner,
 )
+
+
+def _storage_error(err: BaseException) -> storage.StorageError | None:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, storage.StorageError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    return None
 
 
 def _fit(tuner: Any) -> tuple[int, bool]:
     """Run the experiment: (exit code, whether every trial ended).
 
     A trial has ended when the sink wrote its trial row (completed, stopped or errored); after an
-    interrupt (Ctrl-C) Tune marks live trials TERMINATED, so its own counts cannot tell."""
+    interrupt (Ctrl-C) Tune marks live trials TERMINATED, so its own counts cannot tell. A fault of
+    the results storage (a full disk, an object store that stays away: :class:`diffnas.storage.StorageError`
+    from the sink) stops the experiment with one line on stderr; ``resume`` continues it."""
     sink = parquet_sink(tuner)
-    grid = tuner.fit()
+    try:
+        grid = tuner.fit()
+    except Exception as err:
+        fault = _storage_error(err) or getattr(sink, "fault", None)
+        if fault is None:
+            raise
+        print(f"diffnas sweep: error: {fault}; the rows written so far are kept, nothing half-written is "
+              "left; the sweep stopped (fix the storage, then resume it)", file=sys.stderr, flush=True)
+        return 1, False
     n, errors = len(grid), grid.num_errors
     unended = getattr(sink, "unended", None)
     ended = (grid.num_terminated + errors >= n) if unended is None else not unended
@@ -70,7 +92,11 @@ def _finish(root: str, name: str, fitted: tuple[int, bool]) -> int:
     if ended:
         set_finished(root, name, True)
         checkpoints.prune_finished(storage.join(root, RAY_DIR, name))
-    print(status_text(root))
+    try:
+        print(status_text(root))
+    except (OSError, InputError):
+        if ended:
+            raise  # an unfinished sweep's storage may be what failed: the resume line matters more
     if not ended:
         print(f"continue with: diffnas sweep resume {root}")
         return 1
@@ -80,7 +106,7 @@ def _finish(root: str, name: str, fitted: tuple[int, bool]) -> int:
 def run_sweep(spec: SweepSpec, storage: str | None = None, address: str | None = None,
               num_cpus: int | None = None, verbose: bool = False, resource_check: bool = True) -> int:
     """``diffnas sweep run``: validate, connect, check resources, write sweep.json, explore."""
-    root = results_root(storage, spec.name)
+    root = results_root(storage, spec.name, "--storage")
     if read_sweep_checked(root, "--storage") is not None:
         raise InputError("--storage", f"{root} already holds a sweep; continue it with "
                          f"`diffnas sweep resume {root}` or choose another --storage")
@@ -118,6 +144,7 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
     path = storage.join(root, RAY_DIR, exp["name"])
     if not can_restore(root, exp["name"]):  # files only: before Ray starts
         raise InputError("DIR", f"{path} holds no Tune experiment state to resume from")
+    check_state(root, exp["name"])
     started, ray = open_session(address, num_cpus, verbose, root)
     try:
         record_local_ray(root, started)

@@ -164,11 +164,46 @@ class MissingCheckpointFilter(logging.Filter):
         return False
 
 
+class StorageOutageFilter(logging.Filter):
+    """Turn Ray's tracebacks for an experiment-state snapshot that could not reach the results storage
+    (an object store that does not answer) into one line at most every ``every_s`` seconds.
+
+    Tune logs each failed snapshot upload with its traceback and tries again at the next snapshot;
+    the trials wait for the store themselves (:func:`diffnas.storage.retrying`), and the sink stops
+    the sweep with one line if it stays away (:mod:`diffnas.sweeps.sink`)."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        super().__init__()
+        self.every_s = every_s
+        self.last = -every_s
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not storage.is_transient(exc):
+            return True
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            self.last = now
+            reason = " ".join(str(exc).split())
+            reason = reason.rsplit("Details: ", 1)[-1][:100]
+            print(f"the results storage does not answer ({reason}); Tune saves its state again at the next "
+                  "snapshot, trials wait and retry their checkpoints", file=sys.stderr, flush=True)
+        return False
+
+
 TUNE_CONTROLLER_LOGGER = "ray.tune.execution.tune_controller"
+STORAGE_LOGGERS = ("ray.train._internal.storage", "ray.tune.execution.experiment_state",
+                   "ray.train._internal.syncer")
 
 
 def install_filters() -> None:
-    """Attach :class:`MissingCheckpointFilter` to Tune's controller logger (once)."""
+    """Attach :class:`MissingCheckpointFilter` to Tune's controller logger and :class:`StorageOutageFilter`
+    to the loggers of Tune's storage sync (once each)."""
     logger = logging.getLogger(TUNE_CONTROLLER_LOGGER)
     if not any(isinstance(f, MissingCheckpointFilter) for f in logger.filters):
         logger.addFilter(MissingCheckpointFilter())
+    outage = StorageOutageFilter()
+    for name in STORAGE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, StorageOutageFilter) for f in logger.filters):
+            logger.addFilter(outage)

@@ -28,6 +28,8 @@ def quiet_env(verbose: bool) -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # Parquet is the record
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not verbose:
+        # a failed trial is one Progress line and its stop_reason, not Tune's traceback
+        os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         os.environ.setdefault("RAY_DEDUP_LOGS", "1")
         os.environ.setdefault("PYTHONWARNINGS", "ignore")
@@ -140,4 +142,7 @@ def end_session(root: str, started: bool, ray: Any) -> None:
         ray.shutdown()
         from diffnas.sweeps.local_ray import remove_record
 
-        remove_record(root)
+        try:
+            remove_record(root)
+        except OSError:  # the storage failed (the command says so); a stale record names a dead driver
+            pass

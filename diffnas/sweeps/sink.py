@@ -20,6 +20,15 @@ Exactly once, across kills and resumes:
 Trial status: the run's own terminal status from the last report (``completed``,
 ``early_stopped``, ``diverged``); a trial that ended without one was stopped by the scheduler
 (``asha_stopped``); a trial that failed after its retries is ``error``.
+
+Storage faults (:mod:`diffnas.storage`): a part that cannot be written because the object store
+does not answer is retried with back-off (:func:`diffnas.storage.retrying`); one that still fails, or
+that finds the disk full, stays in the buffer and raises :class:`diffnas.storage.StorageError`,
+which ends the experiment before Tune snapshots anything that the failed part would have recorded
+(:meth:`ParquetSink.get_state` runs inside the snapshot). A trial that fails because *its*
+checkpoint could not be written (a full disk, an object store gone) stops the experiment the same
+way, before Tune retries it into ``error``: no trial row is written for it, so ``diffnas sweep
+resume`` continues it from its last checkpoint (:func:`diffnas.sweeps.tuners.restore_tuner`).
 """
 
 from __future__ import annotations
@@ -33,13 +42,15 @@ from typing import Any, TextIO
 
 from ray import tune
 
+from diffnas import storage
 from diffnas.results.parts import read_keys, write_part
 from diffnas.results.records import identity_columns, with_identity
 from diffnas.results.schema import EPOCH_COLUMNS, EPOCHS_DIR, TRIAL_COLUMNS, TRIALS_DIR
 from diffnas.sweeps.trainable import POINT_KEY, trial_search_config
 
 # result keys the trainable adds next to the record (never written as epoch columns)
-_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch", "history"}
+_NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch", "history",
+               "restore_note"}
 
 
 def trial_status(trial: Any, errored: bool) -> str:
@@ -78,6 +89,7 @@ class ParquetSink(tune.Callback):
         self._trial_rows: list[dict[str, Any]] = []
         self._identity: dict[str, dict[str, Any]] = {}
         self.unended: list[str] | None = None  # set at the experiment's end: trials without a row
+        self.fault: storage.StorageError | None = None  # a write that failed: the experiment stops
         self._ended_buffered = False  # a trial row waits in the buffer
         self._last_flush = time.monotonic()
 
@@ -121,7 +133,9 @@ class ParquetSink(tune.Callback):
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         for record in result.get("history") or []:
             self._add(trial, record)
-        names = result.get("record_keys") or [k for k in EPOCH_COLUMNS if k in result]
+        names = result.get("record_keys")
+        if names is None:
+            names = [k for k in EPOCH_COLUMNS if k in result]
         self._add(trial, {k: result.get(k) for k in names if k not in _NOT_RECORD})
         if len(self._epoch_rows) >= self.flush_rows or time.monotonic() - self._last_flush >= self.flush_s:
             self.flush()
@@ -129,14 +143,32 @@ class ParquetSink(tune.Callback):
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, errored=False)
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._storage_fault(trial)
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._storage_fault(trial)
         self._finish(trial, errored=True)
+
+    def _storage_fault(self, trial: Any) -> None:
+        """Stop the experiment (no trial row) when the trial failed on the results storage itself."""
+        text = _error_text(trial) or ""
+        fault = storage_fault(text, self.root)
+        if fault is not None:
+            self.fault = fault
+            raise fault
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         # Only trials that Tune reported as complete or errored get a trial row: on an interrupt
         # (Ctrl-C) Tune snapshots its state, then marks the live trials TERMINATED without
         # completing them; those stay without a row and continue on resume.
-        self.flush()
+        if self.fault is None:
+            self.flush()
+        else:  # the experiment stops on a storage fault: one more try, without waiting
+            try:
+                self.flush(retry=False)
+            except OSError:
+                pass
         self.unended = sorted(t.trial_id for t in trials if t.trial_id not in self._trial_keys)
 
     def get_state(self) -> dict | None:
@@ -161,7 +193,10 @@ class ParquetSink(tune.Callback):
             # the traceback's last line goes into stop_reason: every part keeps the same columns
             # (a run that ended itself with status error, out of memory, keeps its own reason)
             line = _error_line(trial)
-            row["stop_reason"] = f"error: {line}" if line else "error"
+            if line and "TrialOutOfMemory: " in line:  # past resources.memory_gb while building the run
+                row["stop_reason"] = line.split("TrialOutOfMemory: ", 1)[1]
+            else:
+                row["stop_reason"] = f"error: {line}" if line else "error"
         if row.get("epochs_run") is None:
             row["epochs_run"] = int(last.get("epoch", 0) or 0)
         return with_identity(self.identity(trial), row)
@@ -173,24 +208,64 @@ class ParquetSink(tune.Callback):
         self._trial_keys.add(trial.trial_id)
         self._ended_buffered = True
 
-    def flush(self) -> None:
-        """Write buffered rows as immutable parts (epochs first, so a trial row implies its epochs)."""
+    def flush(self, retry: bool = True) -> None:
+        """Write buffered rows as immutable parts (epochs first, so a trial row implies its epochs).
+
+        A part is retried while the store does not answer (same name: a retry replaces, never
+        duplicates); rows that could not be written stay buffered and :class:`~diffnas.storage.StorageError`
+        is raised (see the module docstring)."""
         self._last_flush = time.monotonic()
-        self._ended_buffered = False
         stamp = f"{self.phase}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        if self._epoch_rows:
-            rows, self._epoch_rows = self._epoch_rows, []
-            write_part(rows, self.root, EPOCHS_DIR, stamp)
-        if self._trial_rows:
-            rows, self._trial_rows = self._trial_rows, []
-            write_part(rows, self.root, TRIALS_DIR, stamp)
+        for kind, attr in ((EPOCHS_DIR, "_epoch_rows"), (TRIALS_DIR, "_trial_rows")):
+            rows = getattr(self, attr)
+            if not rows:
+                continue
+            try:
+                storage.retrying(lambda rows=rows, kind=kind: write_part(rows, self.root, kind, stamp),
+                                 budget_s=None if retry else 0.0, on_retry=self._waiting)
+            except OSError as err:
+                fault = storage.write_error(storage.join(self.root, kind), err)
+                self.fault = self.fault or fault
+                raise fault from err
+            setattr(self, attr, [])
+        self._ended_buffered = False
+
+    def _waiting(self, err: BaseException, wait_s: float) -> None:
+        print(f"{storage.write_error(self.root, err)}; "
+              f"retrying in {wait_s:.1f} s", file=sys.stderr, flush=True)
+
+
+def _error_text(trial: Any) -> str | None:
+    """The trial's error text: Tune's local copy first (the storage copy may be what failed)."""
+    path = getattr(trial, "error_file", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except OSError:
+            pass
+    try:
+        return trial.get_error()
+    except Exception:  # pragma: no cover - the error file may be gone
+        return None
+
+
+def storage_fault(text: str, root: str) -> storage.StorageError | None:
+    """The :class:`~diffnas.storage.StorageError` of a trial whose last failure (Tune's error text,
+    each failure appended) was the results storage itself: a full disk, or an object store that did
+    not answer within the trainable's retries; None for any other failure."""
+    last = text.strip().rsplit("Failure # ", 1)[-1]
+    if storage.is_disk_full(OSError(last)):
+        return storage.disk_full_error(root)
+    if "StorageUnavailable" in last:
+        line = [ln for ln in last.splitlines() if "StorageUnavailable" in ln][-1]
+        return storage.StorageError(5, f"{root}: the object store does not answer "
+                                       f"({line.split('StorageUnavailable:', 1)[-1].strip()[:120]})")
+    return None
 
 
 def _error_line(trial: Any) -> str | None:
-    try:
-        text = trial.get_error()
-    except Exception:  # pragma: no cover - the error file may be gone
-        text = None
+    text = _error_text(trial)
     if not text:
         return None
     lines = [ln for ln in str(text).strip().splitlines() if ln.strip()]
@@ -227,6 +302,7 @@ class Progress(tune.Callback):
         self._epochs = 0
         self._done: dict[str, int] = {}
         self._running: set[str] = set()
+        self._ended_before: set[str] = set()  # trials with a row from an earlier run (resumed errored ones)
         self._counted_before = False
 
     def _count_before(self, trials: Sequence[Any]) -> None:
@@ -242,6 +318,7 @@ class Progress(tune.Callback):
         for row in [] if ended is None else ended.to_pylist():
             if row.get("trial_id") in ids:
                 self._done[str(row["status"])] = self._done.get(str(row["status"]), 0) + 1
+                self._ended_before.add(str(row["trial_id"]))
         epochs = read_keys(self.root, EPOCHS_DIR, ("trial_id",))
         if epochs is not None:
             self._epochs += sum(1 for t in epochs.column("trial_id").to_pylist() if t in ids)
@@ -269,6 +346,8 @@ class Progress(tune.Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._count_before(trials)
+        if result.get("restore_note"):  # the trial's newest checkpoint did not load (trainable.restore)
+            self._print(f"trial {trial.trial_id}: {result['restore_note']}")
         if result.get("restored_from_epoch") and int(result.get("epoch") or 0) <= int(result["restored_from_epoch"]):
             return  # a restored trial re-reporting its checkpoint epoch, counted already
         self._epochs += 1
@@ -285,6 +364,9 @@ class Progress(tune.Callback):
                 f"{self._epochs} epochs reported")
 
     def _end(self, trial: Any, errored: bool) -> None:
+        if trial.trial_id in self._ended_before:  # ended in an earlier run (resume re-queues errored trials)
+            self._running.discard(trial.trial_id)
+            return
         status = trial_status(trial, errored)
         self._done[status] = self._done.get(status, 0) + 1
         self._running.discard(trial.trial_id)

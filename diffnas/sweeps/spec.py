@@ -15,7 +15,7 @@ A spec names a base search config, the axes to explore and how to explore them::
     scheduler: {type: asha, grace_period: 1, reduction_factor: 3}   # max_t = base epochs (checked)
     search: random                   # or optuna (no grid axes; one seed per suggestion)
     num_samples: 4
-    resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed
+    resources: {cpu: 1, gpu: 0}      # per trial; fractions allowed; memory_gb: 2 limits each trial
     max_concurrent: 0                # 0 = as many as the resources allow
     max_failures: 1                  # retries per trial, from its last checkpoint
     metric: proxy_score              # the calibrated ranking metric (docs/proxies.md)
@@ -73,6 +73,10 @@ SPEC_FIELDS: dict[str, Field] = {
                            nullable=True),
     "resources.cpu": Field("float", 1.0, "CPUs per trial (fractions allowed)", minimum=0.0, exclusive_min=True),
     "resources.gpu": Field("float", 0.0, "GPUs per trial (fractions allowed)", minimum=0.0),
+    "resources.memory_gb": Field("float", None, "memory per trial in GiB: reserved as Ray's memory resource and "
+                                 "enforced as the trial's address-space growth (RLIMIT_AS); a trial past it ends "
+                                 "with status error, stop_reason out_of_memory", minimum=0.0, exclusive_min=True,
+                                 nullable=True),
     "max_concurrent": Field("int", 0, "trials running at once (0 = as many as resources allow)", minimum=0),
     "max_failures": Field("int", 1, "retries of a failing trial from its last checkpoint", minimum=0),
     "metric": Field("str", "proxy_score", "epoch column that ASHA, Optuna and confirm rank by (default: the "
@@ -344,6 +348,8 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
             raise InputError(extra[0], "only applies to scheduler type asha")
 
     resources = {"cpu": fixed["resources.cpu"], "gpu": fixed["resources.gpu"]}
+    if fixed["resources.memory_gb"] is not None:
+        resources["memory_gb"] = fixed["resources.memory_gb"]
     confirm = {"top_k": fixed["confirm.top_k"], "seeds": fixed["confirm.seeds"], "per": fixed["confirm.per"]}
     axes = list(grid) + [k for k in sample if k not in grid]
     if confirm["per"] is not None and confirm["per"] not in axes:

@@ -21,6 +21,24 @@ far). The first report after a restore also carries ``history``: the records up 
 checkpoint, so the driver's sink can write rows it had buffered but lost with a killed driver
 (it drops the ones it has). A run restored after its last epoch reports that epoch once more.
 
+Faults (docs/sweeps.md, "What survives what"):
+
+- an unreadable checkpoint (truncated or zeroed by a dying node): the trial falls back to its next
+  older checkpoint on storage, or starts over when none loads, and its first report carries
+  ``restore_note`` (one line the driver prints) saying which checkpoint it skipped and why;
+- the results storage not answering (an object store gone for a while): the checkpoint upload of a
+  report and the download of a restore are retried with back-off (:func:`diffnas.storage.retrying`);
+  past that budget the trial fails with :class:`StorageUnavailable`, which stops the sweep
+  (:mod:`diffnas.sweeps.sink`) instead of burning the trial's retries;
+- a memory limit (``resources.memory_gb``): while the trial builds its run and trains an epoch, its
+  process may map at most that many more bytes of address space than it had when the trial began
+  (``RLIMIT_AS``, :class:`AddressSpaceLimit`; lifted while Tune reports and uploads, and after the
+  trial, since Ray reuses the process for the next one; torch and the modules a run imports lazily
+  are loaded before it, :data:`PRELOAD`); an allocation past it ends the run with
+  status ``error`` and ``stop_reason`` ``out_of_memory: ...`` (one NaN row for the epoch it was
+  in, as for a device out of memory); past it while the run is being built, the trial fails with
+  :class:`TrialOutOfMemory` (its ``stop_reason`` is ``error: out_of_memory: ...``).
+
 Test hook: ``fault.raise_at_epoch`` + ``fault.marker`` make the trial raise once, after training
 that epoch and before reporting it; the marker file records that it fired, so the retry (from
 the previous epoch's checkpoint) proceeds.
@@ -44,12 +62,109 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from diffnas import storage
 from diffnas.config import SearchConfig
 
 RUN_FILE = "run.pt"
 HISTORY_FILE = "history.json"  # every epoch record so far, next to the run's state
 POINT_KEY = "point"  # a trial-config entry holding several dotted keys at once (confirm)
 TRACE_ENV = "DIFFNAS_TRIAL_TRACE"  # a file that each trial appends its event timestamps to
+GIB = 1 << 30
+
+
+class StorageUnavailable(RuntimeError):
+    """The results storage did not answer within :func:`diffnas.storage.retrying`'s budget."""
+
+
+class TrialOutOfMemory(MemoryError):
+    """The trial passed its ``resources.memory_gb`` limit before its run was built."""
+
+
+_ALLOC_TEXT = ("can't allocate memory", "not enough memory", "Cannot allocate memory", "std::bad_alloc")
+_LIMITED_TEXT = ("could not create a primitive",)  # oneDNN, when its scratch memory cannot be mapped
+
+
+def is_memory_error(err: BaseException, limited: bool = False) -> bool:
+    """An allocation that failed for want of memory: Python's and numpy's ``MemoryError``, torch's CPU
+    allocator (``RuntimeError: ... can't allocate memory``), ``torch.OutOfMemoryError``; under a memory
+    limit (``limited``) also oneDNN's failure to set up a kernel for want of address space."""
+    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
+        return True
+    if not isinstance(err, RuntimeError):
+        return False
+    text = str(err)
+    return any(t in text for t in _ALLOC_TEXT) or (limited and any(t in text for t in _LIMITED_TEXT))
+
+
+def memory_limit(resources: Mapping[str, float]) -> int | None:
+    """The trial's memory limit in bytes: Ray's ``memory`` resource (``resources.memory_gb``), or None."""
+    value = float(resources.get("memory", 0) or 0)
+    return int(value) if value > 0 else None
+
+
+PRELOAD = ("torch._dynamo", "torch.profiler", "diffnas.selection.truth", "importlib.resources.readers")
+"""Modules a run imports lazily (torch's optimisers reach for ``torch._dynamo``, which brings sympy):
+imported before a memory limit applies, since an import that runs out of memory half-way leaves a
+broken module behind in a process that Ray reuses for the next trial."""
+
+
+def preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # pragma: no cover - depends on the torch build
+            pass
+
+
+def _address_space() -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+class AddressSpaceLimit:
+    """``with limiter:`` the process may map no more than it had when the limiter was made plus ``limit``
+    bytes (``RLIMIT_AS``, soft limit only; the previous limit is back on the way out). Entered around
+    the trial's own work (building the run, each epoch), not around Tune's (reporting, uploading a
+    checkpoint: its threads map stacks too). A no-op without a limit or where ``/proc`` or
+    ``resource`` is missing."""
+
+    def __init__(self, limit: int | None) -> None:
+        now = _address_space() if limit is not None else None
+        self.target = None if now is None or limit is None else now + limit
+        self._saved: tuple[int, int] | None = None
+
+    def __enter__(self) -> AddressSpaceLimit:
+        if self.target is None:
+            return self
+        try:
+            import resource
+        except ImportError:  # pragma: no cover - not POSIX
+            return self
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        self._saved = (soft, hard)
+        target = self.target if hard == resource.RLIM_INFINITY else min(self.target, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (target, hard))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, self._saved)
+            self._saved = None
+
+
+def _limit_text(limit: int | None) -> str:
+    return (f"trial memory limit resources.memory_gb={limit / GIB:.3g} exceeded (RLIMIT_AS)" if limit
+            else "out of memory")
 
 
 def resolve_flat(base: Mapping[str, Any], trial_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -184,14 +299,122 @@ def tracer(path: str | None, trial_id: str) -> Callable[[str], None]:
     return mark
 
 
-def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) -> None:
-    """Tune function trainable (wrap with ``tune.with_parameters(train_search, base=...)``)."""
+def _sibling_checkpoints(checkpoint: Any) -> list[Any]:
+    """The trial's checkpoints older than ``checkpoint`` on its storage, newest first."""
     from ray import tune
 
-    mark = tracer(os.environ.get(TRACE_ENV), tune.get_context().get_trial_id())
+    filesystem, path = checkpoint.filesystem, str(checkpoint.path).rstrip("/")
+    parent, name = path.rsplit("/", 1)
+    try:
+        from pyarrow import fs as pafs
+
+        infos = filesystem.get_file_info(pafs.FileSelector(parent, allow_not_found=True))
+    except OSError:
+        return []
+    older = sorted((i.base_name for i in infos if i.type == pafs.FileType.Directory
+                    and i.base_name.startswith("checkpoint_") and i.base_name < name), reverse=True)
+    return [tune.Checkpoint(path=f"{parent}/{n}", filesystem=filesystem) for n in older]
+
+
+def _load(run_cls: Any, cfg: SearchConfig, checkpoint: Any, device: str, threads: int,
+          limiter: AddressSpaceLimit) -> tuple[Any, list]:
+    """The run and its history from one checkpoint (downloaded, retried while storage does not answer)."""
+    def once() -> tuple[Any, list]:
+        with checkpoint.as_directory() as folder:
+            with limiter:
+                run = run_cls.load(cfg, os.path.join(folder, RUN_FILE), device=device, threads=threads)
+            history = _read_history(folder)
+        if len(history) != int(run.epoch):
+            raise ValueError(f"{HISTORY_FILE} holds {len(history)} epochs, {RUN_FILE} {run.epoch}")
+        return run, history
+
+    try:
+        return storage.retrying(once)
+    except Exception as err:
+        if storage.is_transient(err):
+            raise StorageUnavailable(f"reading {checkpoint.path}: {err}") from err
+        raise
+
+
+def restore(run_cls: Any, cfg: SearchConfig, checkpoint: Any, device: str, threads: int,
+            limiter: AddressSpaceLimit | None = None) -> tuple[Any, list[dict[str, Any]], str | None]:
+    """``(run, history, note)`` from ``checkpoint``, else from the newest older checkpoint that loads,
+    else a fresh run; ``note`` says which checkpoints were unreadable (None when the first loaded)."""
+    limiter = limiter or AddressSpaceLimit(None)
+    skipped: list[str] = []
+    for candidate in [checkpoint, *_sibling_checkpoints(checkpoint)]:
+        try:
+            run, history = _load(run_cls, cfg, candidate, device, threads, limiter)
+        except (StorageUnavailable, TrialOutOfMemory):
+            raise
+        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint: try the one before it
+            if is_memory_error(err):
+                raise
+            if not skipped:
+                reason = " ".join(f"{type(err).__name__}: {err}".split())[:90]
+                skipped.append(f"{_name(candidate)} unreadable ({reason})")
+            else:
+                skipped.append(_name(candidate))
+            continue
+        if not skipped:
+            return run, history, None
+        return run, history, f"{_skipped(skipped)}; resumed from {_name(candidate)} (epoch {run.epoch})"
+    with limiter:
+        run = run_cls(cfg, device=device, threads=threads)
+    return run, [], f"{_skipped(skipped)}; no checkpoint loads: started over"
+
+
+def _name(checkpoint: Any) -> str:
+    return str(checkpoint.path).rstrip("/").rsplit("/", 1)[-1]
+
+
+def _skipped(skipped: list[str]) -> str:
+    more = len(skipped) - 1
+    return skipped[0] + (f", and {more} older checkpoint{'s' if more > 1 else ''} too" if more else "")
+
+
+def _report(metrics: dict[str, Any], folder: str) -> None:
+    """``tune.report`` with the checkpoint in ``folder``; the upload is retried while the storage does not
+    answer (a failed upload leaves a partial ``checkpoint_N`` that nothing names; the retry uploads
+    ``checkpoint_N+1``)."""
+    from ray import tune
+
+    try:
+        storage.retrying(lambda: tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder)))
+    except Exception as err:
+        if storage.is_transient(err):
+            raise StorageUnavailable(f"saving a checkpoint: {' '.join(str(err).split())[:200]}") from err
+        raise
+
+
+def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None,
+                 ended: Sequence[str] = ()) -> None:
+    """Tune function trainable (wrap with ``tune.with_parameters(train_search, base=...)``).
+
+    ``ended``: trial ids that already have their trial row (``resume`` passes them, because it
+    resumes errored trials too: those that failed on a storage fault have no row and continue; the
+    others return at once)."""
+    from ray import tune
+
+    trial_id = tune.get_context().get_trial_id()
+    if trial_id in set(ended):
+        return
+    mark = tracer(os.environ.get(TRACE_ENV), trial_id)
     mark("start")
     resources = tune.get_context().get_trial_resources().required_resources
     cfg = trial_search_config(base or {}, config, resources)
+    limit = memory_limit(resources)
+    _run_class()
+    if limit is not None:
+        preload()
+    _train(cfg, resources, limit, AddressSpaceLimit(limit), mark)
+    mark("end")
+
+
+def _train(cfg: SearchConfig, resources: Mapping[str, float], limit: int | None, limiter: AddressSpaceLimit,
+           mark: Callable[[str], None]) -> None:
+    from ray import tune
+
     # the exact GPU Ray gave this trial (cuda:N); the config keeps the portable "cuda" / "cpu"
     device, threads = (trial_device() if cfg["device"] == "cuda" else "cpu"), cfg["threads"]
     share = gpu_share(resources)
@@ -201,13 +424,19 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
         torch.cuda.set_per_process_memory_fraction(share, torch.device(device))
     run_cls = _run_class()
     history: list[dict[str, Any]] = []
+    note = None
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as folder:
-            run = run_cls.load(cfg, os.path.join(folder, RUN_FILE), device=device, threads=threads)
-            history = _read_history(folder)
-    else:
-        run = run_cls(cfg, device=device, threads=threads)
+    try:
+        if checkpoint is not None:
+            run, history, note = restore(run_cls, cfg, checkpoint, device, threads, limiter)
+        else:
+            with limiter:
+                run = run_cls(cfg, device=device, threads=threads)
+    except Exception as err:
+        if is_memory_error(err, limit is not None):
+            raise TrialOutOfMemory(f"out_of_memory: {_limit_text(limit)} while building the run: "
+                                   f"{' '.join(str(err).split())[:150]}") from err
+        raise
     restored_from = int(run.epoch)
     mark("built")
     where = node_columns()
@@ -224,6 +453,8 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
         metrics["restored_from_epoch"] = restored_from
         if resend:
             metrics["history"] = resend
+        if note:
+            metrics["restore_note"] = note
         return metrics
 
     if run.done:  # restored after its last epoch: report that epoch again (the sink drops repeats)
@@ -231,18 +462,32 @@ def train_search(config: dict[str, Any], base: Mapping[str, Any] | None = None) 
             tune.report(metrics_for(history[-1]))
         return
     while not run.done:
-        record = dict(run.step())
+        try:
+            with limiter:
+                record = dict(run.step())
+        except Exception as err:
+            if not is_memory_error(err, limit is not None):
+                raise
+            record = dict(_out_of_memory(run, err, limit))
         mark("epoch")
         record.update(where)
         _maybe_fault(cfg, int(record["epoch"]))
         history.append(record)
         metrics = metrics_for(record)
-        resend = []
+        resend, note = [], None
         with tempfile.TemporaryDirectory(prefix="diffnas-ckpt-") as folder:
             run.save(os.path.join(folder, RUN_FILE))
             with open(os.path.join(folder, HISTORY_FILE), "w", encoding="utf-8") as fh:
                 json.dump(history, fh, default=_jsonable)
             mark("saved")
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
+            _report(metrics, folder)
             mark("reported")
-    mark("end")
+
+
+def _out_of_memory(run: Any, err: BaseException, limit: int | None) -> dict[str, Any]:
+    """End ``run`` as out of memory (status ``error``, ``stop_reason`` ``out_of_memory: ...``, a NaN
+    record for the epoch it was in), as ``SearchRun.step`` does for ``torch.OutOfMemoryError``; a
+    CPU allocation past ``RLIMIT_AS`` raises ``MemoryError`` / the allocator's ``RuntimeError``
+    instead, which ``step`` lets through."""
+    reason = MemoryError(f"{_limit_text(limit)}: {' '.join(str(err).split())[:120] or type(err).__name__}")
+    return run._out_of_memory(reason, time.perf_counter())

@@ -70,14 +70,24 @@ def explore_param_space(spec: SweepSpec) -> dict[str, Any]:
     return space
 
 
-def make_trainable(spec: SweepSpec) -> Any:
+def trial_resources(spec: SweepSpec) -> dict[str, float]:
+    """Tune's per-trial resources: CPUs, GPUs and, with ``resources.memory_gb``, Ray's ``memory`` (bytes),
+    which the trainable also enforces (:func:`diffnas.sweeps.trainable.address_space_limit`)."""
+    out = {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]}
+    if spec.resources.get("memory_gb"):
+        out["memory"] = float(spec.resources["memory_gb"]) * (1 << 30)
+    return out
+
+
+def make_trainable(spec: SweepSpec, ended: Sequence[str] = ()) -> Any:
+    """The trainable; ``ended``: trial ids that have their trial row already (returned at once on resume)."""
     from ray import tune
 
     from diffnas.sweeps.trainable import train_search
 
     base = {k: v for k, v in spec.base.to_flat().items()}
-    return tune.with_resources(tune.with_parameters(train_search, base=base),
-                               {"cpu": spec.resources["cpu"], "gpu": spec.resources["gpu"]})
+    params = {"base": base, "ended": sorted(ended)} if ended else {"base": base}
+    return tune.with_resources(tune.with_parameters(train_search, **params), trial_resources(spec))
 
 
 def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> list[Any]:
@@ -189,14 +199,51 @@ def can_restore(root: str, name: str) -> bool:
     return tune.Tuner.can_restore(inner, storage_filesystem=filesystem)
 
 
+STATE_PREFIX = "experiment_state-"  # Tune's snapshot of an experiment: one file per driver session
+
+
+def check_state(root: str, name: str) -> None:
+    """Tune restores from the newest ``experiment_state-*.json`` of ``DIR/ray/<name>``; one cut short
+    (written while the disk filled, or by a node that died) is set aside as ``*.json.broken`` when an
+    older session's snapshot is whole (the trials then resume from that older snapshot's checkpoints;
+    rows already written are not written again), else one InputError line. Reads files only."""
+    import json
+
+    from diffnas.errors import InputError
+
+    folder = storage.join(root, RAY_DIR, name)
+    states = sorted(f for f in storage.list_files(folder, ".json")
+                    if f.rstrip("/").rsplit("/", 1)[-1].startswith(STATE_PREFIX))
+    while states:
+        newest = states.pop()
+        try:
+            json.loads((storage.read_bytes(newest) or b"").decode("utf-8"))
+            return
+        except ValueError:
+            if not states:
+                raise InputError("DIR", f"Tune's experiment state is cut short and no older snapshot is whole, so "
+                                        f"{name} cannot be resumed ({RAY_DIR}/{name}/{newest.rsplit('/', 1)[-1]})") from None
+            print(f"Tune's experiment state {newest} is cut short; resuming from the previous snapshot "
+                  f"{states[-1].rsplit('/', 1)[-1]}", flush=True)
+            storage.move(newest, newest + ".broken")
+
+
 def restore_tuner(spec: SweepSpec, root: str, name: str) -> Any:
     """The Tuner of experiment ``name`` restored from ``DIR/ray/<name>``: unfinished trials resume from
-    their last checkpoints, errored ones stay as they ended; its callbacks write into ``root``."""
+    their last checkpoints, and so do errored ones (``resume_errored``): a trial that failed on a
+    storage fault (a full disk, an object store gone) has no trial row and continues; one that has
+    its row (it errored for its own reasons) returns at once (the trainable's ``ended``). Its
+    callbacks write into ``root``."""
     from ray import tune
 
+    from diffnas.results.parts import read_keys
+    from diffnas.results.schema import TRIALS_DIR
+
+    table = read_keys(root, TRIALS_DIR, ("trial_id",))
+    ended = set() if table is None else set(table.column("trial_id").to_pylist())
     inner, filesystem = tune_storage(root, name)
-    tuner = tune.Tuner.restore(inner, trainable=make_trainable(spec), resume_unfinished=True,
-                               resume_errored=False, restart_errored=False,
+    tuner = tune.Tuner.restore(inner, trainable=make_trainable(spec, ended), resume_unfinished=True,
+                               resume_errored=True, restart_errored=False,
                                storage_filesystem=filesystem)
     _retarget_callbacks(tuner, root)
     return tuner
