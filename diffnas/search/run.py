@@ -36,7 +36,7 @@ from diffnas.config import SearchConfig
 from diffnas.data.augment import augment
 from diffnas.data.cache import load_dataset_cached
 from diffnas.model.perf import CompiledLoss, PerfOptions, Scaler, keep_freed_memory
-from diffnas.model.spaces import build_space, cap_skips
+from diffnas.model.spaces import build_space
 from diffnas.model.supernet import Supernet
 from diffnas.results.records import trial_row
 from diffnas.search import checkpoint
@@ -48,22 +48,18 @@ from diffnas.search.early_stopping import EarlyStopper
 from diffnas.search.epoch_profile import EpochProfile
 from diffnas.search.grad_diagnostics import AlphaGradLog
 from diffnas.search.hessian import dominant_eigenvalue
+from diffnas.search.memory import is_memory_error
 from diffnas.search.metrics import (
     grad_norm_tensor,
-    mean_entropy,
-    normalised_entropy,
-    op_probs,
-    op_share,
-    stability,
 )
 from diffnas.search.optimizers import build_optimizers
 from diffnas.search.provenance import provenance
+from diffnas.search.record import measure_epoch
 from diffnas.search.regularizers import (
     beta_decay_term,
     beta_decay_weight,
     dirichlet_kl_term,
     entropy_term,
-    expected_cost,
     l2_term,
     resource_term,
 )
@@ -148,6 +144,7 @@ class SearchRun:
         self.records: list[dict[str, Any]] = []
         self.wall_s = 0.0
         self.grad_log = AlphaGradLog()  # this epoch's α gradients (grad_dilution, alpha_grad_noise)
+        self.memory_note: str | None = None  # the memory limit a sweep trial runs under, for its stop reason
 
     # -- helpers ------------------------------------------------------------------------------
     def _move_data(self) -> None:
@@ -286,27 +283,32 @@ class SearchRun:
     def step(self) -> dict[str, Any]:
         """Train one epoch and return its record.
 
-        A device out of memory (a trial sharing a GPU past its share) ends the run with status ``error`` and
-        ``stop_reason`` ``out_of_memory: ...``; that epoch's record carries NaN for what was not measured."""
+        Running out of memory (:func:`diffnas.search.memory.is_memory_error`: a GPU past its share, a process
+        past its memory limit) ends the run with status ``error`` and ``stop_reason`` ``out_of_memory: ...``
+        (naming the limit, ``memory_note``, where one is set); that epoch's record carries NaN for what was
+        not measured."""
         if self.done:
             raise RuntimeError(f"the run has ended ({self.status})")
         t_start = time.perf_counter()
         try:
             return self._step(t_start)
-        except torch.OutOfMemoryError as err:
+        except Exception as err:
+            if not is_memory_error(err, limited=self.memory_note is not None):
+                raise
             return self._out_of_memory(err, t_start)
 
-    def _out_of_memory(self, err: torch.OutOfMemoryError, t_start: float) -> dict[str, Any]:
+    def _out_of_memory(self, err: BaseException, t_start: float) -> dict[str, Any]:
         for p in self.w_params:
             p.grad = None
         self.alpha.grad = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
         self.epoch = max(self.epoch, len(self.records) + 1)
-        message = " ".join(str(err).split())[:200]
-        self.status, self.stop_reason = "error", f"out_of_memory: {message}"
+        message = " ".join(str(err).split())[:200] or type(err).__name__
+        note = f"{self.memory_note}: " if self.memory_note else ""
+        self.status, self.stop_reason = "error", f"out_of_memory: {note}{message}"
         nan = float("nan")
-        record = self._measure(self.temperature(0), nan, nan, [], [], 0, diverged=True)
+        record = measure_epoch(self, self.temperature(0), nan, nan, [], [], 0, diverged=True)
         record["wall_s"] = time.perf_counter() - t_start
         self.wall_s += record["wall_s"]
         self.records.append(record)
@@ -362,7 +364,7 @@ class SearchRun:
         self.w_sched.step()
         self.epoch = epoch_no
         seen = min(n_w, (step + 1) * self.batch_size)
-        record = self._measure(temperature, loss_sum / seen, correct.item() / seen, a_norms,
+        record = measure_epoch(self, temperature, loss_sum / seen, correct.item() / seen, a_norms,
                                torch.stack(w_norms).tolist() if w_norms else [], clipped,
                                diverged_reason is not None)
         record.update(self.grad_log.summary())
@@ -382,61 +384,6 @@ class SearchRun:
         record["wall_s"] = time.perf_counter() - t_start
         self.records.append(record)
         return dict(record)
-
-    def _measure(self, temperature, train_loss, train_acc, a_norms, w_norms, clipped, diverged) -> dict[str, Any]:
-        c = self.config
-        nan = float("nan")
-        masked = self.arch.masked(self.alpha.detach())
-        alpha = masked.cpu()  # decisions (genotype, argmax, op shares): pruned ops at −∞, never chosen
-        probs = op_probs(alpha)
-        choice = self.space.discrete_choice(alpha)  # α's own cell: the collapse guards' skip count
-        cap = c["discretize.max_skip"]  # the cell handed back: α's, with at most `cap` skips
-        cell = choice if cap is None else cap_skips(self.space, alpha, choice, cap)
-        argmax = alpha.argmax(dim=-1)  # stability and op shares: argmax of α per edge
-        eff = self.arch.effective_probs(temperature)
-        record: dict[str, Any] = {
-            "epoch": self.epoch,
-            "temperature": float(temperature),
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "alpha_grad_norm": float(np.mean(a_norms)) if a_norms else nan,
-            "weight_grad_norm": float(np.mean(w_norms)) if w_norms else nan,
-            "clip_fraction": clipped / len(a_norms) if a_norms else nan,
-            "entropy": mean_entropy(probs),
-            "entropy_norm": normalised_entropy(probs),
-            "entropy_eff": mean_entropy(eff),
-            "stability": stability(self.prev_argmax, argmax),
-            "skip_fraction": op_share(argmax, self.space.ops, "skip_connect"),
-            "none_fraction": op_share(argmax, self.space.ops, "none"),
-            "genotype": self.space.genotype_of(cell),
-            "op_probs": probs.flatten().tolist(),
-            "params": self.model.genotype_params(cell, self.param_costs),
-            "expected_cost": float(expected_cost(masked, self.costs)),
-            "weight_lr": float(self.w_opt.param_groups[0]["lr"]),
-            "hessian_eig": nan,
-            "truth_acc": nan,
-            "proxy_score": nan,
-        }
-        if diverged or not bool(torch.isfinite(self.alpha).all()):
-            record.update(val_loss=nan, val_acc=nan, discrete_val_acc=nan, gap=nan)
-            self.prev_choice, self.prev_argmax = choice, argmax
-            return record
-        self.profile.lap("metrics")
-        self.model.eval()
-        eval_w = self.arch.eval_weights(temperature)
-        val_loss, val_acc = self.accuracy(eval_w.weights, eval_w.chosen)
-        _, disc_acc = self.accuracy(self.space.one_hot(cell, self.alpha.dtype).to(self.device), cell)
-        self.profile.lap("evaluation")
-        every = c["metrics.hessian_every"]
-        if every and self.epoch % every == 0:
-            record["hessian_eig"] = self._hessian(temperature)
-        if self.truth is not None and self.space.name == "nb201":
-            record["truth_acc"] = self.truth.lookup(record["genotype"])
-        record["proxy_score"] = self.proxy_score(record["genotype"])
-        self.model.train()
-        record.update(val_loss=val_loss, val_acc=val_acc, discrete_val_acc=disc_acc, gap=val_acc - disc_acc)
-        self.prev_choice, self.prev_argmax = choice, argmax
-        return record
 
     def proxy_score(self, genotype: str) -> float:
         """``metrics.proxy`` of ``genotype`` (NaN when off): :class:`diffnas.selection.proxies.RunProxy`."""

@@ -64,107 +64,17 @@ from typing import Any
 
 from diffnas import storage
 from diffnas.config import SearchConfig
+from diffnas.search.memory import is_memory_error
+from diffnas.sweeps.memory import AddressSpaceLimit, TrialOutOfMemory, limit_text, memory_limit, preload
 
 RUN_FILE = "run.pt"
 HISTORY_FILE = "history.json"  # every epoch record so far, next to the run's state
 POINT_KEY = "point"  # a trial-config entry holding several dotted keys at once (confirm)
 TRACE_ENV = "DIFFNAS_TRIAL_TRACE"  # a file that each trial appends its event timestamps to
-GIB = 1 << 30
 
 
 class StorageUnavailable(RuntimeError):
     """The results storage did not answer within :func:`diffnas.storage.retrying`'s budget."""
-
-
-class TrialOutOfMemory(MemoryError):
-    """The trial passed its ``resources.memory_gb`` limit before its run was built."""
-
-
-_ALLOC_TEXT = ("can't allocate memory", "not enough memory", "Cannot allocate memory", "std::bad_alloc")
-_LIMITED_TEXT = ("could not create a primitive",)  # oneDNN, when its scratch memory cannot be mapped
-
-
-def is_memory_error(err: BaseException, limited: bool = False) -> bool:
-    """An allocation that failed for want of memory: Python's and numpy's ``MemoryError``, torch's CPU
-    allocator (``RuntimeError: ... can't allocate memory``), ``torch.OutOfMemoryError``; under a memory
-    limit (``limited``) also oneDNN's failure to set up a kernel for want of address space."""
-    if isinstance(err, MemoryError) or type(err).__name__ == "OutOfMemoryError":
-        return True
-    if not isinstance(err, RuntimeError):
-        return False
-    text = str(err)
-    return any(t in text for t in _ALLOC_TEXT) or (limited and any(t in text for t in _LIMITED_TEXT))
-
-
-def memory_limit(resources: Mapping[str, float]) -> int | None:
-    """The trial's memory limit in bytes: Ray's ``memory`` resource (``resources.memory_gb``), or None."""
-    value = float(resources.get("memory", 0) or 0)
-    return int(value) if value > 0 else None
-
-
-PRELOAD = ("torch._dynamo", "torch.profiler", "diffnas.selection.truth", "importlib.resources.readers")
-"""Modules a run imports lazily (torch's optimisers reach for ``torch._dynamo``, which brings sympy):
-imported before a memory limit applies, since an import that runs out of memory half-way leaves a
-broken module behind in a process that Ray reuses for the next trial."""
-
-
-def preload() -> None:
-    import importlib
-
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except ImportError:  # pragma: no cover - depends on the torch build
-            pass
-
-
-def _address_space() -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-class AddressSpaceLimit:
-    """``with limiter:`` the process may map no more than it had when the limiter was made plus ``limit``
-    bytes (``RLIMIT_AS``, soft limit only; the previous limit is back on the way out). Entered around
-    the trial's own work (building the run, each epoch), not around Tune's (reporting, uploading a
-    checkpoint: its threads map stacks too). A no-op without a limit or where ``/proc`` or
-    ``resource`` is missing."""
-
-    def __init__(self, limit: int | None) -> None:
-        now = _address_space() if limit is not None else None
-        self.target = None if now is None or limit is None else now + limit
-        self._saved: tuple[int, int] | None = None
-
-    def __enter__(self) -> AddressSpaceLimit:
-        if self.target is None:
-            return self
-        try:
-            import resource
-        except ImportError:  # pragma: no cover - not POSIX
-            return self
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        self._saved = (soft, hard)
-        target = self.target if hard == resource.RLIM_INFINITY else min(self.target, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (target, hard))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._saved is not None:
-            import resource
-
-            resource.setrlimit(resource.RLIMIT_AS, self._saved)
-            self._saved = None
-
-
-def _limit_text(limit: int | None) -> str:
-    return (f"trial memory limit resources.memory_gb={limit / GIB:.3g} exceeded (RLIMIT_AS)" if limit
-            else "out of memory")
 
 
 def resolve_flat(base: Mapping[str, Any], trial_config: Mapping[str, Any]) -> dict[str, Any]:
@@ -434,9 +344,11 @@ def _train(cfg: SearchConfig, resources: Mapping[str, float], limit: int | None,
                 run = run_cls(cfg, device=device, threads=threads)
     except Exception as err:
         if is_memory_error(err, limit is not None):
-            raise TrialOutOfMemory(f"out_of_memory: {_limit_text(limit)} while building the run: "
+            raise TrialOutOfMemory(f"out_of_memory: {limit_text(limit)} while building the run: "
                                    f"{' '.join(str(err).split())[:150]}") from err
         raise
+    if limit is not None:
+        run.memory_note = limit_text(limit)  # its out_of_memory reason names the limit
     restored_from = int(run.epoch)
     mark("built")
     where = node_columns()
@@ -462,13 +374,8 @@ def _train(cfg: SearchConfig, resources: Mapping[str, float], limit: int | None,
             tune.report(metrics_for(history[-1]))
         return
     while not run.done:
-        try:
-            with limiter:
-                record = dict(run.step())
-        except Exception as err:
-            if not is_memory_error(err, limit is not None):
-                raise
-            record = dict(_out_of_memory(run, err, limit))
+        with limiter:
+            record = dict(run.step())  # a memory error ends the run itself (SearchRun.step)
         mark("epoch")
         record.update(where)
         _maybe_fault(cfg, int(record["epoch"]))
@@ -482,12 +389,3 @@ def _train(cfg: SearchConfig, resources: Mapping[str, float], limit: int | None,
             mark("saved")
             _report(metrics, folder)
             mark("reported")
-
-
-def _out_of_memory(run: Any, err: BaseException, limit: int | None) -> dict[str, Any]:
-    """End ``run`` as out of memory (status ``error``, ``stop_reason`` ``out_of_memory: ...``, a NaN
-    record for the epoch it was in), as ``SearchRun.step`` does for ``torch.OutOfMemoryError``; a
-    CPU allocation past ``RLIMIT_AS`` raises ``MemoryError`` / the allocator's ``RuntimeError``
-    instead, which ``step`` lets through."""
-    reason = MemoryError(f"{_limit_text(limit)}: {' '.join(str(err).split())[:120] or type(err).__name__}")
-    return run._out_of_memory(reason, time.perf_counter())
