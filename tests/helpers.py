@@ -111,3 +111,17 @@ def assert_html_renders(html_file: Path, tmp_path: Path, n_figures: int) -> None
     # matplotlib's C0 blue (#1f77b4) only appears inside the rendered figures
     blue = np.abs(pixels - np.array([0x1F, 0x77, 0xB4]) / 255.0).max(axis=-1) < 0.06
     assert blue.sum() > 500
+
+
+def stop_started(proc: subprocess.Popen, started: set[int] | frozenset[int] = frozenset()) -> None:
+    """Stop a test's own driver process and the processes it was seen to start, by PID (nothing else)."""
+    import signal
+
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    for pid in started:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

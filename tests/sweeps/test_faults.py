@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from diffnas.cli import main
+from tests.helpers import stop_started
 from tests.small_disk import fill, fill_when, small_disk
 from tests.sweeps.test_commands import check_exactly_once
 
@@ -333,13 +334,7 @@ def test_object_store_outage_mid_sweep_is_waited_out_with_every_row_once(referen
     finally:
         if proc.poll() is None:
             started |= descendants(proc.pid)
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        for pid in started:  # only what this test's driver started
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_started(proc, started)  # only what this test's driver started
         log.close()
     text = log_path.read_text()
     assert "Traceback" not in text, text

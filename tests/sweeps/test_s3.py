@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from collections import Counter
@@ -20,6 +19,7 @@ import pytest
 
 from diffnas import storage
 from diffnas.cli import main
+from tests.helpers import stop_started
 from tests.ray_cluster import kill_driver, wait_while_running
 
 pytestmark = pytest.mark.ray
@@ -82,14 +82,7 @@ def test_sweep_on_s3_killed_resumed_and_reported(s3_server, tiny_spec, tmp_path,
         assert not [pid for pid in started if os.path.exists(f"/proc/{pid}")]
         assert "Traceback" not in resumed.stdout + resumed.stderr
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
-        for pid in started:  # only what this test's driver started
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_started(proc, started)  # only what this test's driver started
         log.close()
     epochs, trials = bucket_rows(s3_server, root, "epochs"), bucket_rows(s3_server, root, "trials")
     keys = Counter((r["trial_id"], r["epoch"]) for r in epochs)
