@@ -29,6 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="store_true",
                    help="print where each epoch's time goes (alpha step, weight step, evaluation, metrics, "
                         "writing) and the run's totals, on stderr")
+    p.add_argument("--loggers", metavar="NAMES", default=None,
+                   help="also send the run to these trackers, comma-separated: tensorboard, mlflow, wandb (each "
+                        "needs its extra, e.g. pip install 'diffnas[mlflow]'); written offline inside --out "
+                        "(tensorboard/, mlflow/mlflow.db, wandb/); MLFLOW_TRACKING_URI or a W&B login sends "
+                        "them to a server instead")
     p.add_argument("--list-keys", action="store_true",
                    help="print every config key with its default, what is allowed and what it does, then exit")
 
@@ -41,6 +46,7 @@ def prepare(args: argparse.Namespace):
     from diffnas.inputs import shown
     from diffnas.results.outputs import check_search_out
     from diffnas.selection.truth import check_table
+    from diffnas.tracking import check_loggers
 
     overrides = list(args.overrides)
     if args.data_dir is not None:
@@ -49,6 +55,7 @@ def prepare(args: argparse.Namespace):
         overrides.append(f"data.dir={args.data_dir}")
     if not _NAME.match(args.name or ""):
         raise InputError("--name", f"must be letters, digits, '_', '.', '-' (a short identifier), got {shown(args.name)}")
+    args.loggers = check_loggers(getattr(args, "loggers", None), "--loggers")
     check_search_out(args.out, CHECKPOINT)
     config = load_config(args.config, overrides)
     check_dataset(config["dataset"], config["data.dir"])
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from diffnas.results.parts import write_part
     from diffnas.results.records import identity_columns, with_identity
     from diffnas.search.run import SearchRun
+    from diffnas.tracking.backends import open_run_trackers
 
     out = args.out if storage.is_remote(args.out) else storage.local_path(args.out)
     ckpt = storage.join(out, CHECKPOINT)
@@ -110,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
         text = yaml.safe_dump(config.to_nested(), sort_keys=True).encode("utf-8")
         write(lambda: storage.atomic_write(storage.join(out, "config.yaml"), text))
 
+    trackers = open_run_trackers(args.loggers, out, experiment=args.name, trial_id=trial_id, config=config,
+                                 space=search.space)
     bar = Progress(config["epochs"], label=f"{config['sampler']} ", enabled=not args.quiet)
     profile = search.profile
     profile.sync = args.profile and search.device.type == "cuda"
@@ -119,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
         row, part = with_identity(identity, record), f"{trial_id}-e{record['epoch']:05d}"
         write(lambda row=row, part=part: write_part([row], out, "epochs", name=part))
         write(lambda: search.save(ckpt))
+        if trackers is not None:
+            trackers.epoch(record)
         profile.lap("writing")
         bar.update(search.epoch, val_acc=record["val_acc"], entropy_norm=record["entropy_norm"])
         if args.profile:
@@ -127,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
     if args.profile and profile.epochs:
         print(profile.format(profile.total, f"profile, {profile.epochs} epochs"), file=sys.stderr)
     trial = search.trial_record()
+    if trackers is not None:
+        trackers.end(trial, failed=trial["status"] == "error")
     write(lambda: write_part([with_identity(identity, trial)], out, "trials", name=trial_id))
     genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],
                 "params": trial["params"], "dataset": config["dataset"],

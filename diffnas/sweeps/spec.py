@@ -25,6 +25,8 @@ A spec names a base search config, the axes to explore and how to explore them::
                                      # baseline merged key by key, other keys replaced, name not inherited
     confirm: {top_k: 2, seeds: 3}    # defaults for `diffnas sweep confirm`
     # confirm: {per: sampler, top_k: 1, seeds: 3}   # the best config of every sampler (any axis)
+    loggers: [tensorboard, mlflow]   # also send every trial to these trackers (diffnas.tracking: tensorboard,
+                                     # mlflow, wandb), offline inside the results folder; not in any config id
 
 A spec file is read, and its ``extends:`` chain resolved, by :func:`diffnas.sweeps.spec_file.load_spec`.
 Every fixed field is declared once in :data:`SPEC_FIELDS` (type, default, allowed values, help);
@@ -48,6 +50,7 @@ from diffnas.errors import InputError
 from diffnas.inputs import did_you_mean, shown
 from diffnas.names import truth_column_of
 from diffnas.results.schema import EPOCH_COLUMNS
+from diffnas.tracking.registry import check_installed, parse_loggers
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 METRICS = tuple(k for k, t in EPOCH_COLUMNS.items() if t == "float" and k != "wall_s")
@@ -90,7 +93,9 @@ SPEC_FIELDS: dict[str, Field] = {
 }
 # Sections keyed by search-config keys.
 CONFIG_SECTIONS = ("base", "grid", "sample", "baseline", "seeds")
-TOP_LEVEL = tuple(sorted({k.split(".")[0] for k in SPEC_FIELDS} | set(CONFIG_SECTIONS)))
+# A list of tracker names (diffnas.tracking.registry): how trials are watched, not what they run.
+LOGGERS_KEY = "loggers"
+TOP_LEVEL = tuple(sorted({k.split(".")[0] for k in SPEC_FIELDS} | set(CONFIG_SECTIONS) | {LOGGERS_KEY}))
 
 
 def _config_key(section: str, key: Any) -> str:
@@ -144,6 +149,7 @@ class SweepSpec:
     baseline: dict[str, Any]
     confirm: dict[str, Any]
     description: str | None = None
+    loggers: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -238,7 +244,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
     # fixed fields (scheduler / search may be given as a bare string)
     fixed_in: dict[str, Any] = {}
     for key, value in data.items():
-        if key in CONFIG_SECTIONS:
+        if key in CONFIG_SECTIONS or key == LOGGERS_KEY:
             continue
         if key == "scheduler" and isinstance(value, str):
             value = {"type": value}
@@ -355,6 +361,7 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
     if confirm["per"] is not None and confirm["per"] not in axes:
         raise InputError("confirm.per", f"unknown axis {confirm['per']!r}; allowed: "
                          f"{', '.join(axes) or 'none (the spec has no grid or sample axes)'}")
+    loggers = parse_loggers(data.get(LOGGERS_KEY), LOGGERS_KEY)
     raw = {
         "name": name,
         "description": fixed["description"],
@@ -373,12 +380,14 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
         "baseline": baseline,
         "confirm": confirm,
     }
+    if loggers:
+        raw[LOGGERS_KEY] = list(loggers)
     return SweepSpec(
         name=name, base=base, grid=grid, sample=sample, seeds=seeds, search=search,
         num_samples=fixed["num_samples"], scheduler=sched, resources=resources,
         max_concurrent=fixed["max_concurrent"], max_failures=fixed["max_failures"],
         metric=fixed["metric"], mode=fixed["mode"], baseline=baseline, confirm=confirm,
-        description=fixed["description"], raw=raw,
+        description=fixed["description"], loggers=loggers, raw=raw,
     )
 
 
@@ -394,6 +403,7 @@ def check_inputs(spec: SweepSpec) -> None:
     from diffnas.data import check_dataset
     from diffnas.selection.truth import check_table
 
+    check_installed(spec.loggers, LOGGERS_KEY)  # a tracker's package missing: the extra to install
     sources: dict[str, list[tuple[str, Any]]] = {}
     for key in PATH_KEYS:
         options = [(f"base.{key}", spec.base[key])]

@@ -11,7 +11,8 @@ come in at confirm. Scheduler: ASHA on ``epoch`` with ``max_t`` = base epochs, o
 Confirm: one grid of the chosen points × the fresh seeds (:func:`confirm_param_space`), FIFO, to the
 full epoch budget. Every experiment keeps Tune's state and checkpoints under ``DIR/ray/<name>``
 (:func:`tune_storage`: a local folder or a bucket) and carries the driver-side callbacks of
-:mod:`diffnas.sweeps.sink` (Parquet results, progress). Ray is imported inside the functions, never at import.
+:mod:`diffnas.sweeps.sink` (Parquet results, progress) and the spec's trackers
+(``loggers:``, :mod:`diffnas.tracking.tune`). Ray is imported inside the functions, never at import.
 """
 
 from __future__ import annotations
@@ -92,9 +93,11 @@ def make_trainable(spec: SweepSpec, ended: Sequence[str] = ()) -> Any:
 
 def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> list[Any]:
     from diffnas.sweeps.sink import ParquetSink, Progress
+    from diffnas.tracking import tune_callbacks
 
     return [ParquetSink(root, spec.name, phase, spec.base.to_flat()),
-            Progress(total, spec.metric, phase, axes=spec.axes, root=root)]
+            Progress(total, spec.metric, phase, axes=spec.axes, root=root),
+            *tune_callbacks(spec.loggers, root, spec.name, phase, spec.base.to_flat(), spec.axes)]
 
 
 def tune_storage(root: str, *parts: str) -> tuple[str, Any]:
@@ -250,13 +253,14 @@ def restore_tuner(spec: SweepSpec, root: str, name: str) -> Any:
 
 
 def _retarget_callbacks(tuner: Any, root: str) -> None:
-    """Point the restored sink and progress at this folder (the results folder may have been moved)."""
+    """Point the restored sink, progress and trackers at this folder (the results folder may have been moved)."""
     from diffnas.sweeps.sink import Progress
+    from diffnas.tracking import LOGGERS
 
     sink = parquet_sink(tuner)
     if sink is not None:
         sink.root = root
     run_config = getattr(getattr(tuner, "_local_tuner", None), "_run_config", None)
     for callback in getattr(run_config, "callbacks", None) or []:
-        if isinstance(callback, Progress):
+        if isinstance(callback, Progress) or getattr(callback, "tracker", None) in LOGGERS:
             callback.root = root
