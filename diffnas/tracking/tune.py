@@ -8,7 +8,10 @@ result under Ray's names, the epoch's schema metrics at step = ``epoch``, the α
 trial's config as hyper-parameters (the sweep's axes first) and the outcome as tags / summary
 (:mod:`diffnas.tracking.content`), written by the same functions as ``diffnas search``
 (:mod:`diffnas.tracking.backends`). After a resume, a trial's first result carries the epochs up to
-its checkpoint (``history``); epochs a callback has already sent are not sent twice.
+its checkpoint (``history``); epochs a callback has already sent are not sent twice. A new driver
+(``diffnas sweep resume`` after a kill) continues each trial's MLflow run, rewrites its TensorBoard
+events with ``purge_step`` (TensorBoard hides the killed driver's copies), and starts a new W&B run
+(W&B cannot resume offline runs; the killed driver's stays as far as it got).
 
 Imports Ray at module level: :mod:`diffnas.sweeps.tuners` imports it inside its functions.
 """
@@ -127,16 +130,27 @@ class TensorBoardCallback(TrackerCallback, TBXLoggerCallback):
         if trial in self._trial_writer:
             self._trial_writer[trial].close()
         trial.init_local_path()
-        logdir = (trial.local_path if storage.is_remote(self.root)
-                  else places.tensorboard_dir(self.root, trial.experiment_dir_name, trial.trial_id))
-        self._trial_writer[trial] = self._summary_writer_cls(logdir, flush_secs=30)
+        self._trial_writer[trial] = self._summary_writer_cls(self._logdir(trial), flush_secs=30)
         self._trial_result[trial] = {}
+
+    def _logdir(self, trial: Any) -> str:
+        if storage.is_remote(self.root):
+            return trial.local_path
+        return places.tensorboard_dir(self.root, trial.experiment_dir_name, trial.trial_id)
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
         if trial not in self._trial_writer:
             self.log_trial_start(trial)
         info = self._info(trial, result)
-        for record in self._new_records(trial, result):
+        resumed = trial.trial_id not in self._sent and bool(result.get("history"))
+        records = self._new_records(trial, result)
+        if resumed and records:
+            # a trial resumed by a new driver: its folder may hold the killed driver's events, so they are
+            # written again from the history, and TensorBoard hides the old ones from that step on (purge_step)
+            self._trial_writer[trial].close()
+            self._trial_writer[trial] = self._summary_writer_cls(self._logdir(trial), flush_secs=30,
+                                                                 purge_step=epoch_of(records[0]))
+        for record in records:
             tb_epoch(self._trial_writer[trial], record, self._pictures(info, record))
             self._trial_result[trial] = scalars(record)
 
@@ -171,9 +185,18 @@ class MLflowCallback(TrackerCallback, MLflowLoggerCallback):
         if trial in self._trial_runs:
             return
         info = self._info(trial)
-        run = self.mlflow_util.start_run(tags=info.tags(), run_name=trial.trial_id)
-        self._trial_runs[trial] = run.info.run_id
-        mlflow_params(self._client, run.info.run_id, info.hparams)
+        found = self._client.search_runs(
+            [self.mlflow_util.experiment_id], max_results=1,
+            filter_string=f"tags.trial_id = '{trial.trial_id}' and tags.phase = '{self.phase}'")
+        if found:  # resumed by a new driver: the trial's run goes on, from the epoch after its last one
+            run_id = found[0].info.run_id
+            self._client.update_run(run_id, status="RUNNING")
+            steps = [m.step for m in self._client.get_metric_history(run_id, "wall_s")]
+            self._sent[trial.trial_id] = max([self._sent.get(trial.trial_id, 0), *steps])
+        else:
+            run_id = self.mlflow_util.start_run(tags=info.tags(), run_name=trial.trial_id).info.run_id
+            mlflow_params(self._client, run_id, info.hparams)
+        self._trial_runs[trial] = run_id
 
     def log_trial_result(self, iteration: int, trial: Any, result: dict) -> None:
         if trial not in self._trial_runs:
