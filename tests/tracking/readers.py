@@ -28,8 +28,11 @@ def tensorboard(logdir: str) -> dict[str, Any]:
     for tag in tags["tensors"]:
         if tag.endswith("/text_summary"):
             out["texts"][tag.split("/")[0]] = [e.tensor_proto.string_val[0].decode() for e in acc.Tensors(tag)]
-    content = acc.PluginTagToContent("hparams") if "hparams" in acc.PluginAssets("hparams") or True else {}
-    for raw in (content or {}).values():
+    try:
+        content = acc.PluginTagToContent("hparams")
+    except KeyError:  # no HParams summary in this run
+        content = {}
+    for raw in content.values():
         data = plugin_data_pb2.HParamsPluginData.FromString(raw)
         if data.WhichOneof("data") == "session_start_info":
             for key, value in data.session_start_info.hparams.items():
