@@ -85,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from diffnas import storage
     from diffnas.results.outputs import check_storage
-    from diffnas.sweeps.spec import check_inputs
+    from diffnas.sweeps.preflight import check_inputs
     from diffnas.sweeps.spec_file import load_spec
 
     spec = load_spec(args.spec, name=args.name, overrides=args.overrides)

@@ -26,6 +26,7 @@ from diffnas.results.schema import config_column
 from diffnas.sweeps import checkpoints
 from diffnas.sweeps.legacy import old_module_names
 from diffnas.sweeps.points import confirm_point, explored_points
+from diffnas.sweeps.preflight import check_inputs
 from diffnas.sweeps.ranking import confirm_plan, phase_rows, rank_phase, select_configs, sweep_rows
 from diffnas.sweeps.results_folder import (
     CONFIRM,
@@ -39,7 +40,7 @@ from diffnas.sweeps.results_folder import (
     write_sweep,
 )
 from diffnas.sweeps.session import check_resources, end_session, open_session, record_local_ray
-from diffnas.sweeps.spec import SweepSpec, check_inputs
+from diffnas.sweeps.spec import SweepSpec
 from diffnas.sweeps.tuners import (
     build_confirm_tuner,
     build_explore_tuner,

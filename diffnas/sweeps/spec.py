@@ -48,9 +48,8 @@ from typing import Any
 from diffnas.config import FIELDS, Field, SearchConfig, flatten
 from diffnas.errors import InputError
 from diffnas.inputs import did_you_mean, shown
-from diffnas.names import truth_column_of
 from diffnas.results.schema import EPOCH_COLUMNS
-from diffnas.tracking.registry import check_installed, parse_loggers
+from diffnas.tracking.registry import parse_loggers
 
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 METRICS = tuple(k for k, t in EPOCH_COLUMNS.items() if t == "float" and k != "wall_s")
@@ -389,38 +388,3 @@ def parse_spec(data: Any, default_name: str | None = None) -> SweepSpec:
         metric=fixed["metric"], mode=fixed["mode"], baseline=baseline, confirm=confirm,
         description=fixed["description"], loggers=loggers, raw=raw,
     )
-
-
-# Config keys naming files or folders a trial will read: checked before Ray starts.
-PATH_KEYS = ("dataset", "data.dir", "truth.table", "truth.column")
-_MAX_PATH_COMBOS = 256
-
-
-def check_inputs(spec: SweepSpec) -> None:
-    """Every dataset folder and truth table any trial (explore, baseline) will read exists and has
-    the right header; :class:`InputError` naming where the value came from (``base.data.dir``,
-    ``grid.data.dir`` ...). Cheap: headers only, never the data."""
-    from diffnas.data import check_dataset
-    from diffnas.selection.truth import check_table
-
-    check_installed(spec.loggers, LOGGERS_KEY)  # a tracker's package missing: the extra to install
-    sources: dict[str, list[tuple[str, Any]]] = {}
-    for key in PATH_KEYS:
-        options = [(f"base.{key}", spec.base[key])]
-        if key in spec.grid:
-            options = [(f"grid.{key}", v) for v in spec.grid[key]]
-        elif key in spec.sample:
-            options = [(f"sample.{key}", v) for v in spec.sample[key].args]
-        if key in spec.baseline:
-            options.append((f"baseline.{key}", spec.baseline[key]))
-        sources[key] = options
-    combos = itertools.islice(itertools.product(*(sources[k] for k in PATH_KEYS)), _MAX_PATH_COMBOS)
-    for combo in combos:
-        where = dict(zip(PATH_KEYS, combo))
-        try:
-            check_dataset(where["dataset"][1], where["data.dir"][1])
-            if where["truth.table"][1]:
-                check_table(where["truth.table"][1], where["truth.column"][1] or truth_column_of(where["dataset"][1]))
-        except InputError as err:
-            label = where.get(err.field, (err.field, None))[0]
-            raise InputError(label, err.message) from None
