@@ -303,7 +303,7 @@ def atomic_write(location: str, data: bytes) -> str:
         os.replace(tmp, final)
     except OSError as err:
         if is_disk_full(err):
-            raise disk_full_error(folder, err) from err
+            raise disk_full_error(folder) from err
         raise
     finally:
         if os.path.exists(tmp):
@@ -364,7 +364,7 @@ def free_space(location: str) -> tuple[int, int] | None:
     return usage.free, usage.total
 
 
-def disk_full_error(location: str, err: BaseException | None = None) -> StorageError:
+def disk_full_error(location: str) -> StorageError:
     """The one-line error of a write into ``location`` that found its disk full."""
     space = free_space(location)
     free = f" ({human_bytes(space[0])} free of {human_bytes(space[1])})" if space else ""
@@ -377,7 +377,7 @@ def write_error(location: str, err: BaseException) -> StorageError:
     if isinstance(err, StorageError):
         return err
     if is_disk_full(err):
-        return disk_full_error(location, err)
+        return disk_full_error(location)
     what = "the object store does not answer" if is_transient(err) else "cannot write"
     return StorageError(getattr(err, "errno", None) or errno.EIO, f"{location}: {what} ({_reason(err, 80)})")
 

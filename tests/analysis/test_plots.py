@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from diffnas.analysis.genotype import parse_genotype
 from diffnas.analysis.groups import assign_groups, default_group_keys
 from diffnas.analysis.load import load_results, load_run_epochs
 from diffnas.analysis.plots import PLOTS, PlotInput, curve_table, diagnostics_table, draw_all, plot_cell
 from diffnas.analysis.summary import summarise
+from diffnas.model.genotypes import parse_genotype
 from tests.analysis.synth_results import G_CONV
 
 DARTS = json.dumps({

@@ -22,8 +22,8 @@ def test_parse_nb201_refuses_bad_strings(bad):
 
 def test_search_and_analysis_share_the_parser():
     pytest.importorskip("torch")
-    from diffnas.analysis.genotype import parse_genotype
     from diffnas.model import spaces
+    from diffnas.model.genotypes import parse_genotype
 
     assert spaces.parse_nb201 is parse_nb201
     (cell,) = parse_genotype(ARCH)
