@@ -46,7 +46,7 @@ from diffnas import storage
 from diffnas.results.parts import read_keys, write_part
 from diffnas.results.records import identity_columns, with_identity
 from diffnas.results.schema import EPOCH_COLUMNS, EPOCHS_DIR, TRIAL_COLUMNS, TRIALS_DIR
-from diffnas.sweeps.trainable import POINT_KEY, trial_search_config
+from diffnas.sweeps.trainable import POINT_KEY, tune_trial_config
 
 # result keys the trainable adds next to the record (never written as epoch columns)
 _NOT_RECORD = {"record_keys", "run_status", "stop_reason", "trial_record", "restored_from_epoch", "history",
@@ -60,13 +60,6 @@ def trial_status(trial: Any, errored: bool) -> str:
     last = trial.last_result or {}
     status = last.get("run_status")
     return str(status) if status else "asha_stopped"
-
-
-def _resources(trial: Any) -> dict[str, float]:
-    try:
-        return dict(trial.placement_group_factory.required_resources)
-    except Exception:  # pragma: no cover - defensive: older trial objects
-        return {"CPU": 1.0}
 
 
 class ParquetSink(tune.Callback):
@@ -115,7 +108,7 @@ class ParquetSink(tune.Callback):
     def identity(self, trial: Any) -> dict[str, Any]:
         ident = self._identity.get(trial.trial_id)
         if ident is None:
-            config = trial_search_config(self.base, trial.config, _resources(trial))
+            config = tune_trial_config(self.base, trial)
             ident = identity_columns(config, trial_id=trial.trial_id, sweep=self.sweep, phase=self.phase)
             self._identity[trial.trial_id] = ident
         return ident

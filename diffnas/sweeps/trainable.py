@@ -140,6 +140,16 @@ def trial_search_config(base: Mapping[str, Any], trial_config: Mapping[str, Any]
     return SearchConfig.validate(flat)
 
 
+def tune_trial_config(base: Mapping[str, Any], trial: Any) -> SearchConfig:
+    """The config a Tune ``trial`` runs, as the driver's callbacks see it (:func:`trial_search_config` with
+    the trial's own resources)."""
+    try:
+        resources = dict(trial.placement_group_factory.required_resources)
+    except Exception:  # pragma: no cover - defensive: older trial objects
+        resources = {"CPU": 1.0}
+    return trial_search_config(base, trial.config, resources)
+
+
 def node_columns() -> dict[str, str]:
     """``{"node_id", "hostname"}`` of the process running this trial (the Ray node id)."""
     import ray

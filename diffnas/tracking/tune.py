@@ -47,13 +47,6 @@ _PICTURES: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()  # share
 _PICTURES_KEPT = 64
 
 
-def _resources(trial: Any) -> dict[str, float]:
-    try:
-        return dict(trial.placement_group_factory.required_resources)
-    except Exception:  # pragma: no cover - defensive: older trial objects
-        return {"CPU": 1.0}
-
-
 class TrackerCallback:
     """What the three callbacks share: who a trial is, which of a result's epochs are new, and the line
     saying where the tracker writes (printed once per experiment, when Tune sets the callback up)."""
@@ -77,9 +70,9 @@ class TrackerCallback:
     def _info(self, trial: Any, result: Mapping[str, Any] | None = None) -> RunInfo:
         info = self._infos.get(trial.trial_id)
         if info is None:
-            from diffnas.sweeps.trainable import trial_search_config
+            from diffnas.sweeps.trainable import tune_trial_config
 
-            config = trial_search_config(self.base, trial.config, _resources(trial))
+            config = tune_trial_config(self.base, trial)
             info = RunInfo(self.sweep, self.phase, trial.trial_id, config.config_id(), int(config["seed"]),
                            hyperparameters(config.resolved_flat(), self.axes), axes=self.axes)
             self._infos[trial.trial_id] = info
