@@ -314,10 +314,13 @@ def atomic_write(location: str, data: bytes) -> str:
 # -- faults ---------------------------------------------------------------------------------------
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _FULL_TEXT = ("no space left on device", "disk quota exceeded", "errno 28", "errno 122")
-_TRANSIENT_TEXT = ("network_connection", "curlcode", "could not connect", "connection refused",
+# lower case, "_" read as " " (AWS's error codes: NETWORK_CONNECTION, INTERNAL_FAILURE, SERVICE_UNAVAILABLE,
+# SLOW_DOWN, THROTTLING, REQUEST_TIMEOUT; a restarting SeaweedFS answers INTERNAL_FAILURE "please try again")
+_TRANSIENT_TEXT = ("network connection", "curlcode", "could not connect", "connection refused",
                    "connection reset", "timed out", "timeout", "service unavailable", "slow down",
-                   "slowdown", "internalerror", "throttl", "broken pipe", "temporarily unavailable",
-                   "failed to connect", "couldn't connect", "transfer closed", "empty reply", "http status 5")
+                   "slowdown", "internalerror", "internal error", "internal failure", "try again", "throttl",
+                   "broken pipe", "temporarily unavailable", "failed to connect", "couldn't connect",
+                   "unable to connect", "transfer closed", "empty reply", "http status 5")
 
 
 def is_disk_full(err: BaseException) -> bool:
@@ -338,7 +341,8 @@ def is_transient(err: BaseException) -> bool:
         return False
     if isinstance(err, (ConnectionError, TimeoutError)):
         return True
-    return isinstance(err, OSError) and any(t in str(err).lower() for t in _TRANSIENT_TEXT)
+    text = str(err).lower().replace("_", " ")
+    return isinstance(err, OSError) and any(t in text for t in _TRANSIENT_TEXT)
 
 
 def human_bytes(n: float) -> str:

@@ -105,3 +105,19 @@ def test_a_store_that_does_not_answer_is_retried_with_back_off_then_one_line(mon
     with pytest.raises(FileNotFoundError):
         storage.retrying(lambda: calls.append(1) or open("/nonexistent/x"), budget_s=5)
     assert calls == [1]
+
+
+# messages pyarrow's S3 client raised against a SeaweedFS stopped and restarted (recorded here)
+@pytest.mark.parametrize("message, transient", [
+    ("When initiating multiple part upload for key 'ck_40/x.bin' in bucket 'bkt': AWS Error INTERNAL_FAILURE during "
+     "CreateMultipartUpload operation: We encountered an internal error, please try again.", True),
+    ("When listing objects under key '' in bucket 'bkt': AWS Error NETWORK_CONNECTION during ListObjectsV2 "
+     "operation: curlCode: 7, Could not connect to server", True),
+    ("AWS Error SERVICE_UNAVAILABLE during PutObject operation: Service Unavailable", True),
+    ("AWS Error SLOW_DOWN during PutObject operation", True),
+    ("When creating bucket 'b': AWS Error UNKNOWN (HTTP status 400) during CreateBucket operation: Unable to "
+     "parse ExceptionName: InvalidBucketName Message: The specified bucket is not valid.", False),
+    ("AWS Error ACCESS_DENIED during PutObject operation: Access Denied", False),
+])
+def test_which_object_store_errors_are_waited_for(message, transient):
+    assert storage.is_transient(OSError(message)) is transient

@@ -346,7 +346,8 @@ def test_object_store_outage_mid_sweep_is_waited_out_with_every_row_once(referen
                         destination_filesystem=pafs.LocalFileSystem())
     server.stop()
     _, trials = check_exactly_once(str(local))
-    assert len(trials) == 2 and {t["status"] for t in trials} == {"completed"}, trials
+    said = [(t["status"], t.get("stop_reason")) for t in trials]
+    assert len(trials) == 2 and {t["status"] for t in trials} == {"completed"}, (said, text[-4000:])
     assert_rows_match(str(local), reference)
 
 
