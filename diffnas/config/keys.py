@@ -23,6 +23,12 @@ def _registered(kind: str) -> Callable[[], tuple[str, ...]]:
     return lambda: names(kind)
 
 
+def _recipes() -> tuple[str, ...]:
+    from diffnas.config.recipes import recipe_names  # torch-free
+
+    return recipe_names()
+
+
 def _rank_columns() -> list[str]:
     from diffnas.results.schema import EPOCH_COLUMNS  # pure: the float epoch columns a run can be ranked by
 
@@ -42,6 +48,9 @@ SEARCH_KEYS: dict[str, Field] = {
                              minimum=0.05, maximum=0.5),
     "data.batch_size": Field("int", 64, "mini-batch size", minimum=2),
     "sampler": Field("str", "softmax", "maps alpha and T to op weights", choices_from=_registered("sampler")),
+    "recipe": Field("str", "sampler", "defaults for the keys left unset (diffnas.config.recipes; a set key always "
+                    "wins): sampler = the sampler's own best recipe (docs/search.md), plain = the global defaults, "
+                    "or a published one (darts_v1, gdas, drnas, beta_darts)", choices_from=_recipes),
     "sampler_options.noise_std": Field("float", 0.1, "enhanced: std of Gaussian noise on alpha", minimum=0.0),
     "sampler_options.dropout": Field("float", 0.1, "enhanced: op dropout probability p in [0, 1)",
                                   minimum=0.0, maximum=1.0, exclusive_max=True),
@@ -147,6 +156,13 @@ SEARCH_KEYS: dict[str, Field] = {
                            "(trial columns best_genotype, best_truth_acc, best_epoch; default: the calibrated "
                            "ranking metric; discrete_val_acc when it has no value)", choices_from=_rank_columns),
     "best_cell.mode": Field("str", "max", "whether best_cell.metric is maximised or minimised", choices=("max", "min")),
+    "best_cell.rule": Field("str", "late", "which epochs' cells compete for the handed-back cell: late = the best "
+                            "of the run's last half unless the whole run's best beats it by more than "
+                            "best_cell.tolerance; all = the whole run (diffnas.selection.best_cell)",
+                            choices=("late", "all")),
+    "best_cell.tolerance": Field("float", 0.05, "late rule: how much better (share of its magnitude) the whole "
+                                 "run's best must be to be handed back instead of the last half's best",
+                                 minimum=0.0),
     "truth.table": Field("str", None, "CSV(.gz) with arch_str and accuracy columns (NAS-Bench-201 truth); "
                       "null = the NATS-Bench table shipped with the package", nullable=True),
     "truth.column": Field("str", None, "accuracy column of the truth table (bundled: cifar10_test, cifar100_test, "
@@ -169,8 +185,8 @@ FIELDS: dict[str, Field] = {**SEARCH_KEYS, **TEST_HOOKS}
 """Every key a config accepts: the public keys and the test hooks."""
 
 # Keys that do not change what is searched: excluded from config_id.
-NON_IDENTITY_KEYS = frozenset({"seed", "device", "threads", "data.dir", "truth.table", "truth.column",
-                               "metrics.proxy", "metrics.proxy_batch"}
+NON_IDENTITY_KEYS = frozenset({"seed", "recipe", "device", "threads", "data.dir", "truth.table", "truth.column",
+                               "metrics.proxy", "metrics.proxy_batch", "best_cell.rule", "best_cell.tolerance"}
                               | set(TEST_HOOKS) | {k for k in FIELDS if k.startswith("perf.")})
 
 # Semantic keys added after results existed: left out of config_id while at their default, so the

@@ -6,6 +6,11 @@ keys (``--set temperature.schedule=cosine``). Every leaf is declared once in
 raises :class:`~diffnas.errors.InputError` naming the key and what is allowed. Cross-field rules
 (``t_min <= t0``, an op subset of the space's ops, ...) follow.
 
+Where the user sets no value, a key takes its sampler's recipe or a named recipe's value before the
+global default (:mod:`diffnas.config.recipes`: user > ``recipe`` > the sampler's recipe > global);
+the config keeps what the user gave (:meth:`SearchConfig.given`) beside the resolved values, so
+:meth:`SearchConfig.replace` resolves again (a new sampler brings its own recipe).
+
 ``config_id`` is a stable hash of the config without its seed (sha1 of canonical JSON of the
 flat mapping minus ``seed`` and the non-semantic keys in :data:`~diffnas.config.keys.NON_IDENTITY_KEYS`),
 so the same configuration run under different seeds groups together.
@@ -82,10 +87,13 @@ def parse_override(text: str) -> tuple[str, Any]:
 class SearchConfig:
     """A validated search configuration (immutable flat mapping of dotted keys)."""
 
-    __slots__ = ("_values",)
+    __slots__ = ("_given", "_source", "_values")
 
-    def __init__(self, values: Mapping[str, Any]) -> None:
+    def __init__(self, values: Mapping[str, Any], given: Mapping[str, Any] | None = None,
+                 source: Mapping[str, str] | None = None) -> None:
         self._values = dict(values)
+        self._given = dict(values if given is None else given)
+        self._source = dict(source or {})
 
     @classmethod
     def from_dict(cls, nested_or_flat: Mapping[str, Any], overrides: Iterable[str] = ()) -> SearchConfig:
@@ -100,14 +108,17 @@ class SearchConfig:
 
     @classmethod
     def validate(cls, flat: Mapping[str, Any]) -> SearchConfig:
-        """Check every key and value; fill defaults; apply cross-field rules."""
-        values = {k: spec.default for k, spec in FIELDS.items()}
+        """Check every key and value; fill the rest from the recipes and the defaults; apply cross-field rules."""
+        from diffnas.config.recipes import resolve
+
+        given: dict[str, Any] = {}
         for key, value in flat.items():
             spec = FIELDS.get(key)
             if spec is None:
                 raise InputError(key, f"unknown key{did_you_mean(key, FIELDS)}")
-            values[key] = spec.coerce(key, value)
-        cfg = cls(values)
+            given[key] = spec.coerce(key, value)
+        values, source = resolve(given, {k: spec.default for k, spec in FIELDS.items()})
+        cfg = cls(values, given, source)
         cfg._check_cross_fields()
         return cfg
 
@@ -171,7 +182,16 @@ class SearchConfig:
         return self._values.get(key, default)
 
     def to_flat(self) -> dict[str, Any]:
+        """Every key's resolved value."""
         return dict(self._values)
+
+    def given(self) -> dict[str, Any]:
+        """The keys the user set (file, ``--set``, spec), as coerced: what :meth:`replace` resolves from."""
+        return dict(self._given)
+
+    def source(self, key: str) -> str:
+        """Where ``key``'s value came from: ``user``, ``recipe:<name>``, ``sampler:<name>`` or ``default``."""
+        return self._source.get(key, "user" if key in self._given else "default")
 
     def to_nested(self) -> dict[str, Any]:
         return unflatten(self._values)
@@ -193,10 +213,9 @@ class SearchConfig:
         return space_ops if chosen is None else tuple(op for op in space_ops if op in chosen)
 
     def replace(self, **dotted: Any) -> SearchConfig:
-        """A new validated config with some keys changed (``replace(**{"seed": 3})``)."""
-        flat = self.to_flat()
-        flat.update(dotted)
-        return SearchConfig.validate(flat)
+        """A new validated config with some keys set (``replace(**{"seed": 3})``), resolved again from the
+        keys the user gave plus these (so ``replace(sampler="dirichlet")`` brings dirichlet's recipe)."""
+        return SearchConfig.validate({**self._given, **dotted})
 
     def config_id(self) -> str:
         """Stable 12-hex-digit hash of the config without seed and non-semantic keys."""

@@ -394,7 +394,8 @@ class SearchRun:
         """The trials-table row (without identity columns): :func:`diffnas.results.records.trial_row` and the
         run's provenance (:mod:`diffnas.search.provenance`)."""
         row = trial_row(self.records, status=self.status, stop_reason=self.stop_reason, epochs_run=self.epoch,
-                        wall_s=self.wall_s, best_by=(self.config["best_cell.metric"], self.config["best_cell.mode"]),
+                        wall_s=self.wall_s, best_by=(self.config["best_cell.metric"], self.config["best_cell.mode"],
+                                                           self.config["best_cell.rule"], self.config["best_cell.tolerance"]),
                         space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
         return {**row, **provenance(self.device, self.perf.amp)}
 

@@ -86,7 +86,7 @@ def make_trainable(spec: SweepSpec, ended: Sequence[str] = ()) -> Any:
 
     from diffnas.sweeps.trainable import train_search
 
-    base = {k: v for k, v in spec.base.to_flat().items()}
+    base = spec.base.given()  # what the spec sets: each trial resolves its own sampler's recipe over it
     params = {"base": base, "ended": sorted(ended)} if ended else {"base": base}
     return tune.with_resources(tune.with_parameters(train_search, **params), trial_resources(spec))
 
@@ -95,9 +95,10 @@ def _callbacks(spec: SweepSpec, root: str, phase: str, total: int | None) -> lis
     from diffnas.sweeps.sink import ParquetSink, Progress
     from diffnas.tracking import tune_callbacks
 
-    return [ParquetSink(root, spec.name, phase, spec.base.to_flat()),
+    base = spec.base.given()
+    return [ParquetSink(root, spec.name, phase, base),
             Progress(total, spec.metric, phase, axes=spec.axes, root=root),
-            *tune_callbacks(spec.loggers, root, spec.name, phase, spec.base.to_flat(), spec.axes)]
+            *tune_callbacks(spec.loggers, root, spec.name, phase, base, spec.axes)]
 
 
 def tune_storage(root: str, *parts: str) -> tuple[str, Any]:

@@ -1,0 +1,207 @@
+"""Recipes: the values a config takes where the user sets none, per sampler and by name.
+
+A config resolves in four layers, each filling only the keys the layers above it leave unset::
+
+    the user's value  >  a named recipe (``recipe: darts_v1``)  >  the sampler's recipe  >  the global default
+
+The global defaults are the ``default`` of each key in :data:`diffnas.config.keys.SEARCH_KEYS`. A
+**sampler's recipe** (:data:`RECIPES` under the sampler's name, used with ``recipe: sampler``, the default)
+is what the NB201 study (docs/results.md) found to work for it, with no benchmark prior (no skip cap, no
+op chosen by looking at NB201's best cells). ``recipe: plain`` leaves the global defaults alone (the
+project's behaviour before per-sampler recipes). A **named recipe** reproduces a paper's settings in one line.
+
+A recipe is a function of the config as the user gave it over the global defaults (``given``): values
+that depend on the run's budget are derived from it, so a recipe never makes a valid user config
+invalid. With ``E`` = ``epochs``:
+
+* ``warmup_epochs = max(1, round(E / 12))`` for ``E >= 2``: the weights train first, because
+  parameter-free ops win an untrained supernet (the study's 1 warm-up epoch in 10-15);
+* ``optim.a_lr = min(0.05, 0.6 / E)``: Adam moves each logit by about ``a_lr`` per step, so the
+  rate is scaled to the budget (0.05 at 12 epochs, as in the study, where DARTS's 3e-4 for 50
+  CIFAR epochs leaves alpha at its initial noise: entropy 1.606 -> 1.513 of 1.609 in 12 epochs);
+* ``temperature``: exponential 1 -> 0.1 (softmax, gumbel, gumbel_hard, enhanced), constant 1 (dirichlet);
+* ``beta_weight = 10`` (beta-DARTS's decay of mean logsumexp(alpha), ramped from 0): alpha stays near
+  uniform unless its loss keeps pushing one op (softmax, gumbel, enhanced; the study's best recipe
+  without prior: 93.90 at 16 px, 93.99 with shrinking);
+* ``prune.epoch = max(E // 2, warmup + 1)``, ``prune.keep = 3`` (DrNAS's progressive shrinking) where the
+  sampler restricts exactly to the kept ops, ``E >= 4`` and more than 3 ops are searched;
+* ``kl_weight = 0.001`` (DrNAS's KL to a flat Dirichlet) for dirichlet;
+* the three collapse guards off (``early_stop.max_skip_share``, ``max_none_share``, ``gap_growth``):
+  they stopped improving runs one epoch after their best cell (docs/results.md); the handed-back
+  cell (``best_cell.metric``) guards against a drifting search instead.
+
+Every resolved value is in the config (``config/*`` columns) and in ``config_id``; ``recipe`` itself is not
+(it only says where the values came from), so a config written before recipes keeps its id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from diffnas.names import PRUNABLE_SAMPLERS, SPACE_OPS
+
+RecipeFn = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named set of defaults: ``values(given)`` -> dotted key -> value; ``why`` is its one-line source."""
+
+    name: str
+    why: str
+    values: RecipeFn
+
+
+RECIPES: dict[str, Recipe] = {}
+"""Every recipe by name: one per sampler (the sampler's own) and the published ones."""
+
+SAMPLER_RECIPE = "sampler"
+PLAIN_RECIPE = "plain"
+
+
+def register_recipe(name: str, why: str) -> Callable[[RecipeFn], RecipeFn]:
+    def decorator(fn: RecipeFn) -> RecipeFn:
+        if name in RECIPES or name in (SAMPLER_RECIPE, PLAIN_RECIPE):
+            raise ValueError(f"recipe {name!r} is already registered")
+        RECIPES[name] = Recipe(name, why, fn)
+        return fn
+
+    return decorator
+
+
+def recipe_names() -> tuple[str, ...]:
+    """The values ``recipe`` accepts: ``sampler`` (each sampler's own), ``plain`` (global defaults) and the
+    published recipes (the samplers' own recipes are chosen through ``sampler``, not by name)."""
+    from diffnas.names import names
+
+    samplers = set(names("sampler"))
+    return (SAMPLER_RECIPE, PLAIN_RECIPE, *(n for n in RECIPES if n not in samplers))
+
+
+# -- the samplers' own recipes ----------------------------------------------------------------------
+def warmup_for(epochs: int) -> int:
+    """``max(1, round(E / 12))`` warm-up epochs for ``E >= 2`` (none for a 1-epoch run)."""
+    return max(1, round(epochs / 12)) if epochs >= 2 else 0
+
+
+def alpha_lr_for(epochs: int) -> float:
+    """``min(0.05, 0.6 / E)``: alpha's Adam learning rate scaled to the epoch budget."""
+    return min(0.05, 0.6 / epochs)
+
+
+def _searched_ops(given: Mapping[str, Any]) -> int:
+    ops = given.get("ops")
+    return len(ops) if ops else len(SPACE_OPS.get(given.get("space", "nb201"), ()))
+
+
+def _study_recipe(given: Mapping[str, Any], *, beta: bool, exponential: bool) -> dict[str, Any]:
+    epochs = int(given["epochs"])
+    warmup = int(given["warmup_epochs"]) if given.get("_user_warmup") else warmup_for(epochs)
+    out: dict[str, Any] = {
+        "warmup_epochs": warmup,
+        "optim.a_lr": alpha_lr_for(epochs),
+        "early_stop.max_skip_share": None,
+        "early_stop.max_none_share": None,
+        "early_stop.gap_growth": None,
+    }
+    if exponential:
+        out.update({"temperature.schedule": "exponential", "temperature.t0": 1.0, "temperature.t_min": 0.1})
+    if beta:
+        out["beta_weight"] = 10.0
+    prune_at = max(epochs // 2, warmup + 1)
+    if given["sampler"] in PRUNABLE_SAMPLERS and epochs >= 4 and prune_at < epochs and _searched_ops(given) > 3:
+        out.update({"prune.epoch": prune_at, "prune.keep": 3})
+    return out
+
+
+@register_recipe("softmax", "DARTS + beta-decay (beta-DARTS) + DrNAS's shrinking: the study's best without prior")
+def _softmax(given: Mapping[str, Any]) -> dict[str, Any]:
+    return _study_recipe(given, beta=True, exponential=True)
+
+
+@register_recipe("gumbel", "Gumbel-softmax with the softmax recipe (beta-decay, shrinking, T 1 -> 0.1)")
+def _gumbel(given: Mapping[str, Any]) -> dict[str, Any]:
+    return _study_recipe(given, beta=True, exponential=True)
+
+
+@register_recipe("enhanced", "noisy softmax with the softmax recipe (beta-decay, T 1 -> 0.1; no shrinking: its "
+                             "op dropout can leave an edge none of the kept ops)")
+def _enhanced(given: Mapping[str, Any]) -> dict[str, Any]:
+    return _study_recipe(given, beta=True, exponential=True)
+
+
+@register_recipe("gumbel_hard", "GDAS (one op per edge) with warm-up, budget-scaled alpha rate, T 1 -> 0.1, "
+                                "beta-decay; no shrinking (one op per edge)")
+def _gumbel_hard(given: Mapping[str, Any]) -> dict[str, Any]:
+    return _study_recipe(given, beta=True, exponential=True)
+
+
+@register_recipe("dirichlet", "DrNAS: Dirichlet at T 1, KL weight 1e-3, progressive shrinking (the study's 93.3)")
+def _dirichlet(given: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_study_recipe(given, beta=False, exponential=False), "kl_weight": 0.001,
+            "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
+
+
+# -- published recipes --------------------------------------------------------------------------------
+_NO_STUDY = {"warmup_epochs": 0, "beta_weight": 0.0, "prune.epoch": 0, "prune.keep": 3, "kl_weight": 0.0,
+             "aux_skip": 0.0, "early_stop.max_skip_share": None, "early_stop.max_none_share": None,
+             "early_stop.gap_growth": None, "order": "first"}
+# NAS-Bench-201's search settings (AutoDL configs/nas-benchmark/algos/DARTS.config, scripts-search/NAS-Bench-201)
+_NB201_WEIGHTS = {"optim.w_lr": 0.025, "optim.w_lr_min": 0.001, "optim.w_momentum": 0.9, "optim.w_nesterov": True,
+                  "optim.w_weight_decay": 0.0005, "optim.w_grad_clip": 5.0, "optim.a_lr": 3e-4,
+                  "optim.a_beta1": 0.5, "optim.a_beta2": 0.999, "optim.a_weight_decay": 1e-3,
+                  "optim.alpha_init_std": 1e-3}
+
+
+@register_recipe("darts_v1", "DARTS first order as NAS-Bench-201 ran it (lr 0.025 Nesterov, alpha Adam 3e-4 wd 1e-3)")
+def _darts_v1(given: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "softmax",
+            "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
+
+
+@register_recipe("gdas", "GDAS as NAS-Bench-201 ran it (one-hot straight-through, tau 10 -> 0.1 linear)")
+def _gdas(given: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "gumbel_hard", "sampler_options.hard_forward": "chosen",
+            "temperature.schedule": "linear", "temperature.t0": 10.0, "temperature.t_min": 0.1}
+
+
+@register_recipe("drnas", "DrNAS (Chen et al. 2021): Dirichlet, KL 1e-3, progressive shrinking at half the epochs")
+def _drnas(given: Mapping[str, Any]) -> dict[str, Any]:
+    epochs = int(given["epochs"])
+    prune = {"prune.epoch": max(epochs // 2, 1), "prune.keep": 3} if epochs >= 4 else {}
+    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "dirichlet", "kl_weight": 0.001, **prune,
+            "optim.a_lr": 6e-4, "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
+
+
+@register_recipe("beta_darts", "beta-DARTS (Ye et al. 2022): DARTS-V1 + beta-decay, weight ramped to 1 over the run")
+def _beta_darts(given: Mapping[str, Any]) -> dict[str, Any]:
+    return {**_darts_v1(given), "beta_weight": 1.0}
+
+
+def resolve(user: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The four layers: ``(values, source)``, ``source[key]`` one of ``user``, ``recipe:<name>``,
+    ``sampler:<name>``, ``default``. ``user`` holds the keys the user set (already coerced)."""
+    values = {**defaults, **user}
+    source = {k: "user" if k in user else "default" for k in values}
+    name = values.get("recipe", SAMPLER_RECIPE)
+    given = {**values, "_user_warmup": "warmup_epochs" in user}
+
+    def layer(found: Mapping[str, Any], tag: str) -> None:
+        for key, value in found.items():
+            if key not in user:
+                values[key] = value
+                source[key] = tag
+
+    if name not in (SAMPLER_RECIPE, PLAIN_RECIPE):
+        named = RECIPES[name].values(given)
+        if "sampler" not in user and "sampler" in named:
+            given["sampler"] = named["sampler"]
+        sampler = given["sampler"]
+        if sampler in RECIPES:
+            layer(RECIPES[sampler].values(given), f"sampler:{sampler}")
+        layer(named, f"recipe:{name}")
+    elif name == SAMPLER_RECIPE and values["sampler"] in RECIPES:
+        layer(RECIPES[values["sampler"]].values(given), f"sampler:{values['sampler']}")
+    return values, source
