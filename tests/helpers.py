@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
+# Mechanism tests run on the global defaults (``recipe: plain``): what they check (warm-up, guards, pruning,
+# ...) is set explicitly, not by a sampler's recipe; tests/config/test_recipes.py checks the recipes.
 TINY = {
+    "recipe": "plain",
     "dataset": "digits",
     "data.subset": 200,
     "data.batch_size": 50,

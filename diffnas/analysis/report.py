@@ -30,6 +30,7 @@ from diffnas.analysis.groups import (
     assign_groups,
     baseline_group,
     comparison_phase,
+    default_group_keys,
     parse_baseline,
     resolve_group_keys,
     short,
@@ -46,6 +47,7 @@ from diffnas.analysis.summary import (
 from diffnas.analysis.tables import aggregate_view, anchors_view, comparison_view, ranking_view
 from diffnas.errors import InputError
 from diffnas.results.outputs import check_report_out, publish_report_remote, replace_report
+from diffnas.results.schema import CONFIG_PREFIX
 from diffnas.selection.truth import ANCHORS
 
 
@@ -183,7 +185,14 @@ def analyse(opts: ReportOptions) -> Analysis:
         featured_probs=probs, n_resamples=opts.n_resamples, confidence=opts.confidence, seed=opts.seed,
         rank_metric=_curve_metric(metric, results.epochs.columns),
     )
+    differ = [short(k) for k in default_group_keys(pruns) if k != "config_id"]
+    hidden = [k for k in differ if CONFIG_PREFIX + k not in keys]
+    if hidden:
+        notes.append(f"the configs compared also differ in {', '.join(hidden)} (not grouped by: --group-by)")
     methods = _methods(opts, keys, phase, baseline_id, pruns, metric, mode)
+    if differ:
+        methods.insert(2, f"The configs compared differ in {len(differ)} resolved key{'s' if len(differ) > 1 else ''} "
+                          f"(a sampler's own defaults count: diffnas.config.recipes): {', '.join(differ)}.")
     return Analysis(runs, keys, agg, phase, baseline_id, comparison, ranking, metric, mode, plot_input,
                     notes, methods)
 

@@ -73,9 +73,17 @@ def run(args: argparse.Namespace) -> int:
     """Run one differentiable architecture search and write its results folder."""
     if args.list_keys:
         from diffnas.config import SEARCH_KEYS  # the public keys: the test suite's fault hooks are not listed
+        from diffnas.config.recipes import RECIPES, sampler_defaults
 
         for key, spec in SEARCH_KEYS.items():
             print(f"{key:32s} default {spec.default!r:12s} {spec.allowed()} — {spec.help}")
+        epochs = SEARCH_KEYS["epochs"].default
+        print(f"\nEach sampler's own defaults (recipe: sampler) where they differ from the above, at epochs {epochs} "
+              "(warmup_epochs, optim.a_lr and prune.epoch scale with epochs; a key you set always wins; "
+              "docs/search.md, 'Defaults per sampler'):")
+        for sampler, values in sampler_defaults(epochs).items():
+            print(f"  {sampler:12s} {RECIPES[sampler].why}")
+            print("               " + ", ".join(f"{k}={v!r}" for k, v in values.items()))
         return 0
     config = prepare(args)
     import io

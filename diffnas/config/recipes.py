@@ -180,6 +180,21 @@ def _beta_darts(given: Mapping[str, Any]) -> dict[str, Any]:
     return {**_darts_v1(given), "beta_weight": 1.0}
 
 
+def sampler_defaults(epochs: int) -> dict[str, dict[str, Any]]:
+    """Sampler -> the values its recipe gives a config that sets only ``sampler`` and ``epochs``, where they differ
+    from the global defaults (for ``--list-keys`` and docs/search.md)."""
+    from diffnas.config.keys import FIELDS
+    from diffnas.config.search_config import SearchConfig
+    from diffnas.names import names
+
+    out: dict[str, dict[str, Any]] = {}
+    for sampler in names("sampler"):
+        cfg = SearchConfig.from_dict({"sampler": sampler, "epochs": epochs})
+        out[sampler] = {k: v for k, v in cfg.to_flat().items()
+                        if cfg.source(k).startswith("sampler:") and v != FIELDS[k].default}
+    return out
+
+
 def resolve(user: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The four layers: ``(values, source)``, ``source[key]`` one of ``user``, ``recipe:<name>``,
     ``sampler:<name>``, ``default``. ``user`` holds the keys the user set (already coerced)."""

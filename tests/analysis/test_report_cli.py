@@ -164,3 +164,19 @@ def test_captions_state_the_confidence_level_given(standard_results: Path, tmp_p
     assert "95%" not in md and "95 %" not in md
     assert "95%" not in (out / "report.html").read_text()
     assert "90% bootstrap band" in (out / "convergence.svg").read_text()
+
+
+def test_the_report_names_every_key_the_compared_configs_differ_in(tmp_path: Path) -> None:
+    # a grid over sampler whose recipes also moved alpha's learning rate: visible, even when grouped by sampler
+    soft = {"sampler": "softmax", "optim.a_lr": 0.05, "beta_weight": 10.0}
+    diri = {"sampler": "dirichlet", "optim.a_lr": 0.05, "beta_weight": 0.0}
+    runs = [make_run(f"s{s}", soft, s, entropy=[0.9, 0.2]) for s in range(2)] + \
+           [make_run(f"d{s}", diri, s, entropy=[0.9, 0.3]) for s in range(2)]
+    folder = write_results(tmp_path / "r", runs)
+    out = tmp_path / "out"
+    assert main(["report", str(folder), "--out", str(out), "--group-by", "sampler", "--format", "md",
+                 "--plots", "none", "--quiet"]) == 0
+    text = (out / "report.md").read_text()
+    assert "The configs compared differ in 2 resolved keys" in text and ": beta_weight, sampler." in text
+    assert "also differ in beta_weight (not grouped by" in text
+    assert "optim.a_lr" not in text.split("differ in 2 resolved keys", 1)[1].split("\n", 1)[0]  # the same in both

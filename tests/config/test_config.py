@@ -48,7 +48,8 @@ def test_parse_override_and_missing_file(tmp_path):
 
 
 def test_constant_schedule_ignores_t_min():
-    cfg = SearchConfig.from_dict({}, ["temperature.t0=0.5"])  # default t_min 1.0 is irrelevant for constant
+    plain = ["recipe=plain"]  # the global defaults: constant T, t_min 1.0
+    cfg = SearchConfig.from_dict({}, [*plain, "temperature.t0=0.5"])  # t_min 1.0 is irrelevant for constant
     assert cfg["temperature.t0"] == 0.5
     with pytest.raises(InputError, match="temperature.t_min"):
-        SearchConfig.from_dict({}, ["temperature.t0=0.5", "temperature.schedule=linear"])
+        SearchConfig.from_dict({}, [*plain, "temperature.t0=0.5", "temperature.schedule=linear"])

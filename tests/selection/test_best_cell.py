@@ -22,14 +22,44 @@ RECORDS = [
 def test_best_by_metric_earliest_on_ties_nan_never_counts():
     assert best_index(RECORDS, "discrete_val_acc") == 1  # epoch 2 and 3 tie: the earlier wins
     assert best_index(RECORDS, "val_loss", "min") == 1
-    assert best_cell(RECORDS, "discrete_val_acc") == {"best_genotype": "g2", "best_truth_acc": 93.0,
-                                                      "best_epoch": 2, "best_by": "discrete_val_acc"}
+    assert best_cell(RECORDS, "discrete_val_acc", rule="all") == {"best_genotype": "g2", "best_truth_acc": 93.0,
+                                                                  "best_epoch": 2, "best_by": "discrete_val_acc"}
     empty = best_cell([{"epoch": 1, "genotype": "g", "x": NAN}], "x")
     assert empty["best_genotype"] is None and math.isnan(empty["best_truth_acc"])
     # a metric without any value (proxy turned off) falls back on discrete_val_acc, and says so
     no_proxy = [{**r, "proxy_score": NAN} for r in RECORDS]
-    assert best_cell(no_proxy, "proxy_score")["best_by"] == "discrete_val_acc"
-    assert best_cell(no_proxy, "proxy_score")["best_genotype"] == "g2"
+    assert best_cell(no_proxy, "proxy_score", rule="all")["best_by"] == "discrete_val_acc"
+    assert best_cell(no_proxy, "proxy_score", rule="all")["best_genotype"] == "g2"
+    assert best_cell(no_proxy, "proxy_score")["best_by"] == "discrete_val_acc, late half"
+    with pytest.raises(ValueError, match="best_cell.rule"):
+        best_cell(RECORDS, "discrete_val_acc", rule="newest")
+
+
+def _scored(*scores: float) -> list[dict]:
+    return [{"epoch": t, "genotype": f"g{t}", "truth_acc": 90.0 + t, "proxy_score": p} for t, p in enumerate(scores, 1)]
+
+
+def test_late_rule_hands_back_the_last_halfs_best_unless_the_run_saw_a_far_better_cell():
+    from diffnas.selection.best_cell import late_index
+
+    # 6 epochs: the last half is epochs 4-6. A settled run: its early best (100) is within 5 % of the
+    # late best (97): the late one is handed back
+    settled = _scored(90, 100, 95, 96, 97, 95)
+    assert late_index(settled, "proxy_score") == 4
+    assert best_cell(settled, "proxy_score")["best_epoch"] == 5
+    assert best_cell(settled, "proxy_score")["best_by"] == "proxy_score, late half"
+    assert best_cell(settled, "proxy_score", rule="all")["best_epoch"] == 2
+    # a run that collapsed: every late cell scores more than 5 % below its best -> the best of the whole run
+    collapsed = _scored(90, 100, 80, 70, 60, 50)
+    assert best_cell(collapsed, "proxy_score")["best_epoch"] == 2
+    # the tolerance is a share of the best value: at 2 % the early 100 beats the late 97
+    assert best_cell(settled, "proxy_score", tolerance=0.02)["best_epoch"] == 2
+    # minimised metrics mirror it; NaN never counts (a late half of NaN falls back on the whole run)
+    assert best_cell(_scored(1.0, 0.5, 0.9, 0.51, 0.6, NAN), "proxy_score", "min")["best_epoch"] == 4
+    assert best_cell(_scored(1.0, 0.5, 0.9, 0.6, NAN, NAN), "proxy_score", "min")["best_epoch"] == 2
+    assert best_cell(_scored(5.0, NAN, NAN, NAN), "proxy_score")["best_epoch"] == 1
+    # one epoch: the only one
+    assert best_cell(_scored(3.0), "proxy_score")["best_epoch"] == 1
 
 
 def test_a_run_records_its_best_cell_by_the_calibrated_metric_and_its_truth():
@@ -37,14 +67,17 @@ def test_a_run_records_its_best_cell_by_the_calibrated_metric_and_its_truth():
     while not run.done:
         run.step()
     trial = run.trial_record()
-    assert trial["best_by"] == "proxy_score"
-    i = best_index(run.records, "proxy_score")
+    assert trial["best_by"] == "proxy_score, late half"  # the default rule
+    from diffnas.selection.best_cell import late_index
+
+    i = late_index(run.records, "proxy_score")
     assert trial["best_genotype"] == run.records[i]["genotype"]
     assert trial["best_truth_acc"] == run.records[i]["truth_acc"] and 10.0 <= trial["best_truth_acc"] <= 95.0
 
 
 def test_a_run_records_its_best_cell_by_the_configured_metric():
-    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 2, "best_cell.metric": "val_acc"}))
+    run = SearchRun(SearchConfig.validate({**TINY, "epochs": 2, "best_cell.metric": "val_acc",
+                                           "best_cell.rule": "all"}))
     while not run.done:
         run.step()
     trial = run.trial_record()

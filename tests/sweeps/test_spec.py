@@ -263,6 +263,9 @@ def test_nb201_protocol_specs_carry_the_published_settings():
     assert (gdas.base["sampler"], gdas.base["epochs"]) == ("gumbel_hard", 240)
     assert (gdas.base["temperature.schedule"], gdas.base["temperature.t0"], gdas.base["temperature.t_min"]) == \
         ("linear", 10.0, 0.1)
-    # GDAS is DARTS-V1's protocol but for sampler, temperature and budget
+    # GDAS is DARTS-V1's protocol but for sampler, temperature and budget (and the recipe's name)
     differ = {k for k, v in gdas.base.to_flat().items() if darts.base[k] != v}
-    assert differ == {"sampler", "temperature.schedule", "temperature.t0", "temperature.t_min", "epochs"}
+    assert differ == {"recipe", "sampler", "temperature.schedule", "temperature.t0", "temperature.t_min", "epochs"}
+    # the published recipes underneath: none of the sampler recipes' additions
+    for spec in (darts, gdas):
+        assert (spec.base["warmup_epochs"], spec.base["beta_weight"], spec.base["prune.epoch"]) == (0, 0.0, 0)
