@@ -13,9 +13,9 @@ Which epochs compete is the rule (``best_cell.rule``):
   better: m_{t*} > m_{t_L} + tolerance * |m_{t*}| (max; mirrored for min), then t*. A settled search
   hands back a late cell (the early cells' proxy ranks good cells poorly); a search that drifted or
   collapsed, whose late cells score far below its best, hands back its best. Chosen on the NB201
-  study's 204 runs (docs/proxies.md, "The handed-back cell"): mean truth 92.24 vs 90.20 for the
-  final cell, 90.37 vs 84.93 on the runs that drifted a point or more, 93.75 vs 93.71 on the runs
-  whose final cell was already >= 93 (the whole-run best: 93.52 there);
+  study's 207 runs (``python studies/nb201/tables.py --handback studies/nb201/results/nb201_stud*``): mean
+  truth 92.24 vs 89.96 for the final cell, 90.43 vs 84.51 on the 79 runs that drifted a point or more,
+  93.75 vs 93.71 on the 101 runs whose final cell was already >= 93 (the whole-run best: 93.52 there);
 * ``all``: t* over the whole run (the rule before ``late``).
 
 The metric is the config's ``best_cell.metric`` (an epoch column; default ``proxy_score``, the

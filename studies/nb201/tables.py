@@ -88,7 +88,7 @@ GUARDS = {"early_stop.patience": 0, "early_stop.stability_window": 0, "early_sto
 # ... exactly these rules, the first of them that fires (in this order) naming the stop;
 REPLAYED_RULES = ("skip_collapse", "skip_share", "none_share", "gap_growth")
 # the cell a run hands back: max proxy_score (earliest on ties), discrete_val_acc where no epoch has a proxy;
-BEST_CELL = {"metric": "proxy_score", "mode": "max", "fallback": "discrete_val_acc"}
+BEST_CELL = {"metric": "proxy_score", "mode": "max", "fallback": "discrete_val_acc", "rule": "all"}
 # the stabilisation epoch (argmax genotype unchanged for 3 epochs) and the convergence criterion (the sampler's
 # effective entropy halved since epoch 1: diffnas.analysis.convergence's entropy_drop at threshold 0.5).
 STABILITY_WINDOW = 3
@@ -97,7 +97,8 @@ CONVERGENCE = {"criterion": "entropy_drop", "threshold": 0.5}
 
 def run_best_cell(records: list[dict]) -> dict:
     """The best cell of a run's epoch records by the study's rule (:data:`BEST_CELL`)."""
-    return best_cell(records, BEST_CELL["metric"], BEST_CELL["mode"], fallback=BEST_CELL["fallback"])
+    return best_cell(records, BEST_CELL["metric"], BEST_CELL["mode"], fallback=BEST_CELL["fallback"],
+                     rule=BEST_CELL["rule"])
 
 
 def replay_guards(records: list[dict]) -> tuple[int | None, str | None, float]:
@@ -321,6 +322,58 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
     return head + "\n" + "\n".join(rows)
 
 
+HANDBACK_RULES = ("late", "all")  # diffnas.selection.best_cell's rules, at its default tolerance
+
+
+def handback_runs(folders: Sequence[str]) -> pd.DataFrame:
+    """One row per run (no skip cap): its final cell's truth, the handed-back cell it recorded, and the truth of
+    the cell each rule of :data:`HANDBACK_RULES` hands back, recomputed from its epoch rows (proxy_score)."""
+    rows = []
+    for folder in folders:
+        epochs = pd.read_parquet(Path(folder) / "epochs").sort_values(["trial_id", "epoch"], ignore_index=True)
+        trials = pd.read_parquet(Path(folder) / "trials").set_index("trial_id")
+        if "config/discretize.max_skip" in trials:
+            trials = trials[trials["config/discretize.max_skip"].isna()]
+        for tid, grp in epochs.groupby("trial_id", sort=False):
+            if tid not in trials.index or grp["proxy_score"].isna().all():
+                continue
+            recs = grp.to_dict("records")
+            t = trials.loc[tid]
+            rows.append({"folder": Path(folder).name, "config_id": t["config_id"], "sampler": t["config/sampler"],
+                         "phase": t["phase"], "seed": t["seed"], "final": grp["truth_acc"].iloc[-1],
+                         "recorded": t.get("best_truth_acc", math.nan), "best_by": t.get("best_by", "–"), "max": grp["truth_acc"].max(),
+                         **{rule: best_cell(recs, "proxy_score", rule=rule)["best_truth_acc"]
+                            for rule in HANDBACK_RULES}})
+    return pd.DataFrame(rows)
+
+
+def handback_table(hb: pd.DataFrame, phase: str) -> str:
+    """Per sampler and config: final cell, the recorded handed-back cell and each rule (mean [95% t-interval])."""
+    cols = ["final", "recorded", *HANDBACK_RULES]
+    lines = ["| sampler | runs | final cell | handed back (recorded; best_by) | "
+             + " | ".join(f"rule {r}" for r in HANDBACK_RULES) + " |", "|---" * (4 + len(HANDBACK_RULES)) + "|"]
+    for (sampler, _), g in hb[hb["phase"] == phase].groupby(["sampler", "config_id"], sort=False):
+        cis = {c: fmt(t_interval(g[c].dropna())) for c in cols}
+        lines.append(f"| {sampler} | {len(g)} | {cis['final']} | {cis['recorded']}; {g['best_by'].iloc[0]} | "
+                     + " | ".join(cis[r] for r in HANDBACK_RULES) + " |")
+    return "\n".join(lines)
+
+
+def handback_pooled(hb: pd.DataFrame) -> str:
+    """Every run pooled: mean truth of the final cell and of each rule's cell, over all runs, the runs that drifted
+    (final cell a point or more below the best cell they visited) and those whose final cell was >= 93; and in how
+    many runs each rule hands back a cell half a point or more worse / better than the final cell."""
+    sets = {"all runs": hb, "drifted >= 1 point": hb[hb["max"] - hb["final"] >= 1], "final >= 93": hb[hb["final"] >= 93]}
+    cols = ["final", *HANDBACK_RULES]
+    lines = ["| runs | n | " + " | ".join(cols) + " |", "|---" * (2 + len(cols)) + "|"]
+    for name, d in sets.items():
+        lines.append(f"| {name} | {len(d)} | " + " | ".join(f"{d[c].mean():.2f}" for c in cols) + " |")
+    lines.append("| worse / better than the final cell by >= 0.5 | | – | " + " | ".join(
+        f"{int((hb[r] - hb['final'] <= -0.5).sum())} / {int((hb[r] - hb['final'] >= 0.5).sum())}"
+        for r in HANDBACK_RULES) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", nargs="+", help="the study's results folder (epochs/, trials/); several folders "
@@ -333,7 +386,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="in the --window table, cap the cell's skips at M (P-DARTS; --window defaults to 1)")
     p.add_argument("--seeds", type=seed_range, default=None, metavar="LO-HI",
                    help="keep only the runs with LO <= seed <= HI in the per-config tables")
+    p.add_argument("--handback", action="store_true",
+                   help="only the hand-back tables: each rule of diffnas.selection.best_cell recomputed per run, "
+                        "per config and pooled over every run of the folders")
     args = p.parse_args(argv)
+    if args.handback:
+        hb = handback_runs(args.results)
+        if args.seeds is not None:
+            hb = hb[hb["seed"].between(*args.seeds)]
+        print(f"### The handed-back cell per config (phase {args.phase}; mean [95% t-interval] over seeds)\n")
+        print(handback_table(hb, args.phase))
+        print("\n### Hand-back rules pooled over every run (mean truth)\n")
+        print(handback_pooled(hb))
+        return 0
     if args.skip_cap is not None and args.skip_cap < 0:
         p.error(f"--skip-cap: must be >= 0, got {args.skip_cap}")
     if args.window < 0:

@@ -47,9 +47,10 @@ def test_each_samplers_recipe_scales_with_the_budget_and_is_always_valid(sampler
     assert cfg["discretize.max_skip"] is None and cfg["early_stop.max_skip"] is None  # no benchmark prior
     pruned = sampler in PRUNABLE_SAMPLERS and epochs >= 4
     assert (cfg["prune.epoch"] > cfg["warmup_epochs"]) if pruned else cfg["prune.epoch"] == 0
-    assert cfg["beta_weight"] == (0.0 if sampler == "dirichlet" else 10.0)
+    assert cfg["beta_weight"] == {"dirichlet": 0.0, "gumbel_hard": 50.0}.get(sampler, 10.0)
     assert cfg["kl_weight"] == (0.001 if sampler == "dirichlet" else 0.0)
     assert cfg["temperature.schedule"] == ("constant" if sampler == "dirichlet" else "exponential")
+    assert cfg["temperature.t0"] == (10.0 if sampler == "gumbel_hard" else 1.0)
 
 
 def test_a_recipe_never_makes_a_valid_user_config_invalid():
