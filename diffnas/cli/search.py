@@ -150,8 +150,14 @@ def run(args: argparse.Namespace) -> int:
     if trackers is not None:
         trackers.end(trial, failed=trial["status"] == "error")
     write(lambda: write_part([with_identity(identity, trial)], out, "trials", name=trial_id))
-    genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": trial["final_genotype"],
-                "params": trial["params"], "dataset": config["dataset"],
+    # the handed-back cell (best_cell.rule) is what `diffnas evaluate` retrains; the final cell beside it
+    handed = trial["best_genotype"] or trial["final_genotype"]
+    truth = trial["best_truth_acc"]
+    genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": handed,
+                "handed_back": {"by": trial["best_by"], "epoch": trial["best_epoch"],
+                                "truth_acc": truth if truth == truth else None},
+                "final_genotype": trial["final_genotype"], "final_params": trial["params"],
+                "dataset": config["dataset"],
                 "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")},
                 "data": {k[5:]: config[k] for k in ("data.subset", "data.resolution", "data.test_fraction",
                                                     "data.dir")}}

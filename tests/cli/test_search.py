@@ -44,8 +44,10 @@ def test_search_writes_schema(tmp_path, sampler, capsys):
     for f in os.listdir(out / "epochs"):
         meta = pq.read_schema(out / "epochs" / f).metadata
         assert meta[b"schema_version"] == SCHEMA_VERSION.encode()
-    genotype = json.loads((out / "genotype.json").read_text())
-    assert genotype["genotype"] == trials["final_genotype"][0]
+    genotype = json.loads((out / "genotype.json").read_text())  # the handed-back cell, and the rule that chose it
+    assert genotype["genotype"] == trials["best_genotype"][0] and genotype["final_genotype"] == trials["final_genotype"][0]
+    assert genotype["handed_back"]["by"] == trials["best_by"][0] == "proxy_score, late half"
+    assert genotype["handed_back"]["epoch"] == trials["best_epoch"][0]
     assert "genotype |" in capsys.readouterr().out
     # a second invocation on the finished folder resumes from the checkpoint and duplicates nothing
     assert main(argv) == 0
@@ -154,6 +156,12 @@ def test_list_keys_names_every_public_field_and_no_test_hook(capsys):
     assert TEST_HOOKS and not any(key in out for key in TEST_HOOKS)
     assert "fault." not in out
     assert "< 0 rewards exploration" in out
+    # each sampler's own defaults, where they differ from the global ones, with why
+    own = out.split("Each sampler's own defaults", 1)[1]
+    lines = {ln.split()[0]: ln for ln in own.splitlines()[1:] if ln.startswith("  ") and not ln.startswith("   ")}
+    assert set(lines) == {"softmax", "gumbel", "gumbel_hard", "enhanced", "dirichlet"}
+    assert "beta_weight=50.0" in own.split("gumbel_hard", 1)[1].split("enhanced", 1)[0]
+    assert "kl_weight=0.001" in own.split("dirichlet", 1)[1]
 
 
 def test_killed_search_resumes_with_identical_rows(tmp_path):
