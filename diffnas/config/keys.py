@@ -160,6 +160,10 @@ SEARCH_KEYS: dict[str, Field] = {
                             "of the run's last half unless the whole run's best beats it by more than "
                             "best_cell.tolerance; all = the whole run (diffnas.selection.best_cell)",
                             choices=("late", "all")),
+    "best_cell.chooser": Field("str", "synflow", "late rule, when the run did not drift: the zero-cost proxy that "
+                               "picks among the last half's cells (synflow ranks good cells better than naswot, "
+                               "docs/proxies.md; none = best_cell.metric)",
+                               choices_from=lambda: (*names("metrics.proxy"), "none")),
     "best_cell.tolerance": Field("float", 0.05, "late rule: how much better (share of its magnitude) the whole "
                                  "run's best must be to be handed back instead of the last half's best",
                                  minimum=0.0),
@@ -186,7 +190,8 @@ FIELDS: dict[str, Field] = {**SEARCH_KEYS, **TEST_HOOKS}
 
 # Keys that do not change what is searched: excluded from config_id.
 NON_IDENTITY_KEYS = frozenset({"seed", "recipe", "device", "threads", "data.dir", "truth.table", "truth.column",
-                               "metrics.proxy", "metrics.proxy_batch", "best_cell.rule", "best_cell.tolerance"}
+                               "metrics.proxy", "metrics.proxy_batch", "best_cell.rule", "best_cell.tolerance",
+                               "best_cell.chooser"}
                               | set(TEST_HOOKS) | {k for k in FIELDS if k.startswith("perf.")})
 
 # Semantic keys added after results existed: left out of config_id while at their default, so the

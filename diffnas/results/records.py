@@ -8,7 +8,7 @@ trials-table row is summarised from its epoch records by :func:`trial_row`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from diffnas.config import SearchConfig
@@ -51,10 +51,11 @@ def with_identity(identity: Mapping[str, Any], record: Mapping[str, Any]) -> dic
 
 def trial_row(records: Sequence[Mapping[str, Any]], *, status: str | None, stop_reason: str | None, epochs_run: int,
               wall_s: float, best_by: tuple[str, str, str, float],
-              space: tuple[str, list[str], list[str]]) -> dict[str, Any]:
+              chooser: tuple[str, Callable[[str], float]] | None = None, space: tuple[str, list[str], list[str]]) -> dict[str, Any]:
     """The trials-table row of a run (without identity columns) from its epoch ``records``: the final epoch's
     values, ``best_val_acc`` = max over epochs of ``val_acc``, the handed-back cell chosen by ``best_by`` =
-    (metric, mode, rule, tolerance) (:func:`diffnas.selection.best_cell.best_cell`), and ``space`` = (name, ops, edge labels)."""
+    (metric, mode, rule, tolerance) and ``chooser`` = (name, genotype -> score) or None
+    (:func:`diffnas.selection.best_cell.best_cell`), and ``space`` = (name, ops, edge labels)."""
     nan = float("nan")
     last = records[-1] if records else {}
     vals = [r["val_acc"] for r in records if math.isfinite(r.get("val_acc", nan))]
@@ -70,7 +71,8 @@ def trial_row(records: Sequence[Mapping[str, Any]], *, status: str | None, stop_
         "final_truth_acc": last.get("truth_acc", nan),
         "final_proxy_score": last.get("proxy_score", nan),
         "final_entropy_norm": last.get("entropy_norm", nan),
-        **best_cell(records, best_by[0], best_by[1], rule=best_by[2], tolerance=best_by[3]),
+        **best_cell(records, best_by[0], best_by[1], rule=best_by[2], tolerance=best_by[3],
+                    chooser=chooser[1] if chooser else None, chooser_name=chooser[0] if chooser else ""),
         "params": last.get("params"),
         "wall_s": wall_s,
         "space": name,

@@ -389,14 +389,27 @@ class SearchRun:
         """``metrics.proxy`` of ``genotype`` (NaN when off): :class:`diffnas.selection.proxies.RunProxy`."""
         return self.proxy(genotype)
 
+    def chooser(self) -> tuple[str, RunProxy] | None:
+        """``(name, genotype -> score)`` of ``best_cell.chooser`` (a :class:`RunProxy` of that proxy), None when
+        ``none`` (the late rule then picks by ``best_cell.metric``)."""
+        name = self.config["best_cell.chooser"]
+        if name == "none":
+            return None
+        if name == self.proxy.name:
+            return name, self.proxy
+        if getattr(self, "_chooser", None) is None:  # one per run: its scores are cached per genotype
+            self._chooser = RunProxy(self.config, self.space, self.data, self.device, name=name)
+        return name, self._chooser
+
     # -- summary ------------------------------------------------------------------------------
     def trial_record(self) -> dict[str, Any]:
         """The trials-table row (without identity columns): :func:`diffnas.results.records.trial_row` and the
         run's provenance (:mod:`diffnas.search.provenance`)."""
+        c = self.config
         row = trial_row(self.records, status=self.status, stop_reason=self.stop_reason, epochs_run=self.epoch,
-                        wall_s=self.wall_s, best_by=(self.config["best_cell.metric"], self.config["best_cell.mode"],
-                                                           self.config["best_cell.rule"], self.config["best_cell.tolerance"]),
-                        space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
+                        wall_s=self.wall_s, best_by=(c["best_cell.metric"], c["best_cell.mode"], c["best_cell.rule"],
+                                                     c["best_cell.tolerance"]),
+                        chooser=self.chooser(), space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
         return {**row, **provenance(self.device, self.perf.amp)}
 
     # -- checkpoints (diffnas.search.checkpoint) ---------------------------------------------------

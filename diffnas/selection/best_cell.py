@@ -8,14 +8,18 @@ no truth table is known), ``best_epoch`` = t*, ``best_by`` = the metric's name.
 
 Which epochs compete is the rule (``best_cell.rule``):
 
-* ``late`` (default): t_L = the best epoch of the run's last half (epochs T - max(1, floor(T/2)) + 1 .. T),
-  handed back unless the whole run's best is more than ``tolerance`` (``best_cell.tolerance``, 5 %)
-  better: m_{t*} > m_{t_L} + tolerance * |m_{t*}| (max; mirrored for min), then t*. A settled search
-  hands back a late cell (the early cells' proxy ranks good cells poorly); a search that drifted or
-  collapsed, whose late cells score far below its best, hands back its best. Chosen on the NB201
-  study's 207 runs (``python studies/nb201/tables.py --handback studies/nb201/results/nb201_stud*``): mean
-  truth 92.24 vs 89.96 for the final cell, 90.43 vs 84.51 on the 79 runs that drifted a point or more,
-  93.75 vs 93.71 on the 101 runs whose final cell was already >= 93 (the whole-run best: 93.52 there);
+* ``late`` (default): a run *drifted* when the whole run's best by the metric, t*, beats the best of its
+  last half (epochs T - max(1, floor(T/2)) + 1 .. T), t_L, by more than ``tolerance``
+  (``best_cell.tolerance``, 5 %) of its magnitude: m_{t*} > m_{t_L} + tolerance * |m_{t*}| (max; mirrored
+  for min). A drifted run hands back t*; a settled one hands back, among its last half's cells, the best
+  by ``chooser`` (``best_cell.chooser``, a zero-cost proxy of the cell; default synflow, which ranks good
+  cells better than the NASWOT of ``proxy_score``: docs/proxies.md), or t_L without a chooser. On the
+  NB201 study's 207 runs (``python studies/nb201/tables.py --handback --chooser synflow
+  studies/nb201/results/nb201_stud*``) it hands back 92.18 against 89.96 for the final cell, 90.27
+  against 84.51 on the 79 runs that drifted a point or more, and 93.83 against 93.71 on the 101 runs
+  whose final cell was already >= 93 (without the chooser: 92.24, 90.43, 93.75; the whole-run best:
+  92.24, 90.83, 93.52): the chooser is kept for the settled runs, where a hand-back rule risks losing to
+  the final cell;
 * ``all``: t* over the whole run (the rule before ``late``).
 
 The metric is the config's ``best_cell.metric`` (an epoch column; default ``proxy_score``, the
@@ -30,7 +34,7 @@ Pure Python: no torch.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 
@@ -60,10 +64,11 @@ FALLBACK = "discrete_val_acc"
 RULES = ("late", "all")
 
 
-def late_index(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "max",
-               tolerance: float = 0.05) -> int | None:
-    """The ``late`` rule's epoch index: the best of the last half unless the whole run's best beats it by
-    more than ``tolerance`` of its magnitude (see the module docstring); None when no value is finite."""
+def late_index(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "max", tolerance: float = 0.05,
+               chooser: Callable[[str], float] | None = None) -> int | None:
+    """The ``late`` rule's epoch index (see the module docstring): the whole run's best when the run drifted,
+    else the last half's best by ``chooser(genotype)`` (higher is better; earliest on ties; records without a
+    finite metric value never compete) or by the metric; None when no value is finite."""
     best = best_index(records, metric, mode)
     if best is None:
         return None
@@ -74,25 +79,36 @@ def late_index(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "m
     late += start
     top, mine = float(records[best][metric]), float(records[late][metric])
     margin = tolerance * abs(top)
-    far = top > mine + margin if mode == "max" else top < mine - margin
-    return best if far else late
+    if (top > mine + margin) if mode == "max" else (top < mine - margin):
+        return best  # drifted
+    if chooser is None:
+        return late
+    scores = {i: chooser(records[i]["genotype"]) for i in range(start, len(records))
+              if _finite(records[i].get(metric)) and records[i].get("genotype")}
+    scored = [i for i, v in scores.items() if _finite(v)]
+    return max(scored, key=lambda i: (scores[i], -i)) if scored else late
 
 
 def best_cell(records: Sequence[Mapping[str, Any]], metric: str, mode: str = "max",
-              fallback: str | None = FALLBACK, rule: str = "late", tolerance: float = 0.05) -> dict[str, Any]:
-    """The trial columns ``best_genotype``, ``best_truth_acc``, ``best_epoch``, ``best_by`` (the metric, and
-    for the ``late`` rule ``", late half"``)."""
+              fallback: str | None = FALLBACK, rule: str = "late", tolerance: float = 0.05,
+              chooser: Callable[[str], float] | None = None, chooser_name: str = "") -> dict[str, Any]:
+    """The trial columns ``best_genotype``, ``best_truth_acc``, ``best_epoch``, ``best_by`` (the metric, and for
+    the ``late`` rule ``", late half"`` and ``" by <chooser_name>"`` when ``chooser`` is given)."""
     if rule not in RULES:
         raise ValueError(f"best_cell.rule: unknown {rule!r}; allowed: {', '.join(RULES)}")
 
     def pick(metric: str, mode: str) -> int | None:
-        return late_index(records, metric, mode, tolerance) if rule == "late" else best_index(records, metric, mode)
+        if rule == "late":
+            return late_index(records, metric, mode, tolerance, chooser)
+        return best_index(records, metric, mode)
 
     i = pick(metric, mode)
     if i is None and fallback is not None and fallback != metric:
         metric, mode = fallback, "max"
         i = pick(metric, mode)
-    by = f"{metric}, late half" if rule == "late" else metric
+    by = metric
+    if rule == "late":
+        by += ", late half" + (f" by {chooser_name or 'chooser'}" if chooser is not None else "")
     if i is None:
         return {"best_genotype": None, "best_truth_acc": math.nan, "best_epoch": None, "best_by": by}
     r = records[i]

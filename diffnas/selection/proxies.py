@@ -147,8 +147,10 @@ class RunProxy:
     — so the same genotype scores the same in every run and seed, and a score is computed once per
     genotype (a pure function of it)."""
 
-    def __init__(self, config: Any, space: SearchSpace, data: Any, device: torch.device) -> None:
+    def __init__(self, config: Any, space: SearchSpace, data: Any, device: torch.device,
+                 name: str | None = None) -> None:
         self.config, self.space, self.data, self.device = config, space, data, device
+        self.name = name or config["metrics.proxy"]  # another proxy than metrics.proxy: best_cell.chooser
         self._cache: dict[str, float] = {}
         self._xy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxy's batch (seed-0 split)
 
@@ -164,7 +166,7 @@ class RunProxy:
         return self._xy
 
     def __call__(self, genotype: str) -> float:
-        name = self.config["metrics.proxy"]
+        name = self.name
         if name == "none":
             return float("nan")
         if genotype not in self._cache:

@@ -1,4 +1,4 @@
-"""The tables of docs/results.md, regenerated from a study's results folder (Parquet only; no torch/Ray).
+"""The tables of docs/results.md, regenerated from a study's results folder (Parquet only; no torch/Ray but for --chooser).
 
     python studies/nb201/tables.py studies/nb201/results/nb201_study > /tmp/tables.md
 
@@ -50,8 +50,9 @@ from __future__ import annotations
 
 import argparse
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from scipy import stats
@@ -325,9 +326,41 @@ def window_table(folders: Sequence[str], runs: pd.DataFrame, phase: str, window:
 HANDBACK_RULES = ("late", "all")  # diffnas.selection.best_cell's rules, at its default tolerance
 
 
-def handback_runs(folders: Sequence[str]) -> pd.DataFrame:
+def run_chooser(trial: Mapping[str, Any], name: str) -> Callable[[str], float]:
+    """``name``'s score of a genotype as a run of ``trial``'s config computes it (``best_cell.chooser``:
+    :class:`diffnas.selection.proxies.RunProxy` on the seed-0 data; needs torch and the dataset), cached per
+    data and sizes."""
+    import torch
+
+    from diffnas.data.cache import load_dataset_cached
+    from diffnas.model.spaces import build_space
+    from diffnas.selection.proxies import RunProxy
+    from diffnas.sweeps.points import config_from_row
+
+    cfg = config_from_row({k: v for k, v in trial.items() if not (str(k).startswith("config/") and _missing(v))})
+    key = (name, *(str(cfg[k]) for k in ("dataset", "data.subset", "data.resolution", "data.test_fraction", "space",
+                                          "ops", "model.channels", "model.cells_per_stage", "model.stages",
+                                          "metrics.proxy_batch")))
+    if key not in _CHOOSERS:
+        data = load_dataset_cached(cfg["dataset"], subset=cfg["data.subset"], resolution=cfg["data.resolution"],
+                                   data_dir=cfg["data.dir"], seed=0, test_fraction=cfg["data.test_fraction"])
+        torch.set_num_threads(1)
+        _CHOOSERS[key] = RunProxy(cfg.replace(seed=0), build_space(cfg["space"], cfg["ops"]), data,
+                                  torch.device("cpu"), name=name)
+    return _CHOOSERS[key]
+
+
+_CHOOSERS: dict[tuple, Callable[[str], float]] = {}
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def handback_runs(folders: Sequence[str], chooser: str | None = None) -> pd.DataFrame:
     """One row per run (no skip cap): its final cell's truth, the handed-back cell it recorded, and the truth of
-    the cell each rule of :data:`HANDBACK_RULES` hands back, recomputed from its epoch rows (proxy_score)."""
+    the cell each rule of :data:`HANDBACK_RULES` hands back, recomputed from its epoch rows (proxy_score); with
+    ``chooser`` (a proxy name) also ``late+<chooser>``, the late rule with that proxy choosing (torch)."""
     rows = []
     for folder in folders:
         epochs = pd.read_parquet(Path(folder) / "epochs").sort_values(["trial_id", "epoch"], ignore_index=True)
@@ -339,23 +372,32 @@ def handback_runs(folders: Sequence[str]) -> pd.DataFrame:
                 continue
             recs = grp.to_dict("records")
             t = trials.loc[tid]
+            extra = {}
+            if chooser:
+                score = run_chooser(t.to_dict(), chooser)
+                extra[f"late+{chooser}"] = best_cell(recs, "proxy_score", rule="late", chooser=score)["best_truth_acc"]
             rows.append({"folder": Path(folder).name, "config_id": t["config_id"], "sampler": t["config/sampler"],
                          "phase": t["phase"], "seed": t["seed"], "final": grp["truth_acc"].iloc[-1],
                          "recorded": t.get("best_truth_acc", math.nan), "best_by": t.get("best_by", "–"), "max": grp["truth_acc"].max(),
                          **{rule: best_cell(recs, "proxy_score", rule=rule)["best_truth_acc"]
-                            for rule in HANDBACK_RULES}})
+                            for rule in HANDBACK_RULES}, **extra})
     return pd.DataFrame(rows)
+
+
+def _rules(hb: pd.DataFrame) -> list[str]:
+    return [*HANDBACK_RULES, *(c for c in hb.columns if c.startswith("late+"))]
 
 
 def handback_table(hb: pd.DataFrame, phase: str) -> str:
     """Per sampler and config: final cell, the recorded handed-back cell and each rule (mean [95% t-interval])."""
-    cols = ["final", "recorded", *HANDBACK_RULES]
+    rules = _rules(hb)
+    cols = ["final", "recorded", *rules]
     lines = ["| sampler | runs | final cell | handed back (recorded; best_by) | "
-             + " | ".join(f"rule {r}" for r in HANDBACK_RULES) + " |", "|---" * (4 + len(HANDBACK_RULES)) + "|"]
+             + " | ".join(f"rule {r}" for r in rules) + " |", "|---" * (4 + len(rules)) + "|"]
     for (sampler, _), g in hb[hb["phase"] == phase].groupby(["sampler", "config_id"], sort=False):
         cis = {c: fmt(t_interval(g[c].dropna())) for c in cols}
         lines.append(f"| {sampler} | {len(g)} | {cis['final']} | {cis['recorded']}; {g['best_by'].iloc[0]} | "
-                     + " | ".join(cis[r] for r in HANDBACK_RULES) + " |")
+                     + " | ".join(cis[r] for r in rules) + " |")
     return "\n".join(lines)
 
 
@@ -364,13 +406,14 @@ def handback_pooled(hb: pd.DataFrame) -> str:
     (final cell a point or more below the best cell they visited) and those whose final cell was >= 93; and in how
     many runs each rule hands back a cell half a point or more worse / better than the final cell."""
     sets = {"all runs": hb, "drifted >= 1 point": hb[hb["max"] - hb["final"] >= 1], "final >= 93": hb[hb["final"] >= 93]}
-    cols = ["final", *HANDBACK_RULES]
+    rules = _rules(hb)
+    cols = ["final", *rules]
     lines = ["| runs | n | " + " | ".join(cols) + " |", "|---" * (2 + len(cols)) + "|"]
     for name, d in sets.items():
         lines.append(f"| {name} | {len(d)} | " + " | ".join(f"{d[c].mean():.2f}" for c in cols) + " |")
     lines.append("| worse / better than the final cell by >= 0.5 | | – | " + " | ".join(
         f"{int((hb[r] - hb['final'] <= -0.5).sum())} / {int((hb[r] - hb['final'] >= 0.5).sum())}"
-        for r in HANDBACK_RULES) + " |")
+        for r in rules) + " |")
     return "\n".join(lines)
 
 
@@ -389,9 +432,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--handback", action="store_true",
                    help="only the hand-back tables: each rule of diffnas.selection.best_cell recomputed per run, "
                         "per config and pooled over every run of the folders")
+    p.add_argument("--chooser", default=None, metavar="PROXY",
+                   help="with --handback: also the late rule with this proxy choosing among the last half's cells "
+                        "(best_cell.chooser, e.g. synflow; needs torch and each run's dataset)")
     args = p.parse_args(argv)
     if args.handback:
-        hb = handback_runs(args.results)
+        hb = handback_runs(args.results, args.chooser)
         if args.seeds is not None:
             hb = hb[hb["seed"].between(*args.seeds)]
         print(f"### The handed-back cell per config (phase {args.phase}; mean [95% t-interval] over seeds)\n")

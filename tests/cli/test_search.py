@@ -46,7 +46,7 @@ def test_search_writes_schema(tmp_path, sampler, capsys):
         assert meta[b"schema_version"] == SCHEMA_VERSION.encode()
     genotype = json.loads((out / "genotype.json").read_text())  # the handed-back cell, and the rule that chose it
     assert genotype["genotype"] == trials["best_genotype"][0] and genotype["final_genotype"] == trials["final_genotype"][0]
-    assert genotype["handed_back"]["by"] == trials["best_by"][0] == "proxy_score, late half"
+    assert genotype["handed_back"]["by"] == trials["best_by"][0] == "proxy_score, late half by synflow"
     assert genotype["handed_back"]["epoch"] == trials["best_epoch"][0]
     assert "genotype |" in capsys.readouterr().out
     # a second invocation on the finished folder resumes from the checkpoint and duplicates nothing

@@ -62,15 +62,39 @@ def test_late_rule_hands_back_the_last_halfs_best_unless_the_run_saw_a_far_bette
     assert best_cell(_scored(3.0), "proxy_score")["best_epoch"] == 1
 
 
+def test_a_chooser_picks_among_the_last_half_of_a_settled_run_only():
+    settled = _scored(90, 100, 95, 96, 97, 95)  # epochs 4-6 compete; the run did not drift (97 is within 5 %)
+    prefer = {"g4": 1.0, "g5": 0.5, "g6": 3.0, "g2": 99.0}  # the chooser's score per genotype (g2: not late)
+    picked = best_cell(settled, "proxy_score", chooser=prefer.get, chooser_name="synflow")
+    assert picked["best_epoch"] == 6 and picked["best_by"] == "proxy_score, late half by synflow"
+    # a drifted run hands back its best by the metric, whatever the chooser says
+    collapsed = _scored(90, 100, 80, 70, 60, 50)
+    assert best_cell(collapsed, "proxy_score", chooser=prefer.get)["best_epoch"] == 2
+    # ties go to the earliest; a chooser without a finite score falls back on the metric's late best
+    assert best_cell(settled, "proxy_score", chooser=lambda g: 1.0)["best_epoch"] == 4
+    assert best_cell(settled, "proxy_score", chooser=lambda g: NAN)["best_epoch"] == 5
+    # the whole-run rule ignores the chooser
+    assert best_cell(settled, "proxy_score", rule="all", chooser=prefer.get)["best_epoch"] == 2
+
+
 def test_a_run_records_its_best_cell_by_the_calibrated_metric_and_its_truth():
     run = SearchRun(SearchConfig.validate({**TINY, "epochs": 3}))
     while not run.done:
         run.step()
     trial = run.trial_record()
-    assert trial["best_by"] == "proxy_score, late half"  # the default rule
+    assert trial["best_by"] == "proxy_score, late half by synflow"  # the default rule and chooser
     from diffnas.selection.best_cell import late_index
+    from diffnas.selection.proxies import cell_score
 
-    i = late_index(run.records, "proxy_score")
+    name, chooser = run.chooser()
+    assert name == "synflow" and chooser.name == "synflow"
+    i = late_index(run.records, "proxy_score", chooser=chooser)
+    # the chooser scores a cell as cell_score does for a network of the run's sizes on the proxy's batch
+    x, y = chooser._batch()
+    c = run.config
+    assert chooser(run.records[i]["genotype"]) == cell_score(
+        "synflow", run.space, run.records[i]["genotype"], x, y, num_classes=run.data.num_classes,
+        channels=c["model.channels"], cells_per_stage=c["model.cells_per_stage"], stages=c["model.stages"], seed=0)
     assert trial["best_genotype"] == run.records[i]["genotype"]
     assert trial["best_truth_acc"] == run.records[i]["truth_acc"] and 10.0 <= trial["best_truth_acc"] <= 95.0
 

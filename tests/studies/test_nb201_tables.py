@@ -124,3 +124,6 @@ def test_handback_recomputes_the_recorded_cell_and_pools_the_rules():
     assert "| softmax | 5 | 93.57 [92.95, 94.19] | 93.45 [93.06, 93.84]; proxy_score, late half |" in text
     pooled = text.split("pooled over every run")[1]
     assert "| all runs | 25 | 90.45 | 92.89 | 92.87 |" in pooled
+    # the default chooser recomputed (synflow of each visited cell, as the runs would have scored it)
+    chosen = out("--handback", "--chooser", "synflow", "--phase", "explore", held).split("pooled over every run")[1]
+    assert "| all runs | 25 | 90.45 | 92.89 | 92.87 | 92.93 |" in chosen
