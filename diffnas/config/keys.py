@@ -133,16 +133,18 @@ SEARCH_KEYS: dict[str, Field] = {
                                     "by more than this ratio over the window", minimum=1.0, nullable=True),
     "early_stop.hessian_window": Field("int", 3, "window (in eigenvalue measurements) for the growth ratio",
                                     minimum=1),
-    "early_stop.max_skip_share": Field("float", 0.5, "collapse guard (on by default): stop when the share of edges "
-                                    "whose argmax is skip_connect stays above this for guard_patience epochs "
-                                    "(null = off)", minimum=0.0, maximum=1.0, nullable=True),
-    "early_stop.max_none_share": Field("float", 0.5, "collapse guard (on by default): stop when the share of edges "
-                                    "whose argmax is none stays above this for guard_patience epochs (null = off)",
-                                    minimum=0.0, maximum=1.0, nullable=True),
-    "early_stop.gap_growth": Field("float", 0.3, "collapse guard (on by default): stop when the gap val_acc - "
-                                "discrete_val_acc rose by more than this over gap_window epochs, for "
-                                "guard_patience epochs (null = off)", minimum=0.0, exclusive_min=True,
-                                nullable=True),
+    "early_stop.max_skip_share": Field("float", 0.5, "collapse guard (on in recipe plain, off in the samplers' "
+                                       "recipes): stop when the share of edges whose argmax is skip_connect stays "
+                                       "above this for guard_patience epochs (null = off)",
+                                       minimum=0.0, maximum=1.0, nullable=True),
+    "early_stop.max_none_share": Field("float", 0.5, "collapse guard (on in recipe plain, off in the samplers' "
+                                       "recipes): stop when the share of edges whose argmax is none stays above "
+                                       "this for guard_patience epochs (null = off)",
+                                       minimum=0.0, maximum=1.0, nullable=True),
+    "early_stop.gap_growth": Field("float", 0.3, "collapse guard (on in recipe plain, off in the samplers' recipes): "
+                                   "stop when the gap val_acc - discrete_val_acc rose by more than this over "
+                                   "gap_window epochs, for guard_patience epochs (null = off)",
+                                   minimum=0.0, exclusive_min=True, nullable=True),
     "early_stop.gap_window": Field("int", 3, "epochs over which gap growth is measured", minimum=1),
     "early_stop.guard_patience": Field("int", 2, "consecutive epochs a share or gap guard's condition must hold "
                                     "before it stops the run", minimum=1),

@@ -7,12 +7,12 @@ skip-connection count, in registry order:
 * ``stability``:       argmax architecture unchanged for W consecutive epochs (stability = 1)
                        while ``entropy_norm`` < threshold.
 * ``skip_collapse``:   the discretised genotype has more than k ``skip_connect`` edges.
-* ``skip_share``:      collapse guard, **on by default**: ``skip_fraction`` (share of edges whose
+* ``skip_share``:      collapse guard, **on in recipe plain**: ``skip_fraction`` (share of edges whose
                        argmax op is skip_connect) > s for ``guard_patience`` consecutive epochs.
-* ``none_share``:      collapse guard, **on by default**: ``none_fraction`` > s for
+* ``none_share``:      collapse guard, **on in recipe plain**: ``none_fraction`` > s for
                        ``guard_patience`` consecutive epochs (a cell of mostly ``none`` edges is cut
                        off from its input).
-* ``gap_growth``:      collapse guard, **on by default**: the discretisation gap
+* ``gap_growth``:      collapse guard, **on in recipe plain**: the discretisation gap
                        g_t = ``val_acc`` − ``discrete_val_acc`` rose by more than Δ over the last W
                        epochs, g_t − min(g_{t−W}, …, g_{t−1}) > Δ, for ``guard_patience``
                        consecutive epochs (the supernet keeps improving while its argmax cell does
