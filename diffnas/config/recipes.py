@@ -10,7 +10,7 @@ is what the NB201 study (docs/results.md) found to work for it, with no benchmar
 op chosen by looking at NB201's best cells). ``recipe: plain`` leaves the global defaults alone (the
 project's behaviour before per-sampler recipes). A **named recipe** reproduces a paper's settings in one line.
 
-A recipe is a function of the config as the user gave it over the global defaults (``given``): values
+A recipe is a function of the config as the user gave it over the global defaults (:class:`Given`): values
 that depend on the run's budget are derived from it, so a recipe never makes a valid user config
 invalid. With ``E`` = ``epochs``:
 
@@ -44,7 +44,27 @@ from typing import Any
 
 from diffnas.names import PRUNABLE_SAMPLERS, SPACE_OPS
 
-RecipeFn = Callable[[Mapping[str, Any]], dict[str, Any]]
+
+@dataclass(frozen=True)
+class Given:
+    """What a recipe sees: ``values``, the user's keys over the global defaults (the sampler a named recipe
+    chooses included), and ``user``, the keys the user set (a recipe derives its values from those)."""
+
+    values: Mapping[str, Any]
+    user: frozenset[str]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def warmup(self, default: int) -> int:
+        """The user's ``warmup_epochs`` where set, else ``default``."""
+        return int(self.values["warmup_epochs"]) if "warmup_epochs" in self.user else default
+
+
+RecipeFn = Callable[[Given], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -93,14 +113,24 @@ def alpha_lr_for(epochs: int) -> float:
     return min(0.05, 0.6 / epochs)
 
 
-def _searched_ops(given: Mapping[str, Any]) -> int:
+def _searched_ops(given: Given) -> int:
     ops = given.get("ops")
     return len(ops) if ops else len(SPACE_OPS.get(given.get("space", "nb201"), ()))
 
 
-def _study_recipe(given: Mapping[str, Any], *, beta: bool, exponential: bool) -> dict[str, Any]:
+def _shrink(given: Given, warmup: int) -> dict[str, Any]:
+    """DrNAS's shrinking at ``max(E // 2, warmup + 1)`` keeping 3 ops, where it fits the run (E >= 4, before the
+    last epoch, more than 3 ops, a sampler that restricts exactly to the kept ops); else nothing."""
     epochs = int(given["epochs"])
-    warmup = int(given["warmup_epochs"]) if given.get("_user_warmup") else warmup_for(epochs)
+    at = max(epochs // 2, warmup + 1)
+    if given["sampler"] in PRUNABLE_SAMPLERS and epochs >= 4 and at < epochs and _searched_ops(given) > 3:
+        return {"prune.epoch": at, "prune.keep": 3}
+    return {}
+
+
+def _study_recipe(given: Given, *, beta: bool, exponential: bool) -> dict[str, Any]:
+    epochs = int(given["epochs"])
+    warmup = given.warmup(warmup_for(epochs))
     out: dict[str, Any] = {
         "warmup_epochs": warmup,
         "optim.a_lr": alpha_lr_for(epochs),
@@ -112,38 +142,35 @@ def _study_recipe(given: Mapping[str, Any], *, beta: bool, exponential: bool) ->
         out.update({"temperature.schedule": "exponential", "temperature.t0": 1.0, "temperature.t_min": 0.1})
     if beta:
         out["beta_weight"] = 10.0
-    prune_at = max(epochs // 2, warmup + 1)
-    if given["sampler"] in PRUNABLE_SAMPLERS and epochs >= 4 and prune_at < epochs and _searched_ops(given) > 3:
-        out.update({"prune.epoch": prune_at, "prune.keep": 3})
-    return out
+    return {**out, **_shrink(given, warmup)}
 
 
 @register_recipe("softmax", "DARTS + beta-decay (beta-DARTS) + DrNAS's shrinking: the study's best without prior")
-def _softmax(given: Mapping[str, Any]) -> dict[str, Any]:
+def _softmax(given: Given) -> dict[str, Any]:
     return _study_recipe(given, beta=True, exponential=True)
 
 
 @register_recipe("gumbel", "Gumbel-softmax with the softmax recipe (beta-decay, shrinking, T 1 -> 0.1)")
-def _gumbel(given: Mapping[str, Any]) -> dict[str, Any]:
+def _gumbel(given: Given) -> dict[str, Any]:
     return _study_recipe(given, beta=True, exponential=True)
 
 
 @register_recipe("enhanced", "noisy softmax with the softmax recipe (beta-decay, T 1 -> 0.1; no shrinking: its "
                              "op dropout can leave an edge none of the kept ops)")
-def _enhanced(given: Mapping[str, Any]) -> dict[str, Any]:
+def _enhanced(given: Given) -> dict[str, Any]:
     return _study_recipe(given, beta=True, exponential=True)
 
 
 @register_recipe("gumbel_hard", "GDAS (one op per edge) with warm-up, budget-scaled alpha rate, T 10 -> 0.1 (GDAS's "
                                 "tau_max), beta-decay 50; no shrinking (one op per edge)")
-def _gumbel_hard(given: Mapping[str, Any]) -> dict[str, Any]:
+def _gumbel_hard(given: Given) -> dict[str, Any]:
     # studies/nb201/specs/dev_gumbel_hard*.yaml (Fashion-MNIST, seeds 1-3): final cells 80.0 at T0 1 / beta 0,
     # 89.75 at T0 10 / beta 10, 92.53 at T0 10 / beta 50
     return {**_study_recipe(given, beta=True, exponential=True), "temperature.t0": 10.0, "beta_weight": 50.0}
 
 
 @register_recipe("dirichlet", "DrNAS: Dirichlet at T 1, KL weight 1e-3, progressive shrinking (the study's 93.3)")
-def _dirichlet(given: Mapping[str, Any]) -> dict[str, Any]:
+def _dirichlet(given: Given) -> dict[str, Any]:
     return {**_study_recipe(given, beta=False, exponential=False), "kl_weight": 0.001,
             "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
 
@@ -160,28 +187,27 @@ _NB201_WEIGHTS = {"optim.w_lr": 0.025, "optim.w_lr_min": 0.001, "optim.w_momentu
 
 
 @register_recipe("darts_v1", "DARTS first order as NAS-Bench-201 ran it (lr 0.025 Nesterov, alpha Adam 3e-4 wd 1e-3)")
-def _darts_v1(given: Mapping[str, Any]) -> dict[str, Any]:
+def _darts_v1(given: Given) -> dict[str, Any]:
     return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "softmax",
             "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
 
 
 @register_recipe("gdas", "GDAS as NAS-Bench-201 ran it (one-hot straight-through, tau 10 -> 0.1 linear)")
-def _gdas(given: Mapping[str, Any]) -> dict[str, Any]:
+def _gdas(given: Given) -> dict[str, Any]:
     return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "gumbel_hard", "sampler_options.hard_forward": "chosen",
             "temperature.schedule": "linear", "temperature.t0": 10.0, "temperature.t_min": 0.1}
 
 
 @register_recipe("drnas", "DrNAS (Chen et al. 2021): Dirichlet, KL 1e-3, progressive shrinking at half the epochs")
-def _drnas(given: Mapping[str, Any]) -> dict[str, Any]:
-    epochs = int(given["epochs"])
-    prune = {"prune.epoch": max(epochs // 2, 1), "prune.keep": 3} if epochs >= 4 else {}
-    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "dirichlet", "kl_weight": 0.001, **prune,
+def _drnas(given: Given) -> dict[str, Any]:
+    kl = {"kl_weight": 0.001} if given["sampler"] == "dirichlet" else {}  # a user's other sampler: no KL term
+    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "dirichlet", **kl, **_shrink(given, given.warmup(0)),
             "optim.a_lr": 6e-4, "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
 
 
 @register_recipe("beta_darts", "beta-DARTS (Ye et al. 2022) as its NB201 code runs: DARTS first order (SGD without "
                                "Nesterov, weight decay 3e-4) + beta-decay ramped 0 -> 50 over the run")
-def _beta_darts(given: Mapping[str, Any]) -> dict[str, Any]:
+def _beta_darts(given: Given) -> dict[str, Any]:
     # Sunshine-Ye/Beta-DARTS nasbench201: loss + (50 * epoch / 100) * mean_e logsumexp(alpha_e), 100 epochs
     return {**_darts_v1(given), "beta_weight": 50.0, "optim.w_nesterov": False, "optim.w_weight_decay": 3e-4}
 
@@ -207,7 +233,7 @@ def resolve(user: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[
     values = {**defaults, **user}
     source = {k: "user" if k in user else "default" for k in values}
     name = values.get("recipe", SAMPLER_RECIPE)
-    given = {**values, "_user_warmup": "warmup_epochs" in user}
+    given = Given(dict(values), frozenset(user))
 
     def layer(found: Mapping[str, Any], tag: str) -> None:
         for key, value in found.items():
@@ -216,9 +242,10 @@ def resolve(user: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[
                 source[key] = tag
 
     if name not in (SAMPLER_RECIPE, PLAIN_RECIPE):
+        if "sampler" not in user:  # the named recipe's sampler, for its own values and the sampler layer
+            sampler = RECIPES[name].values(given).get("sampler", given["sampler"])
+            given = Given({**given.values, "sampler": sampler}, given.user)
         named = RECIPES[name].values(given)
-        if "sampler" not in user and "sampler" in named:
-            given["sampler"] = named["sampler"]
         sampler = given["sampler"]
         if sampler in RECIPES:
             layer(RECIPES[sampler].values(given), f"sampler:{sampler}")

@@ -111,3 +111,15 @@ def test_a_sweep_trial_resolves_its_own_samplers_recipe_over_the_specs_base():
     trial = trial_search_config(base.given(), {"sampler": "dirichlet"}, {"CPU": 1})
     assert (trial["kl_weight"], trial["beta_weight"], trial["optim.w_lr"]) == (0.001, 0.0, 0.1)
     assert trial_search_config(base.given(), {"sampler": "gumbel_hard"}, {"CPU": 1})["prune.epoch"] == 0
+
+
+def test_named_recipes_respect_what_the_user_set_too():
+    # drnas shrinks after the user's warm-up, and adds its KL term only to the Dirichlet it is defined for
+    late = SearchConfig.from_dict({"recipe": "drnas", "epochs": 50, "warmup_epochs": 30})
+    assert (late["sampler"], late["warmup_epochs"], late["prune.epoch"], late["kl_weight"]) == ("dirichlet", 30, 31, 0.001)
+    other = SearchConfig.from_dict({"recipe": "drnas", "sampler": "softmax", "epochs": 50})
+    assert (other["kl_weight"], other["prune.epoch"], other["optim.a_lr"]) == (0.0, 25, 6e-4)
+    # the named recipe's sampler brings that sampler's recipe underneath (gdas: gumbel_hard's, then gdas's values)
+    gdas = SearchConfig.from_dict({"recipe": "gdas", "epochs": 50})
+    assert gdas.source("sampler") == "recipe:gdas" and gdas.source("temperature.t0") == "recipe:gdas"
+    assert gdas["beta_weight"] == 0.0 and gdas.source("beta_weight") == "recipe:gdas"

@@ -112,3 +112,19 @@ def test_small_study_runs_end_to_end_with_truth_in_the_report(ray_session, tmp_p
     window = tables("--window", "1").split("### Mean cell")[1].split("###")[0]
     rows = [line.split(" | ") for line in window.splitlines() if line.startswith("| ")][1:]  # after the header
     assert rows and all(r[2] == r[3] for r in rows)
+
+
+def test_the_held_out_runs_ran_the_defaults_as_they_resolve_now() -> None:
+    """docs/results.md reports run 2 of the held-out protocol as 'the defaults': every sampler's config there must
+    be what the project's defaults resolve to today (a changed recipe must be measured again)."""
+    import pandas as pd
+
+    from diffnas.sweeps.spec_file import load_spec
+    from diffnas.sweeps.trainable import trial_search_config
+
+    spec = load_spec(str(SPECS / "heldout_defaults_2.yaml"))
+    trials = pd.read_parquet(ROOT / "studies" / "nb201" / "results" / "heldout_defaults_2" / "trials")
+    recorded = dict(zip(trials["config/sampler"], trials["config_id"]))
+    assert set(recorded) == set(spec.grid["sampler"])
+    for sampler, config_id in recorded.items():
+        assert trial_search_config(spec.base.given(), {"sampler": sampler}, {"CPU": 1}).config_id() == config_id
