@@ -69,11 +69,13 @@ RecipeFn = Callable[[Given], dict[str, Any]]
 
 @dataclass(frozen=True)
 class Recipe:
-    """A named set of defaults: ``values(given)`` -> dotted key -> value; ``why`` is its one-line source."""
+    """A named set of defaults: ``values(given)`` -> dotted key -> value; ``why`` is its one-line source;
+    ``sampler`` the sampler a published recipe runs (its recipe and ``given`` see it unless the user set one)."""
 
     name: str
     why: str
     values: RecipeFn
+    sampler: str | None = None
 
 
 RECIPES: dict[str, Recipe] = {}
@@ -83,11 +85,11 @@ SAMPLER_RECIPE = "sampler"
 PLAIN_RECIPE = "plain"
 
 
-def register_recipe(name: str, why: str) -> Callable[[RecipeFn], RecipeFn]:
+def register_recipe(name: str, why: str, sampler: str | None = None) -> Callable[[RecipeFn], RecipeFn]:
     def decorator(fn: RecipeFn) -> RecipeFn:
         if name in RECIPES or name in (SAMPLER_RECIPE, PLAIN_RECIPE):
             raise ValueError(f"recipe {name!r} is already registered")
-        RECIPES[name] = Recipe(name, why, fn)
+        RECIPES[name] = Recipe(name, why, fn, sampler)
         return fn
 
     return decorator
@@ -186,27 +188,31 @@ _NB201_WEIGHTS = {"optim.w_lr": 0.025, "optim.w_lr_min": 0.001, "optim.w_momentu
                   "optim.alpha_init_std": 1e-3}
 
 
-@register_recipe("darts_v1", "DARTS first order as NAS-Bench-201 ran it (lr 0.025 Nesterov, alpha Adam 3e-4 wd 1e-3)")
+@register_recipe("darts_v1", "DARTS first order as NAS-Bench-201 ran it (lr 0.025 Nesterov, alpha Adam 3e-4 wd 1e-3)",
+                 sampler="softmax")
 def _darts_v1(given: Given) -> dict[str, Any]:
-    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "softmax",
+    return {**_NO_STUDY, **_NB201_WEIGHTS,
             "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
 
 
-@register_recipe("gdas", "GDAS as NAS-Bench-201 ran it (one-hot straight-through, tau 10 -> 0.1 linear)")
+@register_recipe("gdas", "GDAS as NAS-Bench-201 ran it (one-hot straight-through, tau 10 -> 0.1 linear)",
+                 sampler="gumbel_hard")
 def _gdas(given: Given) -> dict[str, Any]:
-    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "gumbel_hard", "sampler_options.hard_forward": "chosen",
+    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler_options.hard_forward": "chosen",
             "temperature.schedule": "linear", "temperature.t0": 10.0, "temperature.t_min": 0.1}
 
 
-@register_recipe("drnas", "DrNAS (Chen et al. 2021): Dirichlet, KL 1e-3, progressive shrinking at half the epochs")
+@register_recipe("drnas", "DrNAS (Chen et al. 2021): Dirichlet, KL 1e-3, progressive shrinking at half the epochs",
+                 sampler="dirichlet")
 def _drnas(given: Given) -> dict[str, Any]:
     kl = {"kl_weight": 0.001} if given["sampler"] == "dirichlet" else {}  # a user's other sampler: no KL term
-    return {**_NO_STUDY, **_NB201_WEIGHTS, "sampler": "dirichlet", **kl, **_shrink(given, given.warmup(0)),
+    return {**_NO_STUDY, **_NB201_WEIGHTS, **kl, **_shrink(given, given.warmup(0)),
             "optim.a_lr": 6e-4, "temperature.schedule": "constant", "temperature.t0": 1.0, "temperature.t_min": 1.0}
 
 
 @register_recipe("beta_darts", "beta-DARTS (Ye et al. 2022) as its NB201 code runs: DARTS first order (SGD without "
-                               "Nesterov, weight decay 3e-4) + beta-decay ramped 0 -> 50 over the run")
+                               "Nesterov, weight decay 3e-4) + beta-decay ramped 0 -> 50 over the run",
+                 sampler="softmax")
 def _beta_darts(given: Given) -> dict[str, Any]:
     # Sunshine-Ye/Beta-DARTS nasbench201: loss + (50 * epoch / 100) * mean_e logsumexp(alpha_e), 100 epochs
     return {**_darts_v1(given), "beta_weight": 50.0, "optim.w_nesterov": False, "optim.w_weight_decay": 3e-4}
@@ -241,15 +247,16 @@ def resolve(user: Mapping[str, Any], defaults: Mapping[str, Any]) -> tuple[dict[
                 values[key] = value
                 source[key] = tag
 
+    named: dict[str, Any] = {}
     if name not in (SAMPLER_RECIPE, PLAIN_RECIPE):
-        if "sampler" not in user:  # the named recipe's sampler, for its own values and the sampler layer
-            sampler = RECIPES[name].values(given).get("sampler", given["sampler"])
-            given = Given({**given.values, "sampler": sampler}, given.user)
-        named = RECIPES[name].values(given)
-        sampler = given["sampler"]
-        if sampler in RECIPES:
-            layer(RECIPES[sampler].values(given), f"sampler:{sampler}")
-        layer(named, f"recipe:{name}")
-    elif name == SAMPLER_RECIPE and values["sampler"] in RECIPES:
-        layer(RECIPES[values["sampler"]].values(given), f"sampler:{values['sampler']}")
+        recipe = RECIPES[name]
+        if recipe.sampler is not None:
+            named["sampler"] = recipe.sampler
+            if "sampler" not in user:  # the recipe's sampler, for its own values and the sampler layer
+                given = Given({**given.values, "sampler": recipe.sampler}, given.user)
+        named.update(recipe.values(given))
+    sampler = given["sampler"]
+    if name != PLAIN_RECIPE and sampler in RECIPES:
+        layer(RECIPES[sampler].values(given), f"sampler:{sampler}")
+    layer(named, f"recipe:{name}")
     return values, source
