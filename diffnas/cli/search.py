@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     truth = trial["best_truth_acc"]
     genotype = {"space": search.space.name, "ops": list(search.space.ops), "genotype": handed,
                 "handed_back": {"by": trial["best_by"], "epoch": trial["best_epoch"],
-                                "truth_acc": truth if truth == truth else None},
+                                "truth_acc": None if math.isnan(truth) else truth},
                 "final_genotype": trial["final_genotype"], "final_params": trial["params"],
                 "dataset": config["dataset"],
                 "model": {k[6:]: config[k] for k in ("model.channels", "model.cells_per_stage", "model.stages")},

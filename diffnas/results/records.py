@@ -8,7 +8,7 @@ trials-table row is summarised from its epoch records by :func:`trial_row`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from diffnas.config import SearchConfig
@@ -50,12 +50,11 @@ def with_identity(identity: Mapping[str, Any], record: Mapping[str, Any]) -> dic
 
 
 def trial_row(records: Sequence[Mapping[str, Any]], *, status: str | None, stop_reason: str | None, epochs_run: int,
-              wall_s: float, best_by: tuple[str, str, str, float],
-              chooser: tuple[str, Callable[[str], float]] | None = None, space: tuple[str, list[str], list[str]]) -> dict[str, Any]:
+              wall_s: float, best_by: Mapping[str, Any], space: tuple[str, list[str], list[str]]) -> dict[str, Any]:
     """The trials-table row of a run (without identity columns) from its epoch ``records``: the final epoch's
-    values, ``best_val_acc`` = max over epochs of ``val_acc``, the handed-back cell chosen by ``best_by`` =
-    (metric, mode, rule, tolerance) and ``chooser`` = (name, genotype -> score) or None
-    (:func:`diffnas.selection.best_cell.best_cell`), and ``space`` = (name, ops, edge labels)."""
+    values, ``best_val_acc`` = max over epochs of ``val_acc``, the handed-back cell chosen by
+    :func:`diffnas.selection.best_cell.best_cell` with the keyword arguments ``best_by`` (metric, mode, rule,
+    tolerance, chooser, chooser_name), and ``space`` = (name, ops, edge labels)."""
     nan = float("nan")
     last = records[-1] if records else {}
     vals = [r["val_acc"] for r in records if math.isfinite(r.get("val_acc", nan))]
@@ -71,8 +70,7 @@ def trial_row(records: Sequence[Mapping[str, Any]], *, status: str | None, stop_
         "final_truth_acc": last.get("truth_acc", nan),
         "final_proxy_score": last.get("proxy_score", nan),
         "final_entropy_norm": last.get("entropy_norm", nan),
-        **best_cell(records, best_by[0], best_by[1], rule=best_by[2], tolerance=best_by[3],
-                    chooser=chooser[1] if chooser else None, chooser_name=chooser[0] if chooser else ""),
+        **best_cell(records, **best_by),
         "params": last.get("params"),
         "wall_s": wall_s,
         "space": name,

@@ -134,6 +134,15 @@ class SearchRun:
             self.truth = TruthTable(config["truth.table"], config.truth_column)
 
         self.proxy = RunProxy(config, self.space, self.data, self.device)  # the ranking metric of a cell
+        # best_cell.chooser: the proxy that picks the handed-back cell among a settled run's last half
+        chooser = config["best_cell.chooser"]
+        self.chooser: RunProxy | None
+        if chooser == "none":
+            self.chooser = None
+        elif chooser == self.proxy.name:
+            self.chooser = self.proxy  # one cache for both
+        else:
+            self.chooser = RunProxy(config, self.space, self.data, self.device, name=chooser)
 
         self.stopper = EarlyStopper(config)
         self.epoch = 0
@@ -389,27 +398,17 @@ class SearchRun:
         """``metrics.proxy`` of ``genotype`` (NaN when off): :class:`diffnas.selection.proxies.RunProxy`."""
         return self.proxy(genotype)
 
-    def chooser(self) -> tuple[str, RunProxy] | None:
-        """``(name, genotype -> score)`` of ``best_cell.chooser`` (a :class:`RunProxy` of that proxy), None when
-        ``none`` (the late rule then picks by ``best_cell.metric``)."""
-        name = self.config["best_cell.chooser"]
-        if name == "none":
-            return None
-        if name == self.proxy.name:
-            return name, self.proxy
-        if getattr(self, "_chooser", None) is None:  # one per run: its scores are cached per genotype
-            self._chooser = RunProxy(self.config, self.space, self.data, self.device, name=name)
-        return name, self._chooser
-
     # -- summary ------------------------------------------------------------------------------
     def trial_record(self) -> dict[str, Any]:
         """The trials-table row (without identity columns): :func:`diffnas.results.records.trial_row` and the
         run's provenance (:mod:`diffnas.search.provenance`)."""
         c = self.config
+        best_by = {"metric": c["best_cell.metric"], "mode": c["best_cell.mode"], "rule": c["best_cell.rule"],
+                   "tolerance": c["best_cell.tolerance"], "chooser": self.chooser,
+                   "chooser_name": c["best_cell.chooser"]}
         row = trial_row(self.records, status=self.status, stop_reason=self.stop_reason, epochs_run=self.epoch,
-                        wall_s=self.wall_s, best_by=(c["best_cell.metric"], c["best_cell.mode"], c["best_cell.rule"],
-                                                     c["best_cell.tolerance"]),
-                        chooser=self.chooser(), space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
+                        wall_s=self.wall_s, best_by=best_by,
+                        space=(self.space.name, list(self.space.ops), [e.label for e in self.space.edges]))
         return {**row, **provenance(self.device, self.perf.amp)}
 
     # -- checkpoints (diffnas.search.checkpoint) ---------------------------------------------------

@@ -139,6 +139,14 @@ def cell_score(name: str, space: SearchSpace, genotype: str, x: torch.Tensor, y:
     return score(name, net, space.one_hot(chosen), chosen, x, y)
 
 
+def seed0_data(config: Any) -> Any:
+    """The data a seed-0 run of ``config``'s data settings loads (the proxies' batch comes from it)."""
+    from diffnas.data.cache import load_dataset_cached
+
+    return load_dataset_cached(config["dataset"], subset=config["data.subset"], resolution=config["data.resolution"],
+                               data_dir=config["data.dir"], seed=0, test_fraction=config["data.test_fraction"])
+
+
 class RunProxy:
     """``metrics.proxy`` of a genotype as a search run records it (``proxy_score``; NaN when off).
 
@@ -154,14 +162,19 @@ class RunProxy:
         self._cache: dict[str, float] = {}
         self._xy: tuple[torch.Tensor, torch.Tensor] | None = None  # the proxy's batch (seed-0 split)
 
+    @classmethod
+    def for_config(cls, config: Any, name: str | None = None, device: torch.device | None = None) -> RunProxy:
+        """The proxy a run of ``config`` records, without the run (its space and seed-0 data loaded here): for
+        scoring recorded cells again, e.g. with another proxy (``name``)."""
+        from diffnas.model.spaces import build_space
+
+        return cls(config, build_space(config["space"], config["ops"]), seed0_data(config),
+                   device or torch.device("cpu"), name=name)
+
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self._xy is None:
-            from diffnas.data.cache import load_dataset_cached
-
-            c, n = self.config, self.config["metrics.proxy_batch"]
-            ref = self.data if int(c["seed"]) == 0 else load_dataset_cached(
-                c["dataset"], subset=c["data.subset"], resolution=c["data.resolution"],
-                data_dir=c["data.dir"], seed=0, test_fraction=c["data.test_fraction"])
+            n = self.config["metrics.proxy_batch"]
+            ref = self.data if int(self.config["seed"]) == 0 else seed0_data(self.config)
             self._xy = (ref.x_weights[:n].to(self.device), ref.y_weights[:n].to(self.device))
         return self._xy
 

@@ -1,4 +1,5 @@
-"""The tables of docs/results.md, regenerated from a study's results folder (Parquet only; no torch/Ray but for --chooser).
+"""The tables of docs/results.md, regenerated from a study's results folder (Parquet only; no torch/Ray but for
+--chooser).
 
     python studies/nb201/tables.py studies/nb201/results/nb201_study > /tmp/tables.md
 
@@ -332,8 +333,6 @@ def run_chooser(trial: Mapping[str, Any], name: str) -> Callable[[str], float]:
     data and sizes."""
     import torch
 
-    from diffnas.data.cache import load_dataset_cached
-    from diffnas.model.spaces import build_space
     from diffnas.selection.proxies import RunProxy
     from diffnas.sweeps.points import config_from_row
 
@@ -342,11 +341,8 @@ def run_chooser(trial: Mapping[str, Any], name: str) -> Callable[[str], float]:
                                           "ops", "model.channels", "model.cells_per_stage", "model.stages",
                                           "metrics.proxy_batch")))
     if key not in _CHOOSERS:
-        data = load_dataset_cached(cfg["dataset"], subset=cfg["data.subset"], resolution=cfg["data.resolution"],
-                                   data_dir=cfg["data.dir"], seed=0, test_fraction=cfg["data.test_fraction"])
         torch.set_num_threads(1)
-        _CHOOSERS[key] = RunProxy(cfg.replace(seed=0), build_space(cfg["space"], cfg["ops"]), data,
-                                  torch.device("cpu"), name=name)
+        _CHOOSERS[key] = RunProxy.for_config(cfg.replace(seed=0), name=name)
     return _CHOOSERS[key]
 
 
@@ -378,7 +374,8 @@ def handback_runs(folders: Sequence[str], chooser: str | None = None) -> pd.Data
                 extra[f"late+{chooser}"] = best_cell(recs, "proxy_score", rule="late", chooser=score)["best_truth_acc"]
             rows.append({"folder": Path(folder).name, "config_id": t["config_id"], "sampler": t["config/sampler"],
                          "phase": t["phase"], "seed": t["seed"], "final": grp["truth_acc"].iloc[-1],
-                         "recorded": t.get("best_truth_acc", math.nan), "best_by": t.get("best_by", "–"), "max": grp["truth_acc"].max(),
+                         "recorded": t.get("best_truth_acc", math.nan), "best_by": t.get("best_by", "–"),
+                         "max": grp["truth_acc"].max(),
                          **{rule: best_cell(recs, "proxy_score", rule=rule)["best_truth_acc"]
                             for rule in HANDBACK_RULES}, **extra})
     return pd.DataFrame(rows)
@@ -405,7 +402,8 @@ def handback_pooled(hb: pd.DataFrame) -> str:
     """Every run pooled: mean truth of the final cell and of each rule's cell, over all runs, the runs that drifted
     (final cell a point or more below the best cell they visited) and those whose final cell was >= 93; and in how
     many runs each rule hands back a cell half a point or more worse / better than the final cell."""
-    sets = {"all runs": hb, "drifted >= 1 point": hb[hb["max"] - hb["final"] >= 1], "final >= 93": hb[hb["final"] >= 93]}
+    sets = {"all runs": hb, "drifted >= 1 point": hb[hb["max"] - hb["final"] >= 1],
+            "final >= 93": hb[hb["final"] >= 93]}
     rules = _rules(hb)
     cols = ["final", *rules]
     lines = ["| runs | n | " + " | ".join(cols) + " |", "|---" * (2 + len(cols)) + "|"]

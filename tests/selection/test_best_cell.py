@@ -86,8 +86,8 @@ def test_a_run_records_its_best_cell_by_the_calibrated_metric_and_its_truth():
     from diffnas.selection.best_cell import late_index
     from diffnas.selection.proxies import cell_score
 
-    name, chooser = run.chooser()
-    assert name == "synflow" and chooser.name == "synflow"
+    chooser = run.chooser
+    assert chooser.name == "synflow"
     i = late_index(run.records, "proxy_score", chooser=chooser)
     # the chooser scores a cell as cell_score does for a network of the run's sizes on the proxy's batch
     x, y = chooser._batch()
