@@ -45,10 +45,11 @@ ONE_OP_SAMPLERS: frozenset[str] = frozenset({"gumbel_hard"})
 """Samplers whose training step runs only the chosen op of each edge (the others enter with value 0), so
 nothing can ride on an op's weight outside that choice (``aux_skip`` needs every op to run)."""
 
-PRUNABLE_SAMPLERS: frozenset[str] = frozenset({"softmax", "gumbel", "dirichlet"})
-"""Samplers whose op weights restricted to a subset of ops and renormalised are exactly their distribution over
-that subset (softmax over the kept logits, the Dirichlet's subcomposition; diffnas.search.pruning). Not ``gumbel_hard``
-(one op per edge) nor ``enhanced`` (its op dropout can leave an edge none of the kept ops)."""
+PRUNABLE_SAMPLERS: frozenset[str] = frozenset({"softmax", "gumbel", "gumbel_hard", "enhanced", "dirichlet"})
+"""Samplers whose op weights restricted to a subset of ops are exactly their distribution over that subset
+(diffnas.search.pruning): softmax, Gumbel-softmax and its one-hot form through α with the pruned ops at −∞ (a pruned
+op is never drawn), the enhanced sampler likewise (its op dropout keeps only ops with a finite logit, and an edge
+left with none keeps its noisy argmax among the kept ops), the Dirichlet through its subcomposition."""
 
 TRUTH_COLUMNS: dict[str, str] = {"cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
 """Dataset -> the NAS-Bench-201 truth column of the same data; every other dataset is scored by CIFAR-10's."""

@@ -182,8 +182,9 @@ class EnhancedSampler(Sampler):
         eps = torch.randn(alpha.shape, generator=gen, device=alpha.device, dtype=alpha.dtype)
         logits = alpha + self.noise_std * eps
         if self.dropout > 0:
-            keep = torch.rand(alpha.shape, generator=gen, device=alpha.device) >= self.dropout
-            # an edge that lost every op keeps its noisy argmax
+            # only ops with a finite logit can be kept: after shrinking the pruned ops are at −∞ (never chosen)
+            keep = (torch.rand(alpha.shape, generator=gen, device=alpha.device) >= self.dropout) & logits.isfinite()
+            # an edge that lost every (kept) op keeps its noisy argmax
             empty = ~keep.any(dim=-1)
             if empty.any():
                 rescue = F.one_hot(logits.detach().argmax(dim=-1), alpha.shape[-1]).bool()
