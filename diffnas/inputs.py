@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import reprlib
 from collections.abc import Iterable
 from typing import Any
@@ -106,7 +107,13 @@ def _make_loader() -> type:
                 _check_expansion(node)
             return node
 
+    # YAML 1.2's floats: PyYAML (YAML 1.1) reads 3e-4 and 1.0e6 as strings (its float needs a dot and a signed
+    # exponent), so a learning rate written as anyone writes it would be refused as "not a number"
+    StrictLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
     return StrictLoader
+
+
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
 
 
 class YAMLSyntaxError(InputError):
