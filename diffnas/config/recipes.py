@@ -23,8 +23,10 @@ invalid. With ``E`` = ``epochs``:
   constant 1 (dirichlet);
 * ``beta_weight = 10`` (beta-DARTS's decay of mean logsumexp(alpha), ramped from 0): alpha stays near
   uniform unless its loss keeps pushing one op (softmax, gumbel, enhanced; the study's best recipe
-  without prior: 93.90 at 16 px, 93.99 with shrinking); 50 for gumbel_hard, whose one-hot samples leave
-  its final argmax noisier (studies/nb201/specs/dev_gumbel_hard*.yaml);
+  without prior: 93.90 at 16 px, 93.99 with shrinking); 50 for gumbel_hard, the best of what was tried for its final
+  cells (studies/nb201/specs/dev_gumbel_hard*.yaml), though its α then stays uniform (normalised entropy 1.000 at
+  the last epoch) and its final cell is the argmax of small differences; with weaker decay α moves towards
+  pooling and skips (docs/results.md, run 3): at these budgets one-op training does not search well;
 * ``prune.epoch = max(E // 2, warmup + 1)``, ``prune.keep = 3`` (DrNAS's progressive shrinking) for every
   sampler but gumbel_hard (where it did not help: studies/nb201/specs/dev_shrink_one_hot.yaml, which lifted
   enhanced's final cells from 88.3 to 92.6), where ``E >= 4`` and more than 3 ops are searched;

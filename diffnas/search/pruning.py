@@ -10,9 +10,10 @@ top-k by the op distribution.
 Op weights (a training sample, the evaluation weights, the effective distribution) are restricted
 to the kept ops in one of two exact ways, chosen by the sampler (``Sampler.restricts_logits``):
 
-* softmax and Gumbel-softmax see α̃ = α with the pruned ops at −∞ (:func:`masked_alpha`):
-  softmax(α̃ / T) is the softmax over the kept logits, and no pruned α, however large, can make the
-  kept weights underflow;
+* softmax, Gumbel-softmax and the samplers built on them see α̃ = α with the pruned ops at −∞
+  (:func:`masked_alpha`): softmax(α̃ / T) is the softmax over the kept logits, and no pruned α, however
+  large, can make the kept weights underflow; the one-hot ``gumbel_hard`` draws argmax(α̃ + g), never a
+  pruned op, and ``enhanced``'s op dropout keeps only ops with a finite logit;
 * the Dirichlet (whose concentration elu(α) + 1 has no value for −∞) is restricted after sampling,
 
       W̃_eo = W_eo · M_eo / Σ_o' W_eo' · M_eo'     (:func:`masked_weights`)
@@ -20,8 +21,8 @@ to the kept ops in one of two exact ways, chosen by the sampler (``Sampler.restr
   which is exact: a draw w ~ Dir(β) restricted to a subset and renormalised is distributed Dir(β_kept)
   (the subcomposition property: w = g / Σg with independent g_o ~ Gamma(β_o)), as is its mean.
 
-The samplers for which one of these holds are ``diffnas.names.PRUNABLE_SAMPLERS``; the others (one op
-per edge; op dropout, which can leave an edge none of its kept ops) are refused at config validation.
+The samplers for which one of these holds are ``diffnas.names.PRUNABLE_SAMPLERS`` (every built-in sampler); a
+registered sampler outside it is refused at config validation.
 α's regularisers see the kept ops only (the run's ``_alpha_loss_terms``): a pruned α gets no
 gradient from α's loss.
 
