@@ -24,6 +24,7 @@ from diffnas import storage
 from diffnas.errors import InputError
 from diffnas.results.schema import config_column
 from diffnas.sweeps import checkpoints
+from diffnas.sweeps.defaults import check_defaults
 from diffnas.sweeps.legacy import old_module_names
 from diffnas.sweeps.points import confirm_point, explored_points
 from diffnas.sweeps.preflight import check_inputs
@@ -136,6 +137,8 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
     root = results_root(root, "")
     data, spec = load_sweep(root)
     pending = [e for e in data.get("experiments", []) if not e.get("finished")]
+    if pending:
+        spec = check_defaults(data, spec, "resume")
     if not pending:
         print(f"sweep {spec.name}: nothing to resume (every experiment finished)")
         print(status_text(root))
@@ -165,6 +168,7 @@ def confirm_sweep(root: str, top_k: int | None = None, n_seeds: int | None = Non
     given) + the baseline, N fresh seeds, FIFO, full epochs."""
     root = results_root(root, "")
     data, spec = load_sweep(root)
+    spec = check_defaults(data, spec, "confirm")
     check_inputs(spec)
     top_k = spec.confirm["top_k"] if top_k is None else top_k
     n_seeds = spec.confirm["seeds"] if n_seeds is None else n_seeds

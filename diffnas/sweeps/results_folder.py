@@ -2,7 +2,8 @@
 
 Layout (``--storage DIR``, default ``./results/<name>``; a bucket URI works too)::
 
-    DIR/sweep.json          name, metric, mode, baseline, the normalised spec, the experiments
+    DIR/sweep.json          name, metric, mode, baseline, the normalised spec, the defaults its trials resolve
+                            (diffnas.sweeps.defaults), the experiments
     DIR/epochs/*.parquet    one row per trial per epoch (schema: diffnas.results.schema)
     DIR/trials/*.parquet    one row per trial
     DIR/ray/explore/        Tune's experiment state and trial checkpoints (explore)
@@ -23,6 +24,7 @@ from typing import Any
 
 from diffnas import storage
 from diffnas.errors import InputError
+from diffnas.sweeps.defaults import DEFAULTS_KEY, record_defaults
 from diffnas.sweeps.spec import SweepSpec, parse_spec
 
 SWEEP_FILE = "sweep.json"
@@ -108,6 +110,7 @@ def sweep_document(spec: SweepSpec) -> dict[str, Any]:
         "axes": spec.axes,
         "spec": spec.to_dict(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        DEFAULTS_KEY: record_defaults(spec),
         "experiments": [],
     }
 

@@ -45,4 +45,12 @@ def test_a_sweep_started_before_the_move_resumes_every_trial(ray_session, tmp_pa
     assert len(trials) == 3 and len({r["config_id"] for r in trials}) == 3
     assert all(r["status"] in ("completed", "early_stopped") for r in trials)
     assert len(epochs) == sum(r["epochs_run"] for r in trials)
+    # the two trials started by this resume keep the global defaults the first one ran with (the sweep predates
+    # per-sampler recipes: diffnas.sweeps.defaults pins recipe plain), so the three differ only in the axis
+    varying = {k for k in trials[0] if k.startswith("config/") and len({repr(r[k]) for r in trials}) > 1}
+    assert varying == {"config/temperature.t0"}
+    assert {(r["config/warmup_epochs"], r["config/beta_weight"]) for r in trials} == {(0, 0.0)}
+    # ... and ran them: the temperature each epoch reports is the runner's own (softmax's recipe would decay it)
+    t0 = {r["trial_id"]: r["config/temperature.t0"] for r in trials}
+    assert all(r["temperature"] == t0[r["trial_id"]] for r in epochs)  # the global default's constant schedule
     assert not [m for m in sys.modules if m == "sweeps" or m.startswith("sweeps.")]
