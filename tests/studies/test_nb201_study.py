@@ -115,15 +115,15 @@ def test_small_study_runs_end_to_end_with_truth_in_the_report(ray_session, tmp_p
 
 
 def test_the_held_out_runs_ran_the_defaults_as_they_resolve_now() -> None:
-    """docs/results.md reports run 2 of the held-out protocol as 'the defaults': every sampler's config there must
-    be what the project's defaults resolve to today (a changed recipe must be measured again)."""
+    """docs/results.md reports run 3 (the second held-out protocol) as 'the defaults': every sampler's config there
+    must be what the project's defaults resolve to today (a changed recipe must be measured again)."""
     import pandas as pd
 
     from diffnas.sweeps.spec_file import load_spec
     from diffnas.sweeps.trainable import trial_search_config
 
-    spec = load_spec(str(SPECS / "heldout_defaults_2.yaml"))
-    trials = pd.read_parquet(ROOT / "studies" / "nb201" / "results" / "heldout_defaults_2" / "trials")
+    spec = load_spec(str(SPECS / "heldout_defaults_3.yaml"))
+    trials = pd.read_parquet(ROOT / "studies" / "nb201" / "results" / "heldout_defaults_3" / "trials")
     recorded = dict(zip(trials["config/sampler"], trials["config_id"]))
     assert set(recorded) == set(spec.grid["sampler"])
     for sampler, config_id in recorded.items():
