@@ -18,6 +18,7 @@ def test_plain_yaml_and_merge_keys_still_load() -> None:
     assert parse_yaml(text, "f")["temperature"] == {"t0": 2, "t_min": 1}
     assert parse_yaml("", "f") is None
 
+
 @pytest.mark.parametrize("text, value", [
     ("3e-4", 3e-4), ("1.0e6", 1e6), ("-2E+3", -2000.0), (".5e-1", 0.05), ("1.5", 1.5), ("12", 12),
     ("1e", "1e"), ("e5", "e5"), ("3e-4x", "3e-4x"),
@@ -32,7 +33,6 @@ def test_exponent_floats_are_numbers_as_in_yaml_1_2(text: str, value: object) ->
 def test_a_learning_rate_in_exponent_form_is_accepted_from_a_file_and_from_set() -> None:
     cfg = SearchConfig.from_dict(parse_yaml("optim: {w_lr: 3e-2, a_lr: 6e-4}", "config"), ["optim.w_lr=1.0e-1"])
     assert (cfg["optim.w_lr"], cfg["optim.a_lr"]) == (0.1, 6e-4)
-
 
 
 @pytest.mark.parametrize("text, words", [

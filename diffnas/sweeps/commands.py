@@ -137,12 +137,11 @@ def resume_sweep(root: str, address: str | None = None, num_cpus: int | None = N
     root = results_root(root, "")
     data, spec = load_sweep(root)
     pending = [e for e in data.get("experiments", []) if not e.get("finished")]
-    if pending:
-        spec = check_defaults(data, spec, "resume")
     if not pending:
         print(f"sweep {spec.name}: nothing to resume (every experiment finished)")
         print(status_text(root))
         return 0
+    spec = check_defaults(data, spec, "resume")
     exp = pending[-1]
     check_inputs(spec)
     path = storage.join(root, RAY_DIR, exp["name"])
